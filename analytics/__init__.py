@@ -1,0 +1,1 @@
+"""Pure analytics for sevbot: alert records, severity scoring, explanations and reports (no I/O)."""

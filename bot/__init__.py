@@ -1,0 +1,1 @@
+"""sevbot's edges and orchestration: settings, web app, webhooks, ingestion, outbox worker, CLI."""

@@ -1,0 +1,141 @@
+"""The read side over HTTP: incidents with their alerts, timeline and severity explanation (JSON)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, HTTPException, Query
+
+from bot.settings import parse_duration
+from bot.webhooks import ServicesDep
+from storage.incidents import IncidentFilter, IncidentRepository
+from storage.models import Alert, Incident, TimelineEvent
+
+router = APIRouter(prefix="/api")
+
+
+def parse_since(value: str | None, now: datetime) -> datetime | None:
+    """``since`` as an ISO timestamp (``2026-11-20T00:00:00Z``) or a duration back from now (``7d``)."""
+    if not value:
+        return None
+    try:
+        return now - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise HTTPException(
+            422, detail=f"since: {value!r} is neither a duration (7d) nor an ISO time"
+        ) from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+@router.get("/incidents")
+async def list_incidents(
+    services: ServicesDep,
+    status: Literal["open", "acknowledged", "resolved"] | None = None,
+    severity: Literal["SEV1", "SEV2", "SEV3", "SEV4"] | None = None,
+    service: str | None = None,
+    since: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    filters = IncidentFilter(
+        status=status, severity=severity, service=service, since=parse_since(since, services.ingestor.clock())
+    )
+
+    def read() -> tuple[list[Incident], int]:
+        with services.db.read() as conn:
+            return IncidentRepository(conn).search(filters, limit=limit, offset=offset)
+
+    items, total = await anyio.to_thread.run_sync(read)
+    return {"items": [incident_json(i) for i in items], "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/incidents/{incident_id}")
+async def get_incident(incident_id: int, services: ServicesDep) -> dict[str, Any]:
+    def read() -> tuple[Incident | None, list[Alert], list[TimelineEvent]]:
+        with services.db.read() as conn:
+            repo = IncidentRepository(conn)
+            incident = repo.get(incident_id)
+            if incident is None:
+                return None, [], []
+            return incident, repo.alerts_of(incident_id), repo.timeline_of(incident_id)
+
+    incident, alerts, timeline = await anyio.to_thread.run_sync(read)
+    if incident is None:
+        raise HTTPException(404, detail=f"no incident {incident_id}")
+    return {
+        "incident": incident_json(incident),
+        "alerts": [alert_json(a) for a in alerts],
+        "timeline": [event_json(e) for e in timeline],
+    }
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def incident_json(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "title": incident.title,
+        "status": incident.status,
+        "service": incident.service,
+        "source": incident.source,
+        "group_key": incident.group_key,
+        "severity": {
+            "level": incident.severity,
+            "source": incident.severity_source,
+            "confidence": incident.confidence,
+            "model_version": incident.model_version,
+            "explanation": incident.reasons,
+        },
+        "alert_count": incident.alert_count,
+        "firing_count": incident.firing_count,
+        "flapping": incident.flapping,
+        "labels": incident.labels,
+        "opened_at": _time(incident.opened_at),
+        "acknowledged_at": _time(incident.acknowledged_at),
+        "acknowledged_by": incident.acknowledged_by,
+        "resolved_at": _time(incident.resolved_at),
+        "resolved_by": incident.resolved_by,
+        "last_alert_at": _time(incident.last_alert_at),
+        "updated_at": _time(incident.updated_at),
+    }
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "source": alert.source,
+        "fingerprint": alert.fingerprint,
+        "status": alert.status,
+        "alertname": alert.alertname,
+        "title": alert.title,
+        "service": alert.service,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "links": alert.links,
+        "values": alert.values,
+        "generator_url": alert.generator_url,
+        "expression": alert.expression,
+        "starts_at": _time(alert.starts_at),
+        "ends_at": _time(alert.ends_at),
+        "severity": {
+            "level": alert.severity,
+            "source_label": alert.source_severity,
+            "probabilities": alert.probabilities,
+            "model_version": alert.model_version,
+            "explanation": alert.reasons,
+        },
+        "duplicates": alert.duplicates,
+        "received_at": _time(alert.received_at),
+    }
+
+
+def event_json(event: TimelineEvent) -> dict[str, Any]:
+    return {"at": _time(event.at), "kind": event.kind, "actor": event.actor, "data": event.data}

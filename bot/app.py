@@ -1,0 +1,86 @@
+"""The app factory: ``create_app(settings)`` wires the services, routes, error answers and the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from analytics.scoring import Scorer
+from bot import api, health, webhooks
+from bot.bootstrap import build_services
+from bot.console_sink import ConsoleSink
+from bot.errors import InvalidPayload, PayloadError
+from bot.group_commit import GroupCommitter
+from bot.ingest import utcnow
+from bot.settings import Settings
+from bot.worker import OutboxWorker, Sink
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    scorer: Scorer | None = None,
+    sink: Sink | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> FastAPI:
+    """Build a sevbot web app from ``settings``. Tests pass their own settings, scorer, sink and clock."""
+    services = build_services(settings, scorer=scorer, clock=clock)
+    worker = (
+        OutboxWorker(
+            db=services.db,
+            sink=sink or ConsoleSink(),
+            metrics=services.metrics,
+            poll_seconds=settings.outbox_poll_seconds,
+            clock=clock,
+        )
+        if settings.worker_in_process
+        else None
+    )
+    if worker is not None:
+        services.ingestor.on_commit = worker.wake
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop)) if worker else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            services.close()
+
+    app = FastAPI(title="sevbot", version="0.1.0", lifespan=lifespan)
+    app.state.services = services
+    app.state.worker = worker
+    # SQLite has one writer: webhooks queue here (and commit together) rather than in SQLite's busy loop.
+    app.state.committer = GroupCommitter(services.ingestor, writers=1 if services.db.is_sqlite else 4)
+    app.include_router(webhooks.router)
+    app.include_router(api.router)
+    app.include_router(health.router)
+
+    @app.exception_handler(PayloadError)
+    async def payload_error(request: Request, exc: PayloadError) -> JSONResponse:
+        source = request.path_params.get("source", "unknown")
+        services.metrics.webhook_requests.labels(source, str(exc.status_code)).inc()
+        body: dict[str, object] = {"error": str(exc)}
+        if isinstance(exc, InvalidPayload):
+            body["fields"] = [{"field": e.field, "message": e.message} for e in exc.errors]
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(OperationalError)
+    async def storage_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("storage unavailable", extra={"error": type(exc.orig).__name__})
+        return JSONResponse({"error": "storage unavailable, nothing was written; retry"}, status_code=503)
+
+    return app

@@ -1,0 +1,82 @@
+"""The composition root: builds sevbot's services from settings, for the web app, the worker and the CLI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from analytics.scoring import RuleScorer, Scorer
+from bot.context import ContextProvider
+from bot.incidents import IncidentRules
+from bot.ingest import Ingestor, utcnow
+from bot.metrics import Metrics
+from bot.settings import FileConfig, Settings
+from storage.db import Database, create_database
+from storage.migrate import upgrade
+from storage.outbox import OutboxRepository
+
+log = logging.getLogger(__name__)
+
+
+class ScorerSlot:
+    """Holds the scorer in use; swapping it (a newly promoted model) needs no restart."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.current = scorer
+
+    def __call__(self) -> Scorer:
+        return self.current
+
+
+@dataclass
+class Services:
+    settings: Settings
+    config: FileConfig
+    db: Database
+    metrics: Metrics
+    scorer: ScorerSlot
+    ingestor: Ingestor
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(
+    settings: Settings,
+    *,
+    scorer: Scorer | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    migrate: bool = True,
+) -> Services:
+    """Wire everything from ``settings``; ``migrate`` upgrades the schema first (idempotent)."""
+    config = settings.file_config()
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = create_database(settings.resolved_database_url)
+    if migrate:
+        upgrade(db.engine)
+    metrics = Metrics()
+    slot = ScorerSlot(scorer or RuleScorer())
+    rules = IncidentRules(
+        reopen_window=config.grouping.reopen_window,
+        flap_changes=config.grouping.flap_changes,
+        flap_window=config.grouping.flap_window,
+    )
+    ingestor = Ingestor(
+        db=db,
+        scorer=slot,
+        rules=rules,
+        context=ContextProvider(catalog=config.services),
+        metrics=metrics,
+        clock=clock,
+    )
+
+    def outbox_counts() -> dict[str, float]:
+        with db.read() as conn:
+            counts = OutboxRepository(conn).count_by_status()
+        return {status: float(counts.get(status, 0)) for status in ("pending", "done", "failed")}
+
+    metrics.watch_outbox(outbox_counts)
+    return Services(settings=settings, config=config, db=db, metrics=metrics, scorer=slot, ingestor=ingestor)

@@ -1,0 +1,279 @@
+"""The ``sevbot`` command line: serve, worker, db upgrade, replay, incidents list|show."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ConfigError, PayloadError
+from bot.settings import SOURCES, Settings, load_settings
+
+log = logging.getLogger("sevbot")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        logging.basicConfig(
+            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+        code: int = args.handler(args, settings)
+        return code
+    except ConfigError as exc:
+        print(f"sevbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sevbot", description="Self-hosted Slack incident bot.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the web service (upgrades the database first)")
+    serve.add_argument("--host", help="address to listen on (default SEVBOT_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default SEVBOT_PORT or 8080)")
+    serve.set_defaults(handler=cmd_serve)
+
+    worker = sub.add_parser("worker", help="deliver outbox messages (run beside `serve` to scale out)")
+    worker.set_defaults(handler=cmd_worker)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply all migrations").set_defaults(handler=cmd_db_upgrade)
+
+    replay = sub.add_parser("replay", help="feed a JSON-lines file of {source, payload} through ingestion")
+    replay.add_argument("file", type=Path)
+    replay.set_defaults(handler=cmd_replay)
+
+    incidents = sub.add_parser("incidents", help="look at incidents")
+    inc_sub = incidents.add_subparsers(dest="incidents_command", required=True)
+    listing = inc_sub.add_parser("list", help="newest incidents first")
+    listing.add_argument("--status", choices=["open", "acknowledged", "resolved"])
+    listing.add_argument("--limit", type=int, default=20)
+    listing.set_defaults(handler=cmd_incidents_list)
+    show = inc_sub.add_parser("show", help="one incident with its alerts and timeline")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true", help="print the same JSON as GET /api/incidents/ID")
+    show.set_defaults(handler=cmd_incidents_show)
+    return parser
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    open_sources = settings.unauthenticated_sources()
+    if open_sources and not is_loopback(host) and not settings.allow_unauthenticated:
+        print(
+            f"sevbot: refusing to listen on {host} with no webhook token for {', '.join(open_sources)}: "
+            "set SEVBOT_WEBHOOK_TOKEN (or SEVBOT_WEBHOOK_TOKEN_<SOURCE>), listen on 127.0.0.1, "
+            "or set SEVBOT_ALLOW_UNAUTHENTICATED=true to accept anyone's alerts.",
+            file=sys.stderr,
+        )
+        return 2
+    app = create_app(settings)
+    print(f"sevbot: serving on http://{host}:{port} (database {_safe_url(settings)})", file=sys.stderr)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bootstrap import build_services
+    from bot.console_sink import ConsoleSink
+    from bot.worker import OutboxWorker
+
+    services = build_services(settings)
+    worker = OutboxWorker(
+        db=services.db,
+        sink=ConsoleSink(),
+        metrics=services.metrics,
+        poll_seconds=settings.outbox_poll_seconds,
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await worker.run(stop)
+
+    asyncio.run(run())
+    services.close()
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.db import create_database
+    from storage.migrate import current_revision, upgrade
+
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = create_database(settings.resolved_database_url)
+    upgrade(db.engine)
+    print(f"database {_safe_url(settings)} is at revision {current_revision(db.engine)}")
+    db.dispose()
+    return 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayLine:
+    number: int
+    source: str
+    body: bytes
+
+
+def read_replay(path: Path) -> tuple[list[ReplayLine], list[str]]:
+    """Every line of a replay file, and a message for each line that is not ``{source, payload}``."""
+    lines: list[ReplayLine] = []
+    errors: list[str] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                entry = json.loads(raw)
+            except ValueError as exc:
+                errors.append(f"line {number}: not JSON ({exc})")
+                continue
+            if not isinstance(entry, dict) or entry.get("source") not in SOURCES or "payload" not in entry:
+                errors.append(f'line {number}: needs "source" (one of {", ".join(SOURCES)}) and "payload"')
+                continue
+            lines.append(ReplayLine(number, entry["source"], json.dumps(entry["payload"]).encode()))
+    return lines, errors
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bootstrap import build_services
+    from bot.normalize import Batch, normalize
+
+    try:
+        lines, errors = read_replay(args.file)
+    except OSError as exc:
+        print(f"sevbot: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    services = build_services(settings)
+    batches: list[Batch] = []
+    for line in lines:
+        try:
+            batches.append(normalize(line.source, line.body, services.config.grouping.by))
+        except PayloadError as exc:
+            errors.append(f"line {line.number}: {exc}")
+    if errors:
+        for message in errors[:50]:
+            print(f"sevbot: {args.file}: {message}", file=sys.stderr)
+        print(f"sevbot: {len(errors)} bad line(s); nothing was replayed", file=sys.stderr)
+        services.close()
+        return 1
+    accepted = duplicates = 0
+    opened: set[int] = set()
+    for batch in batches:
+        result = services.ingestor.ingest(batch)
+        accepted += result.accepted
+        duplicates += result.duplicates
+        opened.update(result.opened)
+    services.close()
+    print(
+        f"replayed {len(batches)} payload(s): {accepted} alert(s) accepted, {duplicates} duplicate(s), "
+        f"{len(opened)} incident(s) opened"
+    )
+    return 0
+
+
+def cmd_incidents_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bootstrap import build_services
+    from storage.incidents import IncidentFilter, IncidentRepository
+
+    services = build_services(settings)
+    with services.db.read() as conn:
+        items, total = IncidentRepository(conn).search(
+            IncidentFilter(status=args.status), limit=args.limit, offset=0
+        )
+    services.close()
+    print(f"{'ID':>6}  {'SEV':4}  {'STATUS':12}  {'ALERTS':>6}  {'OPENED (UTC)':16}  {'SERVICE':16}  TITLE")
+    for i in items:
+        print(
+            f"{i.id:>6}  {i.severity:4}  {i.status:12}  {i.alert_count:>6}  {i.opened_at:%Y-%m-%d %H:%M}  "
+            f"{(i.service or '-')[:16]:16}  {i.title[:60]}"
+        )
+    print(f"({len(items)} of {total})")
+    return 0
+
+
+def cmd_incidents_show(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.api import alert_json, event_json, incident_json
+    from bot.bootstrap import build_services
+    from storage.incidents import IncidentRepository
+
+    services = build_services(settings)
+    with services.db.read() as conn:
+        repo = IncidentRepository(conn)
+        incident = repo.get(args.id)
+        alerts = repo.alerts_of(args.id) if incident else []
+        timeline = repo.timeline_of(args.id) if incident else []
+    services.close()
+    if incident is None:
+        print(f"sevbot: no incident {args.id}", file=sys.stderr)
+        return 1
+    doc: dict[str, Any] = {
+        "incident": incident_json(incident),
+        "alerts": [alert_json(a) for a in alerts],
+        "timeline": [event_json(e) for e in timeline],
+    }
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    inc = doc["incident"]
+    print(f"Incident #{inc['id']}: {inc['title']}")
+    print(
+        f"  {inc['severity']['level']} ({inc['severity']['source']}, "
+        f"confidence {inc['severity']['confidence']:.2f})"
+        f" · {inc['status']} · service {inc['service'] or '-'} · {inc['alert_count']} alert(s)"
+        f"{' · FLAPPING' if inc['flapping'] else ''}"
+    )
+    print(
+        f"  opened {inc['opened_at']}" + (f" · resolved {inc['resolved_at']}" if inc["resolved_at"] else "")
+    )
+    for reason in inc["severity"]["explanation"]:
+        print(f"  why: {reason['text']} ({reason['weight']:+.2f})")
+    print("Alerts:")
+    for a in doc["alerts"]:
+        print(
+            f"  [{a['status']}] {a['alertname']} {a['severity']['level']} since {a['starts_at']}"
+            f"{' (+' + str(a['duplicates']) + ' duplicates)' if a['duplicates'] else ''}"
+        )
+    print("Timeline:")
+    for e in doc["timeline"]:
+        print(f"  {e['at']}  {e['kind']}")
+    return 0
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

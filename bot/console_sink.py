@@ -1,0 +1,72 @@
+"""The console sink: prints what sevbot would post to Slack, for the embedded default without a token."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from storage.models import Incident
+from storage.outbox import OutboxItem
+
+_CHANGE_TEXT = {
+    "incident.reopened": "reopened: the group fired again within the reopen window",
+    "incident.resolved": "resolved: all its alerts resolved",
+    "incident.flapping": "flapping: many state changes in a short time; updates are throttled",
+    "alert.resolved": "an alert resolved",
+}
+
+
+def render(message: OutboxItem, incident: Incident | None) -> str:
+    """A readable, multi-line rendering of one outbox message."""
+    if incident is None:
+        return f"[sevbot] {message.kind} (incident {message.incident_id} no longer exists)"
+    head = (
+        f"#{incident.id} {incident.severity} [{incident.status}] {incident.title}"
+        f" · service {incident.service or '-'} · {incident.alert_count} alert(s)"
+        f" · since {incident.opened_at:%Y-%m-%d %H:%M} UTC"
+    )
+    lines = []
+    if message.kind == "incident.opened":
+        lines.append(f"[slack] NEW INCIDENT {head}")
+        for reason in incident.reasons[:3]:
+            lines.append(f"    why: {reason['text']} ({reason['weight']:+.2f})")
+    else:
+        lines.append(f"[slack] update {head}")
+        lines.extend(f"    {_describe(change)}" for change in _summarize(message.payload.get("changes", [])))
+    return "\n".join(lines)
+
+
+def _summarize(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fold runs of joined alerts into one line, as a thread reply would."""
+    joined = [c for c in changes if c.get("kind") == "alert.joined"]
+    others = [c for c in changes if c.get("kind") != "alert.joined"]
+    folded = [
+        {"kind": "alerts.joined", "count": len(joined), "names": sorted({c["alertname"] for c in joined})}
+    ]
+    return (folded if joined else []) + others
+
+
+def _describe(change: dict[str, Any]) -> str:
+    kind = change.get("kind", "?")
+    if kind == "alerts.joined":
+        return f"+{change['count']} alert(s) joined: {', '.join(change['names'][:5])}"
+    if kind == "severity.changed":
+        return f"severity {change['from']} → {change['to']}"
+    return _CHANGE_TEXT.get(kind, str(kind))
+
+
+class ConsoleSink:
+    """Writes each message to a stream instead of Slack; always succeeds."""
+
+    def __init__(self, write: Callable[[str], Any] | None = None) -> None:
+        self._write = write or _stdout
+
+    async def deliver(self, message: OutboxItem, incident: Incident | None) -> dict[str, Any]:
+        self._write(render(message, incident))
+        return {"sink": "console"}
+
+
+def _stdout(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,47 @@
+"""Liveness, readiness and Prometheus metrics endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from bot.webhooks import ServicesDep
+from storage.migrate import is_current
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(services: ServicesDep) -> JSONResponse:
+    def check() -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            with services.db.read() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+            checks["migrations"] = "current" if is_current(services.db.engine) else "behind"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+            checks["migrations"] = "unknown"
+        checks["scorer"] = services.scorer.current.version
+        return checks
+
+    checks = await anyio.to_thread.run_sync(check)
+    ready = checks["database"] == "ok" and checks["migrations"] == "current"
+    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+async def metrics(services: ServicesDep) -> Response:
+    body = await anyio.to_thread.run_sync(generate_latest, services.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

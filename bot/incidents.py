@@ -1,0 +1,54 @@
+"""Incident rules: which incident a firing alert joins, and when an incident flaps (pure; no I/O).
+
+Times are event times (an alert's ``startsAt`` / ``endsAt``), not arrival times, so a replayed or
+delayed notification is grouped exactly as it would have been live.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+class IncidentStatus(enum.StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Placement(enum.Enum):
+    JOIN = "join"  # the group's incident is still open or acknowledged
+    REOPEN = "reopen"  # it resolved less than the reopen window before this alert fired
+    NEW = "new"  # no incident yet, or it resolved longer ago than the window
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRules:
+    reopen_window: timedelta = timedelta(minutes=30)
+    flap_changes: int = 6
+    flap_window: timedelta = timedelta(hours=1)
+
+
+# Timeline kinds that count as a state change when deciding whether an incident flaps.
+STATE_CHANGE_KINDS = ("alert.resolved", "alert.refired")
+
+
+def place_firing_alert(
+    *, status: str | None, resolved_at: datetime | None, fired_at: datetime, rules: IncidentRules
+) -> Placement:
+    """Where a new firing alert goes, given its group's newest incident (``status=None``: none yet)."""
+    if status is None:
+        return Placement.NEW
+    if status != IncidentStatus.RESOLVED:
+        return Placement.JOIN
+    if resolved_at is not None and fired_at - resolved_at <= rules.reopen_window:
+        return Placement.REOPEN
+    return Placement.NEW
+
+
+def is_flapping(change_times: Iterable[datetime], *, now: datetime, rules: IncidentRules) -> bool:
+    """More than ``flap_changes`` state changes within ``flap_window`` before ``now``."""
+    window_start = now - rules.flap_window
+    return sum(1 for t in change_times if window_start <= t <= now) > rules.flap_changes

@@ -1,0 +1,73 @@
+"""Prometheus metrics for one app instance, on its own registry (nothing is registered at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class _Callback(Collector):
+    """A gauge whose value is read when Prometheus scrapes (e.g. the outbox backlog from SQL)."""
+
+    def __init__(
+        self, name: str, documentation: str, read: Callable[[], dict[str, float]], label: str
+    ) -> None:
+        self._name, self._doc, self._read, self._label = name, documentation, read, label
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self._name, self._doc, labels=[self._label])
+        for value_label, value in self._read().items():
+            family.add_metric([value_label], value)
+        yield family
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.alerts_received = Counter(
+            "sevbot_alerts_received",
+            "Alerts received, by source and outcome (new, resolved, duplicate).",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
+        self.webhook_requests = Counter(
+            "sevbot_webhook_requests",
+            "Webhook requests, by source and HTTP status code.",
+            ["source", "code"],
+            registry=self.registry,
+        )
+        self.alerts_truncated = Counter(
+            "sevbot_alerts_truncated",
+            "Alerts a sender said it left out of a notification (Alertmanager's truncatedAlerts).",
+            ["source"],
+            registry=self.registry,
+        )
+        self.incidents_opened = Counter(
+            "sevbot_incidents_opened", "Incidents opened (reopened ones not counted).", registry=self.registry
+        )
+        self.ingest_seconds = Histogram(
+            "sevbot_ingest_seconds",
+            "Time to validate, score, group and commit one webhook, by source.",
+            ["source"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.outbox_delivered = Counter(
+            "sevbot_outbox_delivered",
+            "Outbox messages delivered, by topic and outcome.",
+            ["topic", "outcome"],
+            registry=self.registry,
+        )
+
+    def watch_outbox(self, read: Callable[[], dict[str, float]]) -> None:
+        """Expose the outbox rows by status (pending is the backlog) as ``sevbot_outbox_messages``."""
+        self.registry.register(
+            _Callback(
+                "sevbot_outbox_messages", "Outbox rows by status; pending is the backlog.", read, "status"
+            )
+        )

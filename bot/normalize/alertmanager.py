@@ -1,0 +1,78 @@
+"""Prometheus Alertmanager's webhook payload (version 4, as 0.25+ sends it) into alert records (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from analytics.records import AlertRecord, AlertStatus
+from bot.normalize.common import (
+    clean_mapping,
+    clean_text,
+    fit_group_key,
+    label_fingerprint,
+    parse_body,
+    promql_from_generator_url,
+    utc,
+)
+
+SOURCE = "alertmanager"
+
+
+class AMAlert(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: datetime
+    endsAt: datetime | None = None
+    generatorURL: str | None = None
+    fingerprint: str | None = Field(default=None, max_length=128)
+
+
+class AMPayload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    version: Literal["4"]
+    groupKey: str
+    truncatedAlerts: int = Field(default=0, ge=0)
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str | None = None
+    alerts: list[AMAlert]
+
+
+def normalize(body: bytes, group_by: Sequence[str]) -> tuple[list[AlertRecord], int]:
+    """Every alert of the notification, keyed by Alertmanager's own groupKey and fingerprints."""
+    payload = parse_body(AMPayload, body)
+    group_key = fit_group_key(clean_text(payload.groupKey))
+    records = []
+    for alert in payload.alerts:
+        labels = clean_mapping(alert.labels)
+        status = AlertStatus(alert.status)
+        links = {"source": clean_text(alert.generatorURL)} if alert.generatorURL else {}
+        if payload.externalURL:
+            links["alertmanager"] = clean_text(payload.externalURL)
+        records.append(
+            AlertRecord(
+                source=SOURCE,
+                fingerprint=alert.fingerprint or label_fingerprint(labels),
+                status=status,
+                labels=labels,
+                annotations=clean_mapping(alert.annotations),
+                starts_at=utc(alert.startsAt),
+                ends_at=utc(alert.endsAt) if status is AlertStatus.RESOLVED else None,
+                group_key=group_key,
+                generator_url=clean_text(alert.generatorURL) if alert.generatorURL else None,
+                expression=promql_from_generator_url(alert.generatorURL),
+                links=links,
+            )
+        )
+    return records, payload.truncatedAlerts

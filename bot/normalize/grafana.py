@@ -1,0 +1,93 @@
+"""Grafana unified alerting's webhook payload into alert records (pure; no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from analytics.records import AlertRecord, AlertStatus
+from bot.normalize.common import (
+    clean_mapping,
+    clean_text,
+    fit_group_key,
+    label_fingerprint,
+    label_group_key,
+    parse_body,
+    utc,
+)
+
+SOURCE = "grafana"
+_LINKS = {"generatorURL": "source", "dashboardURL": "dashboard", "panelURL": "panel", "silenceURL": "silence"}
+
+
+class GrafanaAlert(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: datetime
+    endsAt: datetime | None = None
+    values: dict[str, Any] | None = None
+    valueString: str | None = None
+    generatorURL: str | None = None
+    fingerprint: str | None = Field(default=None, max_length=128)
+    silenceURL: str | None = None
+    dashboardURL: str | None = None
+    panelURL: str | None = None
+    imageURL: str | None = None
+
+
+class GrafanaPayload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    receiver: str = ""
+    status: Literal["firing", "resolved"]
+    orgId: int | None = None
+    alerts: list[GrafanaAlert]
+    groupKey: str | None = None
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str | None = None
+    truncatedAlerts: int = Field(default=0, ge=0)
+    title: str | None = None
+    message: str | None = None
+
+
+def normalize(body: bytes, group_by: Sequence[str]) -> tuple[list[AlertRecord], int]:
+    payload = parse_body(GrafanaPayload, body)
+    records = []
+    for alert in payload.alerts:
+        labels = clean_mapping(alert.labels)
+        status = AlertStatus(alert.status)
+        links = {name: clean_text(url) for attr, name in _LINKS.items() if (url := getattr(alert, attr))}
+        values = {clean_text(str(k), 64): v for k, v in (alert.values or {}).items()}
+        annotations = clean_mapping(alert.annotations)
+        if alert.valueString and "value_string" not in annotations:
+            annotations["value_string"] = clean_text(alert.valueString)
+        group_key = (
+            fit_group_key(clean_text(payload.groupKey))
+            if payload.groupKey
+            else label_group_key(labels, group_by)
+        )
+        records.append(
+            AlertRecord(
+                source=SOURCE,
+                fingerprint=alert.fingerprint or label_fingerprint(labels),
+                status=status,
+                labels=labels,
+                annotations=annotations,
+                starts_at=utc(alert.startsAt),
+                ends_at=utc(alert.endsAt) if status is AlertStatus.RESOLVED else None,
+                group_key=group_key,
+                generator_url=links.get("source"),
+                expression=None,
+                links=links,
+                values=values,
+            )
+        )
+    return records, payload.truncatedAlerts

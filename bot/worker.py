@@ -1,0 +1,150 @@
+"""The outbox worker: claims due outbox rows and delivers them to a sink, with backoff and leases.
+
+It runs inside ``sevbot serve`` by default (woken as soon as ingestion commits) or as ``sevbot worker``
+processes. A sink raises :class:`PermanentError` for failures that retrying cannot fix; anything else
+is retried with exponential backoff, so an outage of the sink delays messages and loses none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import anyio
+
+from bot.ingest import utcnow
+from bot.metrics import Metrics
+from storage.db import Database
+from storage.incidents import IncidentRepository
+from storage.models import Incident
+from storage.outbox import OutboxItem, OutboxRepository
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 300.0
+
+
+class PermanentError(Exception):
+    """A delivery that will never succeed as it is (bad channel, revoked token …): not retried."""
+
+
+class RetryAfter(Exception):
+    """The receiver asked us to wait this many seconds before trying again."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds:.1f}s")
+        self.seconds = seconds
+
+
+class Sink(Protocol):
+    async def deliver(self, message: OutboxItem, incident: Incident | None) -> dict[str, Any]: ...
+
+
+def backoff(attempts: int) -> timedelta:
+    """1 s, 2 s, 4 s … capped at five minutes."""
+    return timedelta(seconds=min(MAX_BACKOFF_SECONDS, 2.0 ** max(0, attempts)))
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        sink: Sink,
+        metrics: Metrics | None = None,
+        batch_size: int = 50,
+        lease: timedelta = timedelta(seconds=60),
+        poll_seconds: float = 1.0,
+        clock: Callable[[], datetime] = utcnow,
+        name: str | None = None,
+    ) -> None:
+        self.db = db
+        self.sink = sink
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.lease = lease
+        self.poll_seconds = poll_seconds
+        self.clock = clock
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def wake(self) -> None:
+        """Ask the worker to look at the outbox now; safe to call from any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                delivered = await self.run_once()
+            except Exception:
+                log.exception("outbox worker pass failed")
+                delivered = 0
+            if delivered < self.batch_size:
+                self._wake.clear()
+                stop_wait = asyncio.ensure_future(stop.wait())
+                wake_wait = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait(
+                    {stop_wait, wake_wait}, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                )
+                stop_wait.cancel()
+                wake_wait.cancel()
+
+    async def run_once(self) -> int:
+        """Claim one batch of due messages and deliver them in order; returns how many were taken."""
+        items = await anyio.to_thread.run_sync(self._claim)
+        for item in items:
+            await self._deliver(item)
+        return len(items)
+
+    def _claim(self) -> list[OutboxItem]:
+        with self.db.write() as conn:
+            return OutboxRepository(conn).claim(
+                worker=self.name, now=self.clock(), lease=self.lease, limit=self.batch_size
+            )
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        incident = await anyio.to_thread.run_sync(self._incident, item.incident_id)
+        try:
+            result = await self.sink.deliver(item, incident)
+        except PermanentError as exc:
+            log.warning("outbox message failed for good", extra={"outbox_id": item.id, "error": str(exc)})
+            await anyio.to_thread.run_sync(self._record, item, "failed", str(exc), None)
+        except RetryAfter as exc:
+            await anyio.to_thread.run_sync(
+                self._record, item, "retry", str(exc), timedelta(seconds=exc.seconds)
+            )
+        except Exception as exc:
+            log.warning(
+                "outbox delivery failed; will retry", extra={"outbox_id": item.id, "error": repr(exc)}
+            )
+            await anyio.to_thread.run_sync(self._record, item, "retry", repr(exc), backoff(item.attempts))
+        else:
+            await anyio.to_thread.run_sync(self._record, item, "done", result, None)
+
+    def _incident(self, incident_id: int | None) -> Incident | None:
+        if incident_id is None:
+            return None
+        with self.db.read() as conn:
+            return IncidentRepository(conn).get(incident_id)
+
+    def _record(self, item: OutboxItem, outcome: str, detail: Any, delay: timedelta | None) -> None:
+        now = self.clock()
+        with self.db.write() as conn:
+            outbox = OutboxRepository(conn)
+            if outcome == "done":
+                outbox.complete(item.id, now=now, result=detail)
+            elif outcome == "failed":
+                outbox.fail(item.id, error=detail, now=now)
+            else:
+                assert delay is not None
+                outbox.retry(item.id, error=detail, next_attempt_at=now + delay)
+        if self.metrics:
+            self.metrics.outbox_delivered.labels(item.topic, outcome).inc()

@@ -1,0 +1,105 @@
+"""Engines for SQLite (embedded default) and PostgreSQL, and the write transaction that serializes writers."""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """An engine plus how to start a write transaction on it.
+
+    SQLite allows one writer: writers start with ``BEGIN IMMEDIATE`` so they take the lock up front
+    instead of failing half-way, and writers in this process queue on a lock instead of busy-waiting.
+    PostgreSQL writers run concurrently and serialize per incident group with advisory locks.
+    """
+
+    engine: Engine
+    _write_lock: threading.Lock
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: commits on success, rolls back everything on any error."""
+        if self.is_sqlite:
+            with self._write_lock, self.engine.connect() as conn:
+                conn.execution_options(sevbot_immediate=True)
+                with conn.begin():
+                    yield conn
+        else:
+            with self.engine.begin() as conn:
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def lock_groups(self, conn: Connection, keys: list[str]) -> None:
+        """Serialize writers on the same incident groups until the transaction ends.
+
+        SQLite's ``BEGIN IMMEDIATE`` already serializes every writer; PostgreSQL takes one
+        transaction-scoped advisory lock per group key, always in sorted order so two writers
+        can never deadlock.
+        """
+        if self.is_sqlite:
+            return
+        for key in sorted(set(keys)):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": group_lock_id(key)})
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def group_lock_id(key: str) -> int:
+    """A stable signed 64-bit id for an advisory lock on a group key."""
+    digest = zlib.crc32(key.encode()) << 32 | zlib.adler32(key.encode())
+    return digest - (1 << 64) if digest >= 1 << 63 else digest
+
+
+def create_database(url: str, *, echo: bool = False) -> Database:
+    """Build the engine for ``url`` with the settings each backend needs; nothing connects yet."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
+        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
+    else:
+        if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = create_engine(parsed, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return Database(engine=engine, _write_lock=threading.Lock())
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the driver, decide when transactions begin (so BEGIN IMMEDIATE works).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _begin_sqlite(conn: Connection) -> None:
+    # Writers (Database.write) take the write lock up front; readers get a deferred transaction.
+    immediate = conn.get_execution_options().get("sevbot_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,96 @@
+"""People's severity corrections in SQL: written from Slack, read back as labelled training examples."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from storage.models import Alert, Feedback, Incident
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledAlert:
+    """The alert that opened an incident, with the severity a person gave it (``None`` for "noise")."""
+
+    incident_id: int
+    kind: str
+    severity: str | None
+    user: str
+    created_at: datetime
+    labels: dict[str, Any]
+    annotations: dict[str, Any]
+    expression: str | None
+    source: str
+
+
+class FeedbackRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(
+        self,
+        *,
+        incident_id: int,
+        kind: str,
+        alertname: str,
+        user: str,
+        old_severity: str | None,
+        new_severity: str | None,
+        reason: str | None,
+        now: datetime,
+    ) -> None:
+        self.conn.execute(
+            insert(Feedback).values(
+                incident_id=incident_id,
+                kind=kind,
+                alertname=alertname,
+                user=user,
+                old_severity=old_severity,
+                new_severity=new_severity,
+                reason=reason,
+                created_at=now,
+            )
+        )
+
+    def ratings(self, alertnames: Iterable[str]) -> dict[str, dict[str, int]]:
+        """How people rated past incidents of each alert name: ``{alertname: {"SEV2": 3, "noise": 1}}``."""
+        names = sorted(set(alertnames))
+        if not names:
+            return {}
+        label = func.coalesce(Feedback.new_severity, Feedback.kind)
+        rows = self.conn.execute(
+            select(Feedback.alertname, label, func.count())
+            .where(Feedback.alertname.in_(names))
+            .group_by(Feedback.alertname, label)
+        )
+        ratings: dict[str, dict[str, int]] = {}
+        for alertname, rating, count in rows:
+            ratings.setdefault(alertname, {})[rating] = int(count)
+        return ratings
+
+    def labelled_alerts(self) -> list[LabelledAlert]:
+        """Every correction with the first alert of its incident, oldest first (the latest word wins)."""
+        first_alert = (
+            select(func.min(Alert.id)).where(Alert.incident_id == Feedback.incident_id).scalar_subquery()
+        )
+        rows = self.conn.execute(
+            select(
+                Feedback.incident_id,
+                Feedback.kind,
+                Feedback.new_severity.label("severity"),
+                Feedback.user,
+                Feedback.created_at,
+                Alert.labels,
+                Alert.annotations,
+                Alert.expression,
+                Incident.source,
+            )
+            .join(Incident, Incident.id == Feedback.incident_id)
+            .join(Alert, Alert.id == first_alert)
+            .order_by(Feedback.created_at, Feedback.id)
+        )
+        return [LabelledAlert(**row._mapping) for row in rows]

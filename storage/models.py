@@ -1,0 +1,221 @@
+"""The SQL schema as typed SQLAlchemy 2 models: incidents, alerts, timeline, outbox, feedback, drafts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.types import JSONType, UTCDateTime
+
+# Constraint names are fixed so Alembic migrations name the same things on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSONType,
+        list[Any]: JSONType,
+        datetime: UTCDateTime(),
+    }
+
+
+class Incident(Base):
+    """A group of related alerts that people act on together: one Slack thread each."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    group_key: Mapped[str] = mapped_column(String(1024))
+    title: Mapped[str] = mapped_column(String(512))
+    alertname: Mapped[str] = mapped_column(String(255))  # of the alert that opened it
+    service: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # open | acknowledged | resolved
+    severity: Mapped[str] = mapped_column(String(8))  # SEV1..SEV4
+    severity_source: Mapped[str] = mapped_column(String(16))  # rules | model | human
+    confidence: Mapped[float] = mapped_column(Float)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    alert_count: Mapped[int] = mapped_column(Integer, default=0)
+    firing_count: Mapped[int] = mapped_column(Integer, default=0)
+    flapping: Mapped[bool] = mapped_column(Boolean, default=False)
+    opened_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(255))
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(255))
+    last_alert_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    slack_channel: Mapped[str | None] = mapped_column(String(64))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        Index("ix_incidents_group_key_id", "group_key", "id"),
+        Index("ix_incidents_status_opened_at", "status", "opened_at"),
+        Index("ix_incidents_opened_at", "opened_at"),
+    )
+
+
+class Alert(Base):
+    """One firing of one alert (a fingerprint and a start time), with its latest status."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(32))
+    group_key: Mapped[str] = mapped_column(String(1024))
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # firing | resolved
+    alertname: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(512))
+    service: Mapped[str | None] = mapped_column(String(255))
+    labels: Mapped[dict[str, Any]]
+    annotations: Mapped[dict[str, Any]]
+    links: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    generator_url: Mapped[str | None] = mapped_column(Text)
+    expression: Mapped[str | None] = mapped_column(Text)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    severity: Mapped[str] = mapped_column(String(8))
+    source_severity: Mapped[str | None] = mapped_column(String(64))
+    probabilities: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    model_version: Mapped[str] = mapped_column(String(64))
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("source", "group_key", "fingerprint", "starts_at", name="uq_alerts_identity"),
+        Index("ix_alerts_incident_id", "incident_id"),
+        Index("ix_alerts_fingerprint_status", "fingerprint", "status"),
+        Index("ix_alerts_service_starts_at", "service", "starts_at"),
+        Index("ix_alerts_group_key_starts_at", "group_key", "starts_at"),
+    )
+
+
+class TimelineEvent(Base):
+    """Something that happened to an incident, at the time it happened (event time, not arrival)."""
+
+    __tablename__ = "timeline_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(255))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_timeline_events_incident_id_at", "incident_id", "at"),)
+
+
+class OutboxMessage(Base):
+    """A side effect (Slack post, LLM draft) promised in the same transaction as the data it is about."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(32))  # slack | llm
+    kind: Mapped[str] = mapped_column(String(48))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_outbox_incident_id_id", "incident_id", "id"),
+    )
+
+
+class Feedback(Base):
+    """A person's correction of a severity (or "not actionable"): a labelled example for the model."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # severity | noise
+    alertname: Mapped[str] = mapped_column(String(255))
+    user: Mapped[str] = mapped_column(String(255))
+    old_severity: Mapped[str | None] = mapped_column(String(8))
+    new_severity: Mapped[str | None] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_feedback_incident_id", "incident_id"),
+        Index("ix_feedback_alertname", "alertname"),
+    )
+
+
+class ModelVersion(Base):
+    """A trained severity model: its metrics, what it was trained on, and its artifact."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # candidate | active | retired
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    features: Mapped[list[Any]] = mapped_column(default=list)
+    training_summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sklearn_version: Mapped[str] = mapped_column(String(32))
+    artifact: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    promoted_at: Mapped[datetime | None]
+
+
+class Draft(Base):
+    """A draft for an incident (summary, runbook suggestions, resolution) from an LLM or a template."""
+
+    __tablename__ = "drafts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # summary | runbook | resolution
+    source: Mapped[str] = mapped_column(String(16))  # llm | template
+    model: Mapped[str | None] = mapped_column(String(128))
+    prompt_name: Mapped[str | None] = mapped_column(String(64))
+    prompt_version: Mapped[str | None] = mapped_column(String(32))
+    input_hash: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_drafts_incident_id_kind", "incident_id", "kind"),)

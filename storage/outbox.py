@@ -1,0 +1,138 @@
+"""The outbox queue: side effects promised in the ingest transaction, claimed and delivered later (SQL only).
+
+Workers claim rows with a lease. On PostgreSQL the claim uses ``FOR UPDATE SKIP LOCKED`` so any number of
+workers share the queue; SQLite serializes writers with ``BEGIN IMMEDIATE`` instead. A claimed row whose
+lease runs out (its worker died) is claimed again, so delivery is at least once and senders must be
+idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, or_, select, update
+
+from storage.models import OutboxMessage
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    topic: str
+    kind: str
+    incident_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    topic: str
+    kind: str
+    incident_id: int | None
+    payload: Mapping[str, Any]
+
+
+class OutboxRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def enqueue(self, messages: Sequence[NewMessage], now: datetime) -> None:
+        if not messages:
+            return
+        rows = [
+            {
+                "topic": m.topic,
+                "kind": m.kind,
+                "incident_id": m.incident_id,
+                "payload": dict(m.payload),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "result": {},
+            }
+            for m in messages
+        ]
+        self.conn.execute(insert(OutboxMessage), rows)
+
+    def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxItem]:
+        """Take up to ``limit`` due rows, oldest first, for ``lease``; call inside a write transaction."""
+        stmt = (
+            select(
+                OutboxMessage.id,
+                OutboxMessage.topic,
+                OutboxMessage.kind,
+                OutboxMessage.incident_id,
+                OutboxMessage.payload,
+                OutboxMessage.attempts,
+            )
+            .where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.next_attempt_at <= now,
+                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        if self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        items = [OutboxItem(**row._mapping) for row in self.conn.execute(stmt)]
+        if items:
+            self.conn.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_([item.id for item in items]))
+                .values(claimed_by=worker, claimed_until=now + lease)
+            )
+        return items
+
+    def complete(self, message_id: int, *, now: datetime, result: Mapping[str, Any]) -> None:
+        self.conn.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(
+                status="done",
+                done_at=now,
+                claimed_until=None,
+                result=dict(result),
+                attempts=OutboxMessage.attempts + 1,
+            )
+        )
+
+    def retry(self, message_id: int, *, error: str, next_attempt_at: datetime) -> None:
+        self.conn.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(
+                attempts=OutboxMessage.attempts + 1,
+                last_error=error[:2000],
+                next_attempt_at=next_attempt_at,
+                claimed_until=None,
+                claimed_by=None,
+            )
+        )
+
+    def fail(self, message_id: int, *, error: str, now: datetime) -> None:
+        """Give up on a row for good (a permanent error); it stays for inspection."""
+        self.conn.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(
+                status="failed",
+                attempts=OutboxMessage.attempts + 1,
+                last_error=error[:2000],
+                done_at=now,
+                claimed_until=None,
+            )
+        )
+
+    def backlog(self) -> int:
+        stmt = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
+        return int(self.conn.execute(stmt).scalar_one())
+
+    def count_by_status(self) -> dict[str, int]:
+        stmt = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        return {status: int(n) for status, n in self.conn.execute(stmt)}

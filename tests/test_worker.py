@@ -1,0 +1,145 @@
+"""The outbox worker: delivers in order, retries with backoff, gives up on permanent errors, never twice."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.bootstrap import Services
+from bot.console_sink import ConsoleSink
+from bot.normalize import normalize
+from bot.worker import OutboxWorker, PermanentError, RetryAfter
+from storage.models import Incident, OutboxMessage
+from storage.outbox import OutboxItem
+from tests.conftest import Clock
+from tests.support.payloads import T0, am_alert, am_payload, body
+
+GROUP_BY = ["alertname"]
+
+
+def fire(services: Services, *alerts: dict[str, Any]) -> None:
+    services.ingestor.ingest(normalize("alertmanager", body(am_payload(list(alerts))), GROUP_BY))
+
+
+def rows(services: Services) -> list[tuple[str, str, int, str | None]]:
+    with services.db.read() as conn:
+        result = conn.execute(
+            select(
+                OutboxMessage.kind, OutboxMessage.status, OutboxMessage.attempts, OutboxMessage.last_error
+            ).order_by(OutboxMessage.id)
+        )
+        return [(r.kind, r.status, r.attempts, r.last_error) for r in result]
+
+
+class RecordingSink:
+    """Records what it is given; fails the way it is told to, a given number of times."""
+
+    def __init__(self, failures: list[Exception] | None = None) -> None:
+        self.failures = list(failures or [])
+        self.delivered: list[tuple[int, str]] = []
+
+    async def deliver(self, message: OutboxItem, incident: Incident | None) -> dict[str, Any]:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.delivered.append((message.id, message.kind))
+        return {"ok": True}
+
+
+def worker(services: Services, sink: Any, clock: Clock, name: str = "w1") -> OutboxWorker:
+    return OutboxWorker(db=services.db, sink=sink, clock=clock, name=name)
+
+
+def test_console_sink_prints_what_it_would_post(services: Services, clock: Clock) -> None:
+    lines: list[str] = []
+    fire(services, am_alert(instance="a"))
+    fire(services, am_alert(instance="b", starts_at=T0 + timedelta(minutes=1)))
+
+    delivered = asyncio.run(worker(services, ConsoleSink(lines.append), clock).run_once())
+
+    assert delivered == 2
+    assert lines[0].startswith("[slack] NEW INCIDENT #1 SEV1 [open] CheckoutHighErrorRate on a")
+    assert "why: source says critical (+1.00)" in lines[0]
+    assert "+1 alert(s) joined: CheckoutHighErrorRate" in lines[1]
+    assert [r[:2] for r in rows(services)] == [("incident.opened", "done"), ("incident.updated", "done")]
+
+
+def test_a_failing_sink_is_retried_with_backoff_and_delivered_once(services: Services, clock: Clock) -> None:
+    fire(services, am_alert())
+    sink = RecordingSink([ConnectionError("slack down"), ConnectionError("still down")])
+    outbox_worker = worker(services, sink, clock)
+
+    assert asyncio.run(outbox_worker.run_once()) == 1
+    assert asyncio.run(outbox_worker.run_once()) == 0  # backing off: not due yet
+    clock.now += timedelta(seconds=1)
+    asyncio.run(outbox_worker.run_once())
+    clock.now += timedelta(seconds=2)
+    asyncio.run(outbox_worker.run_once())
+
+    assert sink.delivered == [(1, "incident.opened")]
+    assert rows(services) == [("incident.opened", "done", 3, "ConnectionError('still down')")]
+
+
+def test_retry_after_is_honoured(services: Services, clock: Clock) -> None:
+    fire(services, am_alert())
+    sink = RecordingSink([RetryAfter(30)])
+    outbox_worker = worker(services, sink, clock)
+
+    asyncio.run(outbox_worker.run_once())
+    clock.now += timedelta(seconds=29)
+    assert asyncio.run(outbox_worker.run_once()) == 0
+    clock.now += timedelta(seconds=1)
+    assert asyncio.run(outbox_worker.run_once()) == 1
+
+    assert sink.delivered == [(1, "incident.opened")]
+
+
+def test_a_permanent_error_is_recorded_and_not_retried(services: Services, clock: Clock) -> None:
+    fire(services, am_alert())
+    sink = RecordingSink([PermanentError("channel_not_found")])
+    outbox_worker = worker(services, sink, clock)
+
+    asyncio.run(outbox_worker.run_once())
+    clock.now += timedelta(hours=1)
+
+    assert asyncio.run(outbox_worker.run_once()) == 0
+    assert rows(services) == [("incident.opened", "failed", 1, "channel_not_found")]
+
+
+def test_a_claim_whose_worker_died_is_taken_over_after_its_lease(services: Services, clock: Clock) -> None:
+    fire(services, am_alert())
+    dead = worker(services, RecordingSink(), clock, name="dead")
+    dead._claim()  # claimed, then the process "dies" before delivering
+    survivor_sink = RecordingSink()
+    survivor = worker(services, survivor_sink, clock, name="survivor")
+
+    assert asyncio.run(survivor.run_once()) == 0
+    clock.now += timedelta(seconds=61)
+    assert asyncio.run(survivor.run_once()) == 1
+    assert survivor_sink.delivered == [(1, "incident.opened")]
+
+
+def test_concurrent_workers_never_claim_the_same_message(services: Services, clock: Clock) -> None:
+    for i in range(30):
+        fire(services, am_alert(name=f"Alert{i}"))
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def claim_all(name: str) -> None:
+        outbox_worker = OutboxWorker(
+            db=services.db, sink=RecordingSink(), clock=clock, name=name, batch_size=3
+        )
+        while items := outbox_worker._claim():
+            with lock:
+                claimed.extend(item.id for item in items)
+
+    threads = [threading.Thread(target=claim_all, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(claimed) == list(range(1, 31))
