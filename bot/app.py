@@ -14,8 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from analytics.scoring import Scorer
 from bot import api, health, webhooks
-from bot.bootstrap import build_services
-from bot.console_sink import ConsoleSink
+from bot.bootstrap import build_services, outbox_sinks
 from bot.errors import InvalidPayload, PayloadError
 from bot.group_commit import GroupCommitter
 from bot.ingest import utcnow
@@ -34,10 +33,12 @@ def create_app(
 ) -> FastAPI:
     """Build a sevbot web app from ``settings``. Tests pass their own settings, scorer, sink and clock."""
     services = build_services(settings, scorer=scorer, clock=clock)
+    # Each outbox topic has its own sink: "slack" messages go to Slack (or the console without a token).
+    router = outbox_sinks(services, slack=sink)
     worker = (
         OutboxWorker(
             db=services.db,
-            sink=sink or ConsoleSink(),
+            sink=router,
             metrics=services.metrics,
             poll_seconds=settings.outbox_poll_seconds,
             clock=clock,
@@ -63,6 +64,7 @@ def create_app(
     app = FastAPI(title="sevbot", version="0.1.0", lifespan=lifespan)
     app.state.services = services
     app.state.worker = worker
+    app.state.sinks = router
     # SQLite has one writer: webhooks queue here (and commit together) rather than in SQLite's busy loop.
     app.state.committer = GroupCommitter(services.ingestor, writers=1 if services.db.is_sqlite else 4)
     app.include_router(webhooks.router)

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from analytics.scoring import RuleScorer, Scorer
+from bot.console_sink import ConsoleSink
 from bot.context import ContextProvider
 from bot.incidents import IncidentRules
 from bot.ingest import Ingestor, utcnow
 from bot.metrics import Metrics
 from bot.settings import FileConfig, Settings
+from bot.worker import Sink, TopicRouter
 from storage.db import Database, create_database
 from storage.migrate import upgrade
 from storage.outbox import OutboxRepository
@@ -80,3 +82,11 @@ def build_services(
 
     metrics.watch_outbox(outbox_counts)
     return Services(settings=settings, config=config, db=db, metrics=metrics, scorer=slot, ingestor=ingestor)
+
+
+def outbox_sinks(services: Services, *, slack: Sink | None = None) -> TopicRouter:
+    """The sink for each outbox topic, shared by the in-process worker and ``sevbot worker``.
+
+    "slack": the given sink (tests pass their own), else the console sink that prints what would be posted.
+    """
+    return TopicRouter({"slack": slack or ConsoleSink()})

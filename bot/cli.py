@@ -100,14 +100,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.bootstrap import build_services
-    from bot.console_sink import ConsoleSink
+    from bot.bootstrap import build_services, outbox_sinks
     from bot.worker import OutboxWorker
 
     services = build_services(settings)
     worker = OutboxWorker(
         db=services.db,
-        sink=ConsoleSink(),
+        sink=outbox_sinks(services),
         metrics=services.metrics,
         poll_seconds=settings.outbox_poll_seconds,
     )

@@ -45,6 +45,25 @@ class Sink(Protocol):
     async def deliver(self, message: OutboxItem, incident: Incident | None) -> dict[str, Any]: ...
 
 
+class TopicRouter:
+    """A sink that hands each message to the sink registered for its topic ("slack", "llm", …).
+
+    A message whose topic has no sink fails for good (recorded on the row), rather than looping forever.
+    """
+
+    def __init__(self, sinks: dict[str, Sink] | None = None) -> None:
+        self.sinks: dict[str, Sink] = dict(sinks or {})
+
+    def register(self, topic: str, sink: Sink) -> None:
+        self.sinks[topic] = sink
+
+    async def deliver(self, message: OutboxItem, incident: Incident | None) -> dict[str, Any]:
+        sink = self.sinks.get(message.topic)
+        if sink is None:
+            raise PermanentError(f"no sink for outbox topic {message.topic!r}")
+        return await sink.deliver(message, incident)
+
+
 def backoff(attempts: int) -> timedelta:
     """1 s, 2 s, 4 s … capped at five minutes."""
     return timedelta(seconds=min(MAX_BACKOFF_SECONDS, 2.0 ** max(0, attempts)))

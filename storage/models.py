@@ -219,3 +219,23 @@ class Draft(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_drafts_incident_id_kind", "incident_id", "kind"),)
+
+
+class LlmCall(Base):
+    """One call (or refused call) to the drafting LLM: what was asked, of whom, what it cost, how it ended."""
+
+    __tablename__ = "llm_calls"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
+    prompt_name: Mapped[str] = mapped_column(String(64))
+    prompt_version: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(String(128))
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | cached | timeout | error | budget | disabled
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_llm_calls_created_at", "created_at"),)

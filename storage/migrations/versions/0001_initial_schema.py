@@ -173,7 +173,30 @@ def upgrade() -> None:
 
 
 
+    op.create_table('llm_calls',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('incident_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('prompt_name', sa.String(length=64), nullable=False),
+    sa.Column('prompt_version', sa.String(length=32), nullable=False),
+    sa.Column('model', sa.String(length=128), nullable=True),
+    sa.Column('latency_ms', sa.Float(), nullable=False),
+    sa.Column('tokens_in', sa.Integer(), nullable=False),
+    sa.Column('tokens_out', sa.Integer(), nullable=False),
+    sa.Column('outcome', sa.String(length=16), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_llm_calls_incident_id_incidents'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_llm_calls'))
+    )
+    with op.batch_alter_table('llm_calls', schema=None) as batch_op:
+        batch_op.create_index('ix_llm_calls_created_at', ['created_at'], unique=False)
+
+
 def downgrade() -> None:
+    with op.batch_alter_table('llm_calls', schema=None) as batch_op:
+        batch_op.drop_index('ix_llm_calls_created_at')
+
+    op.drop_table('llm_calls')
     with op.batch_alter_table('timeline_events', schema=None) as batch_op:
         batch_op.drop_index('ix_timeline_events_incident_id_at')
 
