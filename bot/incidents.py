@@ -7,6 +7,7 @@ delayed notification is grouped exactly as it would have been live.
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,8 +32,18 @@ class IncidentRules:
     flap_window: timedelta = timedelta(hours=1)
 
 
-# Timeline kinds that count as a state change when deciding whether an incident flaps.
-STATE_CHANGE_KINDS = ("alert.resolved", "alert.refired")
+# Timeline kinds that count as a state change when deciding whether an incident flaps. Changes are counted
+# per alert (by fingerprint) and for the incident itself, so twenty alerts resolving together are one
+# change each, not twenty changes of one thing.
+STATE_CHANGE_KINDS = ("alert.resolved", "alert.refired", "incident.resolved", "incident.reopened")
+INCIDENT_KEY = "incident"
+
+
+def change_key(kind: str, data: dict[str, object]) -> str:
+    """What changed state: the incident itself, or one alert (its fingerprint)."""
+    if kind.startswith("incident."):
+        return INCIDENT_KEY
+    return str(data.get("fingerprint") or INCIDENT_KEY)
 
 
 def place_firing_alert(
@@ -48,7 +59,9 @@ def place_firing_alert(
     return Placement.NEW
 
 
-def is_flapping(change_times: Iterable[datetime], *, now: datetime, rules: IncidentRules) -> bool:
-    """More than ``flap_changes`` state changes within ``flap_window`` before ``now``."""
+def is_flapping(changes: Iterable[tuple[datetime, str]], *, now: datetime, rules: IncidentRules) -> bool:
+    """More than ``flap_changes`` state changes of one thing (an alert or the incident) within
+    ``flap_window`` before ``now``; ``changes`` are (time, what changed) pairs."""
     window_start = now - rules.flap_window
-    return sum(1 for t in change_times if window_start <= t <= now) > rules.flap_changes
+    counts: Counter[str] = Counter(key for at, key in changes if window_start <= at <= now)
+    return any(count > rules.flap_changes for count in counts.values())

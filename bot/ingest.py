@@ -22,6 +22,7 @@ from bot.incidents import (
     IncidentRules,
     IncidentStatus,
     Placement,
+    change_key,
     is_flapping,
     place_firing_alert,
 )
@@ -159,6 +160,7 @@ class _Known:
     """A stored (or, within this batch, about-to-be-stored) firing of an alert."""
 
     incident_id: int
+    fingerprint: str
     starts_at: datetime
     status: str
     alert_id: int | None = None
@@ -200,6 +202,8 @@ class _Apply:
         self.duplicates: dict[int, int] = {}
         self.resolutions: dict[int, datetime] = {}
         self.opened: list[int] = []
+        # Per incident: when its stored state changes start (loaded once) and every change seen so far.
+        self.change_log: dict[int, tuple[datetime, list[tuple[datetime, str]]]] = {}
         self.outcome = _Outcome()
         self.queued = False
 
@@ -210,7 +214,7 @@ class _Apply:
         self.by_id = {state.id: state for state in self.by_group.values()}
         for known in self.repo.known_alerts(group_keys, {r.fingerprint for r in records}):
             self.known.setdefault((known.source, known.group_key, known.fingerprint), []).append(
-                _Known(known.incident_id, known.starts_at, known.status, alert_id=known.id)
+                _Known(known.incident_id, known.fingerprint, known.starts_at, known.status, alert_id=known.id)
             )
         outcomes = []
         for batch in batches:
@@ -282,9 +286,9 @@ class _Apply:
         )
         self._change(state, {"kind": "alert.joined", "alertname": record.alertname, "title": record.title})
         row = self._alert_row(record, state.id, starts_at, score)
-        if refires:
+        if refires or placement is Placement.REOPEN:
             self._check_flapping(state, starts_at)
-        return _Known(state.id, starts_at, AlertStatus.FIRING, row=row)
+        return _Known(state.id, record.fingerprint, starts_at, AlertStatus.FIRING, row=row)
 
     def _resolve(self, known: _Known, ends_at: datetime) -> None:
         known.status = AlertStatus.RESOLVED
@@ -296,7 +300,7 @@ class _Apply:
         state = self._state(known.incident_id)
         state.firing_count = max(0, state.firing_count - 1)
         state.dirty = True
-        self._event(state, ends_at, "alert.resolved", {})
+        self._event(state, ends_at, "alert.resolved", {"fingerprint": known.fingerprint})
         if state.firing_count == 0 and state.status != IncidentStatus.RESOLVED:
             state.status = IncidentStatus.RESOLVED
             state.resolved_at = ends_at
@@ -321,7 +325,7 @@ class _Apply:
         self._event(state, ends_at, "alert.resolved", {"fingerprint": record.fingerprint, "unseen": True})
         row = self._alert_row(record, state.id, starts_at, score)
         row.update(status="resolved", ends_at=ends_at)
-        return _Known(state.id, starts_at, AlertStatus.RESOLVED, row=row)
+        return _Known(state.id, record.fingerprint, starts_at, AlertStatus.RESOLVED, row=row)
 
     def _duplicate(self, known: _Known) -> None:
         if known.row is not None:
@@ -394,12 +398,9 @@ class _Apply:
     def _check_flapping(self, state: IncidentState, at: datetime) -> None:
         if state.flapping:
             return
-        since = at - self.rules.flap_window
-        stored = self.repo.event_times(state.id, STATE_CHANGE_KINDS, since)
-        pending = [
-            e["at"] for e in self.events if e["incident_id"] == state.id and e["kind"] in STATE_CHANGE_KINDS
-        ]
-        if is_flapping([*stored, *pending], now=at, rules=self.rules):
+        if is_flapping(
+            self._changes_of(state.id, since=at - self.rules.flap_window), now=at, rules=self.rules
+        ):
             state.flapping = True
             state.dirty = True
             self._event(state, at, "incident.flapping", {"window_s": self.rules.flap_window.total_seconds()})
@@ -414,7 +415,24 @@ class _Apply:
             self.by_id[incident_id] = state
         return state
 
+    def _changes_of(self, incident_id: int, *, since: datetime) -> list[tuple[datetime, str]]:
+        """The incident's state changes from ``since`` on: stored ones (one query per incident and
+        transaction) and those of this transaction."""
+        loaded = self.change_log.get(incident_id)
+        if loaded is None or loaded[0] > since:
+            stored = self.repo.events_since(incident_id, STATE_CHANGE_KINDS, since)
+            pending = [
+                (e["at"], change_key(e["kind"], e["data"]))
+                for e in self.events
+                if e["incident_id"] == incident_id and e["kind"] in STATE_CHANGE_KINDS
+            ]
+            loaded = (since, [(at, change_key(kind, data)) for at, kind, data in stored] + pending)
+            self.change_log[incident_id] = loaded
+        return loaded[1]
+
     def _event(self, state: IncidentState, at: datetime, kind: str, data: dict[str, Any]) -> None:
+        if kind in STATE_CHANGE_KINDS and state.id in self.change_log:
+            self.change_log[state.id][1].append((at, change_key(kind, data)))
         self.events.append(
             {
                 "incident_id": state.id,

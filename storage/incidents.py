@@ -142,11 +142,14 @@ class IncidentRepository:
         if rows:
             self.conn.execute(_hot().insert_event, list(rows))
 
-    def event_times(self, incident_id: int, kinds: Sequence[str], since: datetime) -> list[datetime]:
-        stmt = select(TimelineEvent.at).where(
+    def events_since(
+        self, incident_id: int, kinds: Sequence[str], since: datetime
+    ) -> list[tuple[datetime, str, dict[str, Any]]]:
+        """(at, kind, data) of the incident's timeline events of ``kinds`` at or after ``since``."""
+        stmt = select(TimelineEvent.at, TimelineEvent.kind, TimelineEvent.data).where(
             TimelineEvent.incident_id == incident_id, TimelineEvent.kind.in_(kinds), TimelineEvent.at >= since
         )
-        return list(self.conn.execute(stmt).scalars())
+        return [(at, kind, data) for at, kind, data in self.conn.execute(stmt)]
 
     # --- read side ---------------------------------------------------------------------------
 

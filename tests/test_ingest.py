@@ -149,6 +149,37 @@ def test_many_state_changes_within_the_window_flag_the_incident_as_flapping(serv
     assert {"kind": "incident.flapping"} in outbox(services)[-1][2]["changes"]
 
 
+def test_many_alerts_of_one_group_resolving_together_is_not_flapping(services: Services) -> None:
+    alerts = [am_alert(instance=f"checkout-{i}:8080") for i in range(12)]
+    incident_id = send(services, "alertmanager", am_payload(alerts)).opened[0]
+    resolved = [
+        {**a, "status": "resolved", "endsAt": (T0 + timedelta(minutes=5)).isoformat()} for a in alerts
+    ]
+
+    send(services, "alertmanager", am_payload(resolved))
+
+    after = incident(services, incident_id)
+    assert (after.status, after.flapping) == ("resolved", False)
+    assert "incident.flapping" not in timeline_kinds(services, incident_id)
+
+
+def test_an_incident_resolving_and_reopening_again_and_again_flaps_even_with_new_alerts(
+    services: Services,
+) -> None:
+    # A different alert each cycle, so no single alert flaps; the incident itself changes state 7 times.
+    incident_id = None
+    for cycle in range(4):
+        alert = am_alert(instance=f"checkout-{cycle}:8080", starts_at=T0 + timedelta(minutes=10 * cycle))
+        send(services, "alertmanager", am_payload([alert]))
+        resolved = {
+            **alert,
+            "status": "resolved",
+            "endsAt": (T0 + timedelta(minutes=10 * cycle + 5)).isoformat(),
+        }
+        incident_id = send(services, "alertmanager", am_payload([resolved])).incidents[0]
+        assert incident(services, incident_id).flapping is (cycle == 3)
+
+
 def test_a_more_severe_alert_raises_the_incident_severity(services: Services) -> None:
     opened = send(services, "alertmanager", am_payload([am_alert(instance="a", severity="warning")])).opened[
         0
