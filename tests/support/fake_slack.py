@@ -1,0 +1,707 @@
+"""A stand-in for Slack over real HTTP: a fake Web API that records every call, and Slack's request signing.
+
+``FakeSlack`` serves the Web API methods sevbot uses (``chat.postMessage``, ``chat.update``,
+``chat.postEphemeral``, ``auth.test``, ``users.info``, ``conversations.*``, the two-step file upload) on a
+loopback port, answering the way Slack does (``{"ok": true, ...}`` with channel ids and message ``ts``).
+Point a real ``slack_sdk`` client at ``fake.api_url`` (the trailing slash matters). Every request is
+recorded as a :class:`Call` with its arrival time, and a test can make the next calls of a method fail
+with ``fail_next`` (HTTP 429 with ``Retry-After``, HTTP 500, or an ``{"ok": false, "error": ...}`` body).
+``response_url(...)`` gives URLs for slash-command and interactivity ``response_url``s; what is posted
+there is recorded too (method ``"response_url"``).
+
+``wait_for`` blocks on a condition variable until enough matching calls arrived (no polling).
+
+The signing helpers build request headers exactly as Slack does: ``v0=`` + hex HMAC-SHA256 of
+``v0:{timestamp}:{body}`` with the signing secret, in ``X-Slack-Signature`` and ``X-Slack-Request-Timestamp``.
+The payload builders give bodies in Slack's own shapes for slash commands, interactivity and events.
+
+Standard library only, so ``bench/`` scripts and any test can use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+LOOPBACK = "127.0.0.1"
+BOT_USER_ID = "U0SEVBOT"
+BOT_ID = "B0SEVBOT"
+TEAM_ID = "T0FAKE"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request the fake received: the API method (or ``"response_url"``), its arguments, when."""
+
+    method: str
+    args: dict[str, Any]
+    headers: dict[str, str]
+    at: float  # time.monotonic() on arrival
+    path: str
+    status: int  # the HTTP status the fake answered with
+    response: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and bool(self.response.get("ok", False))
+
+    @property
+    def token(self) -> str | None:
+        auth = self.headers.get("authorization", "")
+        return auth[7:] if auth.lower().startswith("bearer ") else self.args.get("token")
+
+
+@dataclass(slots=True)
+class Failure:
+    """What the next call of a method answers instead of success."""
+
+    status: int = 200
+    error: str | None = None
+    retry_after: int | None = None
+    body: str | None = None  # a raw body (e.g. an HTML error page) instead of JSON
+
+
+@dataclass(slots=True)
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[Any]
+    thread_ts: str | None
+    user: str = BOT_USER_ID
+    edits: int = 0
+
+
+@dataclass(slots=True)
+class _State:
+    calls: list[Call] = field(default_factory=list)
+    failures: dict[str, list[Failure]] = field(default_factory=dict)
+    messages: dict[tuple[str, str], Message] = field(default_factory=dict)
+    channels: dict[str, str] = field(default_factory=dict)  # name -> id
+    uploads: dict[str, bytes] = field(default_factory=dict)
+
+
+class FakeSlack:
+    """A fake Slack Web API on a loopback port; use as a context manager or call start()/stop()."""
+
+    def __init__(
+        self,
+        *,
+        tokens: set[str] | None = None,
+        channels: Mapping[str, str] | None = None,
+        unknown_channels: set[str] | None = None,
+        users: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        # tokens: the bot tokens it accepts (None: any xoxb-/xoxp- token).
+        self.tokens = tokens
+        self.unknown_channels = set(unknown_channels or ())
+        self.users = {k: dict(v) for k, v in (users or {}).items()}
+        self._state = _State(channels=dict(channels or {"alerts": "C0ALERTS", "general": "C0GENERAL"}))
+        self._cond = threading.Condition()
+        self._ts = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> FakeSlack:
+        fake = self
+
+        class Handler(_Handler):
+            owner = fake
+
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-slack", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "FakeSlack is not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        """For ``AsyncWebClient(base_url=...)`` and ``SEVBOT_SLACK_API_URL`` (with its trailing slash)."""
+        return f"{self.base_url}/api/"
+
+    def response_url(self, name: str = "cmd") -> str:
+        """A ``response_url`` for a slash command or an interaction; posts to it are recorded."""
+        return f"{self.base_url}/response/{urllib.parse.quote(name)}"
+
+    # --- scripting failures ----------------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        retry_after: int | None = None,
+        body: str | None = None,
+        times: int = 1,
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` fail.
+
+        ``status=429, retry_after=N`` is Slack's rate limit; ``status=500`` (optionally with a raw ``body``)
+        an outage; ``error="channel_not_found"`` an ``{"ok": false}`` answer with HTTP 200, as Slack does.
+        """
+        if error is None and status == 200:
+            raise ValueError("fail_next needs an error, or a status other than 200")
+        with self._cond:
+            self._state.failures.setdefault(method, []).extend(
+                Failure(status=status, error=error, retry_after=retry_after, body=body) for _ in range(times)
+            )
+
+    def clear_failures(self) -> None:
+        with self._cond:
+            self._state.failures.clear()
+
+    # --- what happened ---------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._cond:
+            return list(self._state.calls)
+
+    def calls_to(self, method: str, *, ok: bool | None = None) -> list[Call]:
+        """The calls of one method, oldest first; ``ok=True`` only successful ones, ``False`` only failed."""
+        return [c for c in self.calls if c.method == method and (ok is None or c.ok == ok)]
+
+    def wait_for(
+        self,
+        method: str | None = None,
+        count: int = 1,
+        *,
+        where: Callable[[Call], bool] | None = None,
+        timeout: float = 10.0,
+    ) -> list[Call]:
+        """Block until at least ``count`` calls match (``method`` and ``where``), then return them all.
+
+        Woken by each arriving call; raises ``TimeoutError`` naming what it waited for.
+        """
+
+        def matching() -> list[Call]:
+            return [
+                c
+                for c in self._state.calls
+                if (method is None or c.method == method) and (where is None or where(c))
+            ]
+
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(matching()) >= count, timeout=timeout):
+                seen = [c.method for c in self._state.calls]
+                raise TimeoutError(
+                    f"waited {timeout:g}s for {count} call(s) of {method or 'any method'}; saw {seen}"
+                )
+            return matching()
+
+    def messages(self, channel: str | None = None) -> list[Message]:
+        """Messages currently in the fake's channels (posted and not deleted), oldest first."""
+        with self._cond:
+            found = [m for m in self._state.messages.values() if channel is None or m.channel == channel]
+        return sorted(found, key=lambda m: (m.channel, float(m.ts)))
+
+    def message(self, channel: str, ts: str) -> Message | None:
+        with self._cond:
+            return self._state.messages.get((channel, ts))
+
+    def thread(self, channel: str, thread_ts: str) -> list[Message]:
+        """The replies in a thread, oldest first (not the root)."""
+        return [m for m in self.messages(channel) if m.thread_ts == thread_ts and m.ts != thread_ts]
+
+    def channel_id(self, name_or_id: str) -> str:
+        """The id the fake uses for a channel name (``#alerts`` or ``alerts``) or id."""
+        with self._cond:
+            return self._resolve_channel(name_or_id) or name_or_id
+
+    # --- the API ---------------------------------------------------------------------------
+
+    def _handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], bytes]:
+        args = _parse_body(headers.get("content-type", ""), raw)
+        if path.startswith("/api/"):
+            method = path[len("/api/") :].split("?", 1)[0]
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+            for key, values in query.items():
+                args.setdefault(key, values[-1])
+        elif path.startswith("/response/"):
+            method = "response_url"
+        elif path.startswith("/upload/"):
+            method = "upload"
+        else:
+            method = "unknown"
+        with self._cond:
+            status, extra_headers, response, body = self._answer(method, path, headers, args, raw)
+            self._state.calls.append(
+                Call(
+                    method=method,
+                    args=args,
+                    headers=headers,
+                    at=time.monotonic(),
+                    path=path,
+                    status=status,
+                    response=response,
+                )
+            )
+            self._cond.notify_all()
+        return status, extra_headers, body
+
+    def _answer(
+        self, method: str, path: str, headers: dict[str, str], args: dict[str, Any], raw: bytes
+    ) -> tuple[int, dict[str, str], dict[str, Any], bytes]:
+        queued = self._state.failures.get(method)
+        if queued:
+            failure = queued.pop(0)
+            extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+            if failure.body is not None:
+                extra["Content-Type"] = "text/html"
+                return failure.status, extra, {"raw": failure.body}, failure.body.encode()
+            error = failure.error or ("ratelimited" if failure.status == 429 else "internal_error")
+            response = {"ok": False, "error": error}
+            return failure.status, extra, response, _json(response)
+        if method == "response_url":
+            return 200, {"Content-Type": "text/html"}, {"ok": True}, b"ok"
+        if method == "upload":
+            self._state.uploads[path.rsplit("/", 1)[-1]] = raw
+            return 200, {"Content-Type": "text/plain"}, {"ok": True}, b"OK - " + str(len(raw)).encode()
+        if method != "unknown" and not self._authorized(headers, args):
+            token = _token(headers, args)
+            response = {"ok": False, "error": "not_authed" if not token else "invalid_auth"}
+            return 200, {}, response, _json(response)
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        response = handler(args) if handler else {"ok": False, "error": "unknown_method"}
+        return 200, {}, response, _json(response)
+
+    def _authorized(self, headers: dict[str, str], args: dict[str, Any]) -> bool:
+        token = _token(headers, args)
+        if token is None:
+            return False
+        if self.tokens is None:
+            return token.startswith(("xoxb-", "xoxp-"))
+        return token in self.tokens
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _resolve_channel(self, value: str | None) -> str | None:
+        if not value:
+            return None
+        name = value.lstrip("#")
+        if name in self.unknown_channels or value in self.unknown_channels:
+            return None
+        if name in self._state.channels:
+            return self._state.channels[name]
+        if name in self._state.channels.values() or (
+            name[:1] in "CGD" and name[1:].isalnum() and name.isupper()
+        ):
+            return name
+        new_id = "C" + hashlib.sha1(name.encode()).hexdigest()[:9].upper()
+        self._state.channels[name] = new_id
+        return new_id
+
+    def _message_json(self, message: Message) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": "message",
+            "user": message.user,
+            "bot_id": BOT_ID,
+            "text": message.text,
+            "ts": message.ts,
+            "team": TEAM_ID,
+        }
+        if message.blocks:
+            body["blocks"] = message.blocks
+        if message.thread_ts:
+            body["thread_ts"] = message.thread_ts
+        return body
+
+    def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://fake.slack.test/",
+            "team": "Fake Team",
+            "user": "sevbot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve_channel(args.get("channel"))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        text, blocks = args.get("text") or "", _blocks(args.get("blocks"))
+        if not text and not blocks:
+            return {"ok": False, "error": "no_text"}
+        if len(blocks) > 50:
+            return {
+                "ok": False,
+                "error": "invalid_blocks",
+                "errors": ["must be less than 51 items [json-pointer:/blocks]"],
+            }
+        thread_ts = args.get("thread_ts") or None
+        if thread_ts and (channel, thread_ts) not in self._state.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        message = Message(channel=channel, ts=self._next_ts(), text=text, blocks=blocks, thread_ts=thread_ts)
+        self._state.messages[(channel, message.ts)] = message
+        return {"ok": True, "channel": channel, "ts": message.ts, "message": self._message_json(message)}
+
+    def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve_channel(args.get("channel"))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        message = self._state.messages.get((channel, str(args.get("ts"))))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        if "text" in args:
+            message.text = args.get("text") or ""
+        if "blocks" in args:
+            message.blocks = _blocks(args.get("blocks"))
+        message.edits += 1
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": message.ts,
+            "text": message.text,
+            "message": self._message_json(message),
+        }
+
+    def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self._resolve_channel(args.get("channel")) is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if not args.get("user"):
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _m_chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve_channel(args.get("channel"))
+        ts = str(args.get("message_ts", ""))
+        return {
+            "ok": True,
+            "channel": channel,
+            "permalink": f"https://fake.slack.test/archives/{channel}/p{ts.replace('.', '')}",
+        }
+
+    def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = str(args.get("user", ""))
+        if not user_id.startswith(("U", "W")):
+            return {"ok": False, "error": "user_not_found"}
+        user = {
+            "id": user_id,
+            "team_id": TEAM_ID,
+            "name": user_id.lower(),
+            "real_name": f"User {user_id}",
+            "tz": "Europe/Amsterdam",
+            "is_bot": False,
+            "profile": {"display_name": user_id.lower(), "real_name": f"User {user_id}"},
+        }
+        user.update(self.users.get(user_id, {}))
+        return {"ok": True, "user": user}
+
+    def _m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve_channel(args.get("channel"))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        name = next((n for n, i in self._state.channels.items() if i == channel), channel.lower())
+        return {"ok": True, "channel": {"id": channel, "name": name, "is_channel": True, "is_member": True}}
+
+    def _m_conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        info = self._m_conversations_info(args)
+        return info if not info["ok"] else {**info, "warning": "already_in_channel"}
+
+    def _m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        channels = [
+            {"id": i, "name": n, "is_channel": True, "is_member": True}
+            for n, i in self._state.channels.items()
+        ]
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+
+    def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve_channel(args.get("channel"))
+        ts = str(args.get("ts", ""))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        root = self._state.messages.get((channel, ts))
+        if root is None:
+            return {"ok": False, "error": "thread_not_found"}
+        replies = sorted(
+            (
+                m
+                for m in self._state.messages.values()
+                if m.channel == channel and m.thread_ts == ts and m.ts != ts
+            ),
+            key=lambda m: float(m.ts),
+        )
+        return {"ok": True, "messages": [self._message_json(m) for m in [root, *replies]], "has_more": False}
+
+    def _m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F{next(self._ts):08d}"
+        return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def _m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = args.get("files")
+        if isinstance(files, str):
+            files = json.loads(files)
+        if not files or any(f.get("id") not in self._state.uploads for f in files):
+            return {"ok": False, "error": "file_not_found"}
+        return {"ok": True, "files": [{"id": f["id"], "title": f.get("title", "")} for f in files]}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FakeSlack
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, extra, body = self.owner._handle(self.path, headers, raw)
+        self.send_response(status)
+        self.send_header("Content-Type", extra.pop("Content-Type", "application/json; charset=utf-8"))
+        for key, value in extra.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        return
+
+
+def _json(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value).encode()
+
+
+def _token(headers: Mapping[str, str], args: Mapping[str, Any]) -> str | None:
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:]
+    token = args.get("token")
+    return str(token) if token else None
+
+
+def _blocks(value: Any) -> list[Any]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        value = json.loads(value)
+    return list(value)
+
+
+def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
+    if not raw:
+        return {}
+    if content_type.startswith("application/json"):
+        parsed = json.loads(raw)
+        return parsed if isinstance(parsed, dict) else {"_body": parsed}
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return {k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode(), keep_blank_values=True).items()}
+    return {"_raw": raw}
+
+
+@contextmanager
+def fake_slack(**options: Any) -> Iterator[FakeSlack]:
+    """``with fake_slack() as slack:`` a started fake, stopped on the way out."""
+    fake = FakeSlack(**options)
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+# --- signing, as Slack does it ------------------------------------------------------------------
+
+
+def slack_signature(secret: str, timestamp: int | str, body: bytes) -> str:
+    """``v0=`` + hex HMAC-SHA256 over ``v0:{timestamp}:{body}`` keyed with the signing secret."""
+    base = b"v0:" + str(timestamp).encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def signed_headers(
+    secret: str,
+    body: bytes,
+    *,
+    content_type: str,
+    timestamp: int | None = None,
+    retry_num: int | None = None,
+    retry_reason: str = "http_timeout",
+) -> dict[str, str]:
+    """The headers Slack sends with a request: content type, timestamp, signature (and retry headers)."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    headers = {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": str(ts),
+        "X-Slack-Signature": slack_signature(secret, ts, body),
+        "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+    }
+    if retry_num is not None:
+        headers["X-Slack-Retry-Num"] = str(retry_num)
+        headers["X-Slack-Retry-Reason"] = retry_reason
+    return headers
+
+
+# --- request bodies in Slack's shapes -------------------------------------------------------------
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+def slash_command_body(
+    text: str,
+    *,
+    command: str = "/incident",
+    user_id: str = "U0ALICE",
+    user_name: str = "alice",
+    channel_id: str = "C0ALERTS",
+    channel_name: str = "alerts",
+    response_url: str = "https://hooks.slack.com/commands/T0FAKE/1/x",
+    trigger_id: str = "13345224609.738474920.8088930838d88f008e0",
+    thread_ts: str | None = None,
+) -> bytes:
+    """A slash command as Slack posts it (form-encoded)."""
+    fields = {
+        "token": "deprecated-verification-token",
+        "team_id": TEAM_ID,
+        "team_domain": "fake",
+        "channel_id": channel_id,
+        "channel_name": channel_name,
+        "user_id": user_id,
+        "user_name": user_name,
+        "command": command,
+        "text": text,
+        "api_app_id": "A0SEVBOT",
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id,
+    }
+    if thread_ts:
+        fields["thread_ts"] = thread_ts
+    return urllib.parse.urlencode(fields).encode()
+
+
+def block_actions_body(
+    action: Mapping[str, Any],
+    *,
+    user_id: str = "U0ALICE",
+    channel_id: str = "C0ALERTS",
+    message_ts: str = "1700000000.000100",
+    response_url: str = "https://hooks.slack.com/actions/T0FAKE/1/x",
+) -> bytes:
+    """A ``block_actions`` interaction (a button click or a select) as Slack posts it: ``payload=<json>``."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": TEAM_ID},
+        "api_app_id": "A0SEVBOT",
+        "token": "deprecated-verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel_id,
+            "is_ephemeral": False,
+        },
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "team": {"id": TEAM_ID, "domain": "fake"},
+        "channel": {"id": channel_id, "name": "alerts"},
+        "message": {"type": "message", "ts": message_ts, "user": BOT_USER_ID, "bot_id": BOT_ID, "text": ""},
+        "response_url": response_url,
+        "actions": [{"action_ts": f"{time.time():.6f}", **dict(action)}],
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def button(action_id: str, value: str, *, block_id: str = "actions") -> dict[str, Any]:
+    return {
+        "type": "button",
+        "action_id": action_id,
+        "block_id": block_id,
+        "value": value,
+        "text": {"type": "plain_text", "text": action_id},
+    }
+
+
+def static_select(action_id: str, value: str, *, block_id: str = "actions") -> dict[str, Any]:
+    return {
+        "type": "static_select",
+        "action_id": action_id,
+        "block_id": block_id,
+        "selected_option": {"text": {"type": "plain_text", "text": value}, "value": value},
+    }
+
+
+def event_body(event: Mapping[str, Any], *, event_id: str = "Ev0001", event_time: int | None = None) -> bytes:
+    """An Events API ``event_callback`` envelope around ``event``."""
+    envelope = {
+        "token": "deprecated-verification-token",
+        "team_id": TEAM_ID,
+        "api_app_id": "A0SEVBOT",
+        "event": dict(event),
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": event_time or int(time.time()),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+    }
+    return json.dumps(envelope).encode()
+
+
+def app_mention(
+    text: str,
+    *,
+    user: str = "U0ALICE",
+    channel: str = "C0ALERTS",
+    ts: str | None = None,
+    thread_ts: str | None = None,
+) -> dict[str, Any]:
+    """An ``app_mention`` event; ``text`` gets the bot's mention in front, as Slack writes it."""
+    event: dict[str, Any] = {
+        "type": "app_mention",
+        "user": user,
+        "text": f"<@{BOT_USER_ID}> {text}",
+        "ts": ts or f"{time.time():.6f}",
+        "channel": channel,
+        "event_ts": ts or f"{time.time():.6f}",
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
