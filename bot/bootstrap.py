@@ -13,6 +13,7 @@ from bot.context import ContextProvider
 from bot.incidents import IncidentRules
 from bot.ingest import Ingestor, utcnow
 from bot.metrics import Metrics
+from bot.modelops import ScorerChoice, choose_scorer
 from bot.settings import FileConfig, Settings
 from bot.worker import Sink, TopicRouter
 from storage.db import Database, create_database
@@ -23,13 +24,22 @@ log = logging.getLogger(__name__)
 
 
 class ScorerSlot:
-    """Holds the scorer in use; swapping it (a newly promoted model) needs no restart."""
+    """Holds the scorer in use; swapping it (a newly promoted model) needs no restart.
 
-    def __init__(self, scorer: Scorer) -> None:
+    ``origin`` says where it came from (registry, bundled, rules, given); ``warning`` why it is not the
+    model one would expect (shown by ``/readyz``).
+    """
+
+    def __init__(self, scorer: Scorer, origin: str = "given", warning: str | None = None) -> None:
         self.current = scorer
+        self.origin = origin
+        self.warning = warning
 
     def __call__(self) -> Scorer:
         return self.current
+
+    def set(self, choice: ScorerChoice) -> None:
+        self.current, self.origin, self.warning = choice.scorer, choice.origin, choice.warning
 
 
 @dataclass
@@ -60,7 +70,13 @@ def build_services(
     if migrate:
         upgrade(db.engine)
     metrics = Metrics()
-    slot = ScorerSlot(scorer or RuleScorer())
+    if scorer is not None:
+        slot = ScorerSlot(scorer)
+    elif settings.scorer == "rules":
+        slot = ScorerSlot(RuleScorer(), "rules", "SEVBOT_SCORER=rules: the model is switched off")
+    else:
+        choice = choose_scorer(db, settings.resolved_model_cache_dir)
+        slot = ScorerSlot(choice.scorer, choice.origin, choice.warning)
     rules = IncidentRules(
         reopen_window=config.grouping.reopen_window,
         flap_changes=config.grouping.flap_changes,

@@ -33,7 +33,10 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
             checks["migrations"] = "unknown"
-        checks["scorer"] = services.scorer.current.version
+        slot = services.scorer
+        checks["scorer"] = {"version": slot.current.version, "origin": slot.origin}
+        if slot.warning:
+            checks["scorer"]["warning"] = slot.warning
         return checks
 
     checks = await anyio.to_thread.run_sync(check)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -73,6 +74,28 @@ class ServiceConfig(BaseModel):
     criticality: Literal["critical", "high", "medium", "low"] = "medium"
 
 
+class RedactionConfig(BaseModel):
+    """Extra patterns removed from text before it is sent to an LLM: name → regular expression."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patterns: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, pattern in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                raise ValueError(f"pattern name {name!r} may hold only letters, digits, _ . -")
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {name!r} is not a valid regular expression ({exc})") from exc
+            if compiled.match(""):
+                raise ValueError(f"pattern {name!r} matches the empty string")
+        return value
+
+
 class FileConfig(BaseModel):
     """What lives in the optional YAML file (``SEVBOT_CONFIG``): the structured settings."""
 
@@ -80,6 +103,7 @@ class FileConfig(BaseModel):
 
     grouping: GroupingConfig = Field(default_factory=GroupingConfig)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    redaction: RedactionConfig = Field(default_factory=RedactionConfig)
 
 
 def load_file_config(path: Path | None) -> FileConfig:
@@ -126,6 +150,39 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     log_level: str = "INFO"
 
+    # Severity scoring: "model" (the registry's active model, else the bundled one) or "rules" only.
+    scorer: Literal["model", "rules"] = "model"
+    model_cache_dir: Path | None = None  # where the bundled model is cached; default DATA_DIR/models
+    model_check_seconds: float = Field(default=10.0, gt=0)  # how often serve looks for a promoted model
+
+    # LLM drafting (bot/llm). Without a key, base URL or Azure endpoint, drafts come from templates.
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("openai_api_key", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("openai_base_url", "OPENAI_BASE_URL")
+    )
+    azure_openai_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("azure_openai_endpoint", "AZURE_OPENAI_ENDPOINT")
+    )
+    azure_openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("azure_openai_api_key", "AZURE_OPENAI_API_KEY")
+    )
+    openai_api_version: str | None = Field(
+        default=None, validation_alias=AliasChoices("openai_api_version", "OPENAI_API_VERSION")
+    )
+    llm_azure_deployment: str | None = None  # defaults to llm_model
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=20.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_max_output_tokens: int = Field(default=600, gt=0)
+    llm_context_tokens: int = Field(default=2500, ge=200)  # the grounding's share of the prompt
+    llm_calls_per_hour: int = Field(default=60, ge=0)
+    llm_tokens_per_day: int = Field(default=200_000, ge=0)
+    llm_redraft_interval: Duration = timedelta(minutes=10)
+    llm_handoff_seconds: float = Field(default=1.0, ge=0)
+    runbooks_dir: Path | None = None
+
     @field_validator(
         "webhook_token", "webhook_token_alertmanager", "webhook_token_grafana", "webhook_token_generic"
     )
@@ -139,6 +196,15 @@ class Settings(BaseSettings):
         if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 8:
             raise ValueError("is a placeholder or shorter than 8 characters; set a real random token")
         return value
+
+    @property
+    def llm_configured(self) -> bool:
+        """Whether drafts may go to an LLM (an API key, a compatible base URL or an Azure endpoint)."""
+        return bool(self.openai_api_key or self.openai_base_url or self.azure_openai_endpoint)
+
+    @property
+    def resolved_model_cache_dir(self) -> Path:
+        return self.model_cache_dir or self.data_dir / "models"
 
     @property
     def resolved_database_url(self) -> str:

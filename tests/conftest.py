@@ -17,6 +17,7 @@ from bot.settings import Settings
 from storage.db import Database
 from storage.models import Alert, Incident, OutboxMessage, TimelineEvent
 from tests.support.payloads import T0
+from tests.support.processes import MODEL_CACHE
 
 POSTGRES_URL = os.environ.get("SEVBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_ALL = os.environ.get("SEVBOT_TEST_REQUIRE_ALL") == "1"
@@ -80,6 +81,10 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
         "data_dir": tmp_path,
         "database_url": database_url,
         "worker_in_process": False,
+        # Grouping tests score with the rule scorer (its levels are fixed by the words); tests of the
+        # model ask for scorer="model" and share one cached bundled model.
+        "scorer": "rules",
+        "model_cache_dir": MODEL_CACHE,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

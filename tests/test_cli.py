@@ -9,6 +9,7 @@ import pytest
 
 from bot.cli import main
 from tests.support.payloads import T0, am_alert, am_payload
+from tests.support.processes import MODEL_CACHE
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +22,8 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SEVBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SEVBOT_MODEL_CACHE_DIR", str(MODEL_CACHE))
+    monkeypatch.setenv("SEVBOT_SCORER", "rules")  # these tests read levels fixed by the source's words
     return tmp_path
 
 

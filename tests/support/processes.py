@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +30,8 @@ LOOPBACK = "127.0.0.1"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 # Variables a developer's shell may hold that must not leak into a sevbot started by a test.
+# Shared by every test that scores with the bundled model, so it is trained once, not once per test.
+MODEL_CACHE = Path(tempfile.gettempdir()) / "sevbot-test-models"
 _FOREIGN_ENV_PREFIXES = ("SEVBOT_", "SLACK_", "OPENAI_")
 
 
@@ -183,6 +186,7 @@ def sevbot_env(
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_ENV_PREFIXES)}
     env["SEVBOT_DATA_DIR"] = str(data_dir)
+    env["SEVBOT_MODEL_CACHE_DIR"] = str(MODEL_CACHE)  # the bundled model, trained once per test run
     if token is not None:
         env["SEVBOT_WEBHOOK_TOKEN"] = token
     if database_url is not None:
