@@ -236,6 +236,54 @@ class LlmCall(Base):
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[str] = mapped_column(String(16))  # ok | cached | timeout | error | budget | disabled
     error: Mapped[str | None] = mapped_column(Text)
+    input_hash: Mapped[str | None] = mapped_column(String(64))
+    prompt: Mapped[str | None] = mapped_column(Text)  # exactly what was (or would have been) sent: redacted
     created_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_llm_calls_created_at", "created_at"),)
+
+
+class Silence(Base):
+    """No Slack posts for incidents matching ``matchers`` (``[{"name", "op", "value"}]``) until ``expires_at``."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    matchers: Mapped[list[Any]]
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_silences_expires_at", "expires_at"),)
+
+
+class SlackEvent(Base):
+    """An Events API delivery already handled: Slack's retries of it (``X-Slack-Retry-Num``) are dropped."""
+
+    __tablename__ = "slack_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_slack_events_received_at", "received_at"),)
+
+
+class SlackChannelPace(Base):
+    """When each Slack channel may get its next post: one message per interval across all workers."""
+
+    __tablename__ = "slack_channel_pace"
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_at: Mapped[datetime]
+
+
+class SlackThread(Base):
+    """Per-incident thread state: when the last "alerts joined" reply went out (replies are batched)."""
+
+    __tablename__ = "slack_threads"
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    last_joined_reply_at: Mapped[datetime | None]

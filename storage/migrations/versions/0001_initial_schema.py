@@ -184,6 +184,8 @@ def upgrade() -> None:
     sa.Column('tokens_out', sa.Integer(), nullable=False),
     sa.Column('outcome', sa.String(length=16), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('input_hash', sa.String(length=64), nullable=True),
+    sa.Column('prompt', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_llm_calls_incident_id_incidents'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_llm_calls'))
@@ -192,7 +194,50 @@ def upgrade() -> None:
         batch_op.create_index('ix_llm_calls_created_at', ['created_at'], unique=False)
 
 
+    op.create_table('silences',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('matchers', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('created_by', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_silences'))
+    )
+    with op.batch_alter_table('silences', schema=None) as batch_op:
+        batch_op.create_index('ix_silences_expires_at', ['expires_at'], unique=False)
+
+    op.create_table('slack_events',
+    sa.Column('event_id', sa.String(length=64), nullable=False),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('event_id', name=op.f('pk_slack_events'))
+    )
+    with op.batch_alter_table('slack_events', schema=None) as batch_op:
+        batch_op.create_index('ix_slack_events_received_at', ['received_at'], unique=False)
+
+    op.create_table('slack_channel_pace',
+    sa.Column('channel', sa.String(length=64), nullable=False),
+    sa.Column('next_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('channel', name=op.f('pk_slack_channel_pace'))
+    )
+    op.create_table('slack_threads',
+    sa.Column('incident_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
+    sa.Column('last_joined_reply_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_slack_threads_incident_id_incidents'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('incident_id', name=op.f('pk_slack_threads'))
+    )
+
+
 def downgrade() -> None:
+    op.drop_table('slack_threads')
+    op.drop_table('slack_channel_pace')
+    with op.batch_alter_table('slack_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_slack_events_received_at')
+
+    op.drop_table('slack_events')
+    with op.batch_alter_table('silences', schema=None) as batch_op:
+        batch_op.drop_index('ix_silences_expires_at')
+
+    op.drop_table('silences')
     with op.batch_alter_table('llm_calls', schema=None) as batch_op:
         batch_op.drop_index('ix_llm_calls_created_at')
 

@@ -1,0 +1,89 @@
+"""Redaction: removes secrets and personal data from text before it leaves for an LLM (pure; no I/O).
+
+Each match is replaced by a marker naming what was there, e.g. ``[REDACTED:aws_key]``, so a draft can still
+say "a key was in the alert" without carrying it. Built-in rules cover common token formats, passwords in
+URLs and in ``key=value`` / ``key: value`` pairs, Authorization headers, PEM private keys and e-mail
+addresses; teams add their own patterns (customer ids, hostnames) in the YAML file's ``redaction.patterns``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_SENSITIVE_NAMES = (
+    r"pass(?:word|wd|phrase)?|pwd|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?key|"
+    r"secret[_-]?key|private[_-]?key|token|access[_-]?token|refresh[_-]?token|auth[_-]?token|"
+    r"session[_-]?id|credentials?|dsn|connection[_-]?string"
+)
+
+# Order matters: whole structures (private keys, headers, URLs) before the token shapes inside them, and
+# key=value pairs before e-mail addresses. A rule with a "value" group replaces only that group.
+BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
+    (
+        "private_key",
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY"
+        r"(?: BLOCK)?-----|\Z)",
+    ),
+    ("authorization", r"(?i)\b(?:bearer|basic|digest)\s+(?P<value>[A-Za-z0-9._~+/=:-]{8,})"),
+    ("jwt", r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"),
+    ("url_password", r"://[^\s:/@'\"<>]+:(?P<value>[^\s@/'\"<>]+)@"),
+    ("openai_key", r"\bsk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}"),
+    ("slack_token", r"\bxox[abposre]-[A-Za-z0-9-]{10,}"),
+    ("slack_webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+"),
+    ("github_token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"),
+    ("gitlab_token", r"\bglpat-[A-Za-z0-9_-]{20,}"),
+    ("aws_key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
+    ("google_key", r"\bAIza[A-Za-z0-9_-]{35}"),
+    ("stripe_key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+    (
+        "secret_value",
+        rf"(?i)(?<![A-Za-z0-9])(?:[A-Za-z0-9_.-]*[_.-])?(?:{_SENSITIVE_NAMES})[\"']?\s*[=:]\s*[\"']?"
+        r"(?P<value>(?!\[REDACTED:)[^\s\"',;&}]+)",
+    ),
+    ("email", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Redaction:
+    text: str
+    counts: dict[str, int]
+
+
+class Redactor:
+    """Applies the built-in rules, then the configured ``patterns`` (name → regular expression)."""
+
+    def __init__(self, patterns: Mapping[str, str] | None = None) -> None:
+        rules = [*BUILTIN_PATTERNS, *(patterns or {}).items()]
+        self._rules = [(name, re.compile(pattern, re.DOTALL)) for name, pattern in rules]
+
+    def redact(self, text: str) -> Redaction:
+        counts: dict[str, int] = {}
+        for name, rule in self._rules:
+            text = rule.sub(_Marker(name, counts), text)
+        return Redaction(text=text, counts=counts)
+
+    def __call__(self, text: str) -> str:
+        return self.redact(text).text
+
+
+@dataclass(frozen=True, slots=True)
+class _Marker:
+    """The replacement for one rule's matches: the whole match, or only its "value" group."""
+
+    name: str
+    counts: dict[str, int]
+
+    def __call__(self, match: re.Match[str]) -> str:
+        self.counts[self.name] = self.counts.get(self.name, 0) + 1
+        marker = f"[REDACTED:{self.name}]"
+        if "value" not in match.re.groupindex or match.start("value") < 0:
+            return marker
+        whole, start, end = (
+            match.group(0),
+            match.start("value") - match.start(),
+            match.end("value") - match.start(),
+        )
+        return whole[:start] + marker + whole[end:]

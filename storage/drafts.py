@@ -1,0 +1,129 @@
+"""Drafts and the record of LLM calls in SQL: the cache by input hash and the sums budgets are checked on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from storage.models import Draft, LlmCall, OutboxMessage, TimelineEvent
+
+# Outcomes that reached the endpoint (and so count against the calls-per-hour budget).
+CALLED_OUTCOMES = ("ok", "timeout", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDraft:
+    id: int
+    incident_id: int
+    kind: str
+    source: str
+    model: str | None
+    prompt_name: str | None
+    prompt_version: str | None
+    input_hash: str
+    text: str
+    created_at: datetime
+
+
+_DRAFT_COLUMNS = (
+    Draft.id,
+    Draft.incident_id,
+    Draft.kind,
+    Draft.source,
+    Draft.model,
+    Draft.prompt_name,
+    Draft.prompt_version,
+    Draft.input_hash,
+    Draft.text,
+    Draft.created_at,
+)
+
+
+class DraftRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add_draft(self, values: Mapping[str, Any]) -> int:
+        return int(self.conn.execute(insert(Draft).returning(Draft.id), dict(values)).scalar_one())
+
+    def add_call(self, values: Mapping[str, Any]) -> None:
+        self.conn.execute(insert(LlmCall), dict(values))
+
+    def get(self, draft_id: int) -> StoredDraft | None:
+        row = self.conn.execute(select(*_DRAFT_COLUMNS).where(Draft.id == draft_id)).first()
+        return StoredDraft(**row._mapping) if row else None
+
+    def by_hash(self, incident_id: int, kind: str, input_hash: str) -> StoredDraft | None:
+        """The newest draft made from exactly this input (the cache)."""
+        stmt = (
+            select(*_DRAFT_COLUMNS)
+            .where(Draft.incident_id == incident_id, Draft.kind == kind, Draft.input_hash == input_hash)
+            .order_by(Draft.id.desc())
+            .limit(1)
+        )
+        row = self.conn.execute(stmt).first()
+        return StoredDraft(**row._mapping) if row else None
+
+    def latest(self, incident_id: int, kind: str) -> StoredDraft | None:
+        stmt = (
+            select(*_DRAFT_COLUMNS)
+            .where(Draft.incident_id == incident_id, Draft.kind == kind)
+            .order_by(Draft.id.desc())
+            .limit(1)
+        )
+        row = self.conn.execute(stmt).first()
+        return StoredDraft(**row._mapping) if row else None
+
+    def of_incident(self, incident_id: int) -> list[StoredDraft]:
+        stmt = select(*_DRAFT_COLUMNS).where(Draft.incident_id == incident_id).order_by(Draft.id)
+        return [StoredDraft(**row._mapping) for row in self.conn.execute(stmt)]
+
+    def calls_since(self, since: datetime) -> int:
+        """Calls that reached the endpoint since ``since`` (cache hits and refusals do not count)."""
+        stmt = (
+            select(func.count())
+            .select_from(LlmCall)
+            .where(LlmCall.created_at >= since, LlmCall.outcome.in_(CALLED_OUTCOMES))
+        )
+        return int(self.conn.execute(stmt).scalar_one())
+
+    def tokens_since(self, since: datetime) -> int:
+        stmt = select(func.coalesce(func.sum(LlmCall.tokens_in + LlmCall.tokens_out), 0)).where(
+            LlmCall.created_at >= since
+        )
+        return int(self.conn.execute(stmt).scalar_one())
+
+    def outcomes(self) -> dict[str, int]:
+        stmt = select(LlmCall.outcome, func.count()).group_by(LlmCall.outcome)
+        return {outcome: int(n) for outcome, n in self.conn.execute(stmt)}
+
+    def newer_request_pending(self, message_id: int, incident_id: int, kind: str) -> bool:
+        """Whether a later, still pending ``draft.requested`` row asks for the same incident and kind."""
+        stmt = select(OutboxMessage.payload).where(
+            OutboxMessage.incident_id == incident_id,
+            OutboxMessage.topic == "llm",
+            OutboxMessage.kind == "draft.requested",
+            OutboxMessage.status == "pending",
+            OutboxMessage.id > message_id,
+        )
+        return any(payload.get("kind") == kind for payload in self.conn.execute(stmt).scalars())
+
+    def resolution_notes(self, incident_ids: list[int]) -> dict[int, str]:
+        """The note people left when resolving each incident (the newest one), where there is one."""
+        if not incident_ids:
+            return {}
+        stmt = (
+            select(TimelineEvent.incident_id, TimelineEvent.data)
+            .where(TimelineEvent.incident_id.in_(incident_ids), TimelineEvent.kind == "incident.resolved")
+            .order_by(TimelineEvent.at, TimelineEvent.id)
+        )
+        notes: dict[int, str] = {}
+        for incident_id, data in self.conn.execute(stmt):
+            note = (data or {}).get("note")
+            if isinstance(note, str) and note.strip():
+                notes[incident_id] = note.strip()
+        return notes
