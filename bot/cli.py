@@ -1,4 +1,4 @@
-"""The ``sevbot`` command line: serve, worker, db upgrade, replay, incidents list|show."""
+"""The ``sevbot`` command line: serve, worker, db upgrade, replay, incidents list|show, report."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bot import model_commands
 from bot.errors import ConfigError, PayloadError
 from bot.settings import SOURCES, Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.actions import ActionRecord
 
 log = logging.getLogger("sevbot")
 
@@ -65,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("id", type=int)
     show.add_argument("--json", action="store_true", help="print the same JSON as GET /api/incidents/ID")
     show.set_defaults(handler=cmd_incidents_show)
+    model_commands.register(sub, inc_sub)  # `incidents why` and the `model` group
+
+    report = sub.add_parser("report", help="MTTA, MTTR, compression, noisy rules and model agreement")
+    report.add_argument("--since", default="7d", help="how far back from now (default 7d)")
+    report.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    report.add_argument("--out", type=Path, help="also write the PNG charts into this directory")
+    report.set_defaults(handler=cmd_report)
     return parser
 
 
@@ -141,10 +152,14 @@ class ReplayLine:
     number: int
     source: str
     body: bytes
+    action: ActionRecord | None = None
 
 
 def read_replay(path: Path) -> tuple[list[ReplayLine], list[str]]:
-    """Every line of a replay file, and a message for each line that is not ``{source, payload}``."""
+    """Every line of a replay file, and a message for each line that is not ``{source, payload}``
+    or a valid action record (``{"source": "action", …}``, see ``bot.actions``)."""
+    from bot.actions import ACTION_SOURCE, parse_action
+
     lines: list[ReplayLine] = []
     errors: list[str] = []
     with path.open(encoding="utf-8") as handle:
@@ -156,14 +171,24 @@ def read_replay(path: Path) -> tuple[list[ReplayLine], list[str]]:
             except ValueError as exc:
                 errors.append(f"line {number}: not JSON ({exc})")
                 continue
+            if isinstance(entry, dict) and entry.get("source") == ACTION_SOURCE:
+                try:
+                    lines.append(ReplayLine(number, ACTION_SOURCE, b"", action=parse_action(entry)))
+                except PayloadError as exc:
+                    errors.append(f"line {number}: action: {exc}")
+                continue
             if not isinstance(entry, dict) or entry.get("source") not in SOURCES or "payload" not in entry:
-                errors.append(f'line {number}: needs "source" (one of {", ".join(SOURCES)}) and "payload"')
+                errors.append(
+                    f'line {number}: needs "source" (one of {", ".join(SOURCES)}) and "payload", '
+                    f'or "source": "{ACTION_SOURCE}"'
+                )
                 continue
             lines.append(ReplayLine(number, entry["source"], json.dumps(entry["payload"]).encode()))
     return lines, errors
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.actions import NoMatchingIncident, apply_action
     from bot.bootstrap import build_services
     from bot.normalize import Batch, normalize
 
@@ -173,10 +198,13 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         print(f"sevbot: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 1
     services = build_services(settings)
-    batches: list[Batch] = []
+    steps: list[tuple[int, Batch | ActionRecord]] = []
     for line in lines:
+        if line.action is not None:
+            steps.append((line.number, line.action))
+            continue
         try:
-            batches.append(normalize(line.source, line.body, services.config.grouping.by))
+            steps.append((line.number, normalize(line.source, line.body, services.config.grouping.by)))
         except PayloadError as exc:
             errors.append(f"line {line.number}: {exc}")
     if errors:
@@ -185,19 +213,31 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         print(f"sevbot: {len(errors)} bad line(s); nothing was replayed", file=sys.stderr)
         services.close()
         return 1
-    accepted = duplicates = 0
+    accepted = duplicates = payloads = applied = 0
     opened: set[int] = set()
-    for batch in batches:
-        result = services.ingestor.ingest(batch)
-        accepted += result.accepted
-        duplicates += result.duplicates
-        opened.update(result.opened)
+    unmatched: list[str] = []
+    for number, step in steps:
+        if isinstance(step, Batch):
+            result = services.ingestor.ingest(step)
+            payloads += 1
+            accepted += result.accepted
+            duplicates += result.duplicates
+            opened.update(result.opened)
+            continue
+        try:
+            applied += apply_action(services.db, step, now=services.ingestor.clock).changed
+        except NoMatchingIncident as exc:
+            unmatched.append(f"line {number}: {exc}")
     services.close()
+    actions = len(steps) - payloads
     print(
-        f"replayed {len(batches)} payload(s): {accepted} alert(s) accepted, {duplicates} duplicate(s), "
+        f"replayed {payloads} payload(s): {accepted} alert(s) accepted, {duplicates} duplicate(s), "
         f"{len(opened)} incident(s) opened"
+        + (f"; {actions} action(s), {applied} changed an incident" if actions else "")
     )
-    return 0
+    for message in unmatched[:50]:
+        print(f"sevbot: {args.file}: {message}; skipped", file=sys.stderr)
+    return 1 if unmatched else 0
 
 
 def cmd_incidents_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -265,6 +305,34 @@ def cmd_incidents_show(args: argparse.Namespace, settings: Settings) -> int:
     print("Timeline:")
     for e in doc["timeline"]:
         print(f"  {e['at']}  {e['kind']}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bootstrap import build_services
+    from bot.reporting import build_report, utcnow, write_charts
+    from bot.settings import parse_duration
+
+    try:
+        since = parse_duration(args.since)
+    except ValueError as exc:
+        print(f"sevbot: --since: {exc}", file=sys.stderr)
+        return 2
+    if since.total_seconds() <= 0:
+        print("sevbot: --since: must be a positive duration such as 7d", file=sys.stderr)
+        return 2
+    services = build_services(settings)
+    try:
+        report = build_report(services.db, since=since, now=utcnow())
+    finally:
+        services.close()
+    if args.format == "json":
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        print(report.as_markdown() if args.format == "markdown" else report.as_text())
+    if args.out is not None:
+        for path in write_charts(report, args.out):
+            print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,264 @@
+"""Reports over a period: SQL aggregated into DataFrames ─► analytics.reports ─► text, Markdown, JSON, PNGs.
+
+``build_report(db, since=timedelta(days=7), now=now)`` reads only what the figures need, aggregated in SQL
+where rows would be many (alerts are counted per rule, service and severity; LLM calls per outcome), and
+times come out of SQL as seconds since the epoch so no per-row datetime objects are built. Used by
+``sevbot report`` and ``/incident stats``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Connection, Executable, Float, cast, func, literal, select
+
+from analytics import charts
+from analytics.reports import LEVELS, ReportFrames, summarize
+from storage.db import Database
+from storage.models import Alert, Feedback, Incident, LlmCall
+
+_UNIX_EPOCH_JULIAN_DAY = 2440587.5
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The figures of one period (``data``, JSON-ready) and how to show them."""
+
+    data: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return self.data
+
+    def as_text(self) -> str:
+        return "\n".join(_lines(self.data, markdown=False))
+
+    def as_markdown(self) -> str:
+        return "\n".join(_lines(self.data, markdown=True))
+
+
+def build_report(db: Database, *, since: timedelta, now: datetime, top: int = 10) -> Report:
+    """The report for the period ``[now - since, now]``."""
+    if since <= timedelta(0):
+        raise ValueError(f"since must be a positive duration, not {since}")
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    start = now - since
+    with db.read() as conn:
+        frames = read_frames(conn, start=start, end=now)
+    return Report(summarize(frames, start=start, end=now, top=top))
+
+
+def write_charts(report: Report, out_dir: Path) -> list[Path]:
+    """The report's charts as PNG files in ``out_dir`` (created if needed)."""
+    return charts.write_charts(report.data, out_dir)
+
+
+def read_frames(conn: Connection, *, start: datetime, end: datetime) -> ReportFrames:
+    """What ``analytics.reports.summarize`` needs for the period, read in four queries."""
+    sqlite = conn.dialect.name == "sqlite"
+
+    def seconds(column: Any) -> ColumnElement[float]:
+        if sqlite:
+            return (func.julianday(column) - _UNIX_EPOCH_JULIAN_DAY) * literal(86400.0)
+        return cast(func.extract("epoch", column), Float)
+
+    in_period = (Incident.opened_at >= start, Incident.opened_at <= end)
+    incidents = select(
+        Incident.id,
+        Incident.alertname,
+        Incident.service,
+        Incident.severity,
+        Incident.status,
+        Incident.flapping,
+        Incident.alert_count,
+        seconds(Incident.opened_at).label("opened_s"),
+        seconds(Incident.acknowledged_at).label("acknowledged_s"),
+        seconds(Incident.resolved_at).label("resolved_s"),
+    ).where(*in_period)
+    alert_groups = (
+        select(
+            Alert.alertname,
+            Alert.service,
+            Alert.severity,
+            func.count().label("fired"),
+            func.coalesce(func.sum(Alert.duplicates), 0).label("duplicates"),
+        )
+        .where(Alert.starts_at >= start, Alert.starts_at <= end)
+        .group_by(Alert.alertname, Alert.service, Alert.severity)
+    )
+    feedback = (
+        select(
+            Feedback.id,
+            Feedback.incident_id,
+            Feedback.kind,
+            Feedback.old_severity,
+            Feedback.new_severity,
+            Incident.severity.label("incident_severity"),
+        )
+        .join(Incident, Incident.id == Feedback.incident_id)
+        .where(*in_period)
+        .order_by(Feedback.id)
+    )
+    llm = (
+        select(
+            LlmCall.outcome,
+            func.count().label("calls"),
+            func.coalesce(func.sum(LlmCall.tokens_in), 0).label("tokens_in"),
+            func.coalesce(func.sum(LlmCall.tokens_out), 0).label("tokens_out"),
+        )
+        .where(LlmCall.created_at >= start, LlmCall.created_at <= end)
+        .group_by(LlmCall.outcome)
+    )
+    return ReportFrames(
+        incidents=_frame(conn, incidents),
+        alert_groups=_frame(conn, alert_groups),
+        feedback=_frame(conn, feedback),
+        llm=_frame(conn, llm),
+    )
+
+
+def _frame(conn: Connection, stmt: Executable) -> pd.DataFrame:
+    result = conn.execute(stmt)
+    return pd.DataFrame.from_records(result.fetchall(), columns=list(result.keys()), coerce_float=True)
+
+
+# --- rendering ------------------------------------------------------------------------------------------
+
+
+def _lines(d: dict[str, Any], *, markdown: bool) -> list[str]:
+    period = d["period"]
+    h = "## " if markdown else ""
+    b = "**" if markdown else ""
+    bullet = "- " if markdown else "  "
+    out = [
+        f"{'# ' if markdown else ''}sevbot report: {period['start'][:16]}Z → {period['end'][:16]}Z "
+        f"({period['days']:g} days)",
+        "",
+        f"{b}{d['incidents']}{b} incidents from {b}{d['alerts']}{b} alerts "
+        f"(compression {_num(d['compression'], 'x')}, {d['duplicates']} duplicates); "
+        f"{d['status']['open']} open, {d['status']['acknowledged']} acknowledged, "
+        f"{d['status']['resolved']} resolved.",
+        f"MTTA median {_dur(d['mtta_s']['median'])}, p90 {_dur(d['mtta_s']['p90'])} "
+        f"({d['mtta_s']['count']} acknowledged); MTTR median {_dur(d['mttr_s']['median'])}, "
+        f"p90 {_dur(d['mttr_s']['p90'])} ({d['mttr_s']['count']} resolved).",
+        "",
+        f"{h}Noisiest rules",
+    ]
+    rule_rows = [
+        [
+            r["alertname"],
+            str(r["fired"]),
+            str(r["incidents"]),
+            _pct(r["share_acknowledged"]),
+            _pct(r["share_noise"]),
+            str(r["flapping"]),
+            _dur(r["median_duration_s"]),
+        ]
+        for r in d["noisiest_rules"]
+    ]
+    out += _table(
+        ["rule", "fired", "incidents", "acked", "noise", "flapping", "median duration"],
+        rule_rows,
+        md=markdown,
+    )
+    out += ["", f"{h}By severity"]
+    out += _table(
+        ["severity", "incidents", "alerts", "MTTA median", "MTTR median"],
+        [_breakdown_row(r, "severity") for r in d["by_severity"]],
+        md=markdown,
+    )
+    out += ["", f"{h}By service"]
+    out += _table(
+        ["service", "incidents", "alerts", "MTTA median", "MTTR median"],
+        [_breakdown_row(r, "service") for r in d["by_service"]],
+        md=markdown,
+    )
+    agreement = d["model_agreement"]
+    out += [
+        "",
+        f"{h}Model agreement with people",
+        f"{bullet}{agreement['rated']} rated incidents, agreed on {agreement['agreed']} "
+        f"({_pct(agreement['agreement'])}); {agreement['noise']} marked noise.",
+    ]
+    out += _table(
+        ["level", "precision", "recall", "sevbot said", "people said"],
+        [
+            [
+                level,
+                _pct(agreement["levels"][level]["precision"]),
+                _pct(agreement["levels"][level]["recall"]),
+                str(agreement["levels"][level]["sevbot_said"]),
+                str(agreement["levels"][level]["people_said"]),
+            ]
+            for level in LEVELS
+        ],
+        md=markdown,
+    )
+    llm = d["llm"]
+    out += [
+        "",
+        f"{h}LLM use",
+        f"{bullet}{llm['calls']} calls, {llm['tokens']} tokens "
+        f"({llm['tokens_in']} in, {llm['tokens_out']} out), "
+        f"{llm['fallbacks']} fell back to templates.",
+    ]
+    return out
+
+
+def _breakdown_row(row: dict[str, Any], key: str) -> list[str]:
+    return [
+        str(row[key]),
+        str(row["incidents"]),
+        str(row["alerts"]),
+        _dur(row["mtta_s"]["median"]),
+        _dur(row["mttr_s"]["median"]),
+    ]
+
+
+def _table(header: list[str], rows: list[list[str]], *, md: bool) -> list[str]:
+    if not rows:
+        return ["(none)"]
+    if md:
+        return [
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join("---" for _ in header) + "|",
+            *("| " + " | ".join(row) + " |" for row in rows),
+        ]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    return [
+        "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+
+
+def _dur(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f}m"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def _pct(share: float | None) -> str:
+    return "-" if share is None else f"{share * 100:.0f}%"
+
+
+def _num(value: float | None, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:.1f}{suffix}"
+
+
+def report_json_text(report: Report) -> str:
+    return json.dumps(report.as_json(), indent=2)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
