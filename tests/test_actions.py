@@ -1,0 +1,188 @@
+"""People's actions on incidents: the repository (storage/actions.py) and replayed action records."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.bootstrap import Services
+from bot.cli import main
+from bot.normalize import normalize
+from storage.actions import IncidentActions, IncidentNotFound, find_incident
+from storage.feedback import FeedbackRepository
+from storage.incidents import IncidentRepository
+from storage.models import Feedback, OutboxMessage
+from tests.support.payloads import T0, am_alert, am_payload, iso
+from tests.support.processes import MODEL_CACHE
+
+
+def open_incident(services: Services, name: str = "CheckoutHighErrorRate") -> int:
+    body = json.dumps(am_payload([am_alert(name)])).encode()
+    result = services.ingestor.ingest(normalize("alertmanager", body, services.config.grouping.by))
+    return result.opened[0]
+
+
+def test_acknowledge_then_resolve_records_who_and_when(services: Services) -> None:
+    incident_id = open_incident(services)
+    acked_at, resolved_at = T0 + timedelta(minutes=4), T0 + timedelta(minutes=30)
+
+    with services.db.write() as conn:
+        first = IncidentActions(conn).acknowledge(incident_id, user="U_ALICE", at=acked_at, now=acked_at)
+        again = IncidentActions(conn).acknowledge(incident_id, user="U_BOB", at=resolved_at, now=resolved_at)
+        done = IncidentActions(conn).resolve(incident_id, user="U_BOB", at=resolved_at, now=resolved_at)
+
+    assert (first.changed, first.status) == (True, "acknowledged")
+    assert (again.changed, again.status) == (False, "acknowledged")
+    assert (done.changed, done.status) == (True, "resolved")
+    with services.db.read() as conn:
+        repo = IncidentRepository(conn)
+        incident = repo.get(incident_id)
+        assert incident is not None
+        assert (incident.status, incident.acknowledged_by, incident.acknowledged_at) == (
+            "resolved",
+            "U_ALICE",
+            acked_at,
+        )
+        assert (incident.resolved_by, incident.resolved_at) == ("U_BOB", resolved_at)
+        events = [(e.kind, e.actor) for e in repo.timeline_of(incident_id) if e.actor]
+        assert events == [("incident.acknowledged", "U_ALICE"), ("incident.resolved", "U_BOB")]
+        updates = conn.execute(
+            select(OutboxMessage.payload).where(OutboxMessage.kind == "incident.updated")
+        ).scalars()
+        assert [p["changes"][0]["kind"] for p in updates] == ["incident.acknowledged", "incident.resolved"]
+
+
+def test_a_severity_correction_sticks_and_becomes_feedback(services: Services) -> None:
+    incident_id = open_incident(services)
+    with services.db.read() as conn:
+        incident = IncidentRepository(conn).get(incident_id)
+        assert incident is not None
+        said = incident.severity
+    wanted = "SEV4" if said != "SEV4" else "SEV3"
+
+    with services.db.write() as conn:
+        result = IncidentActions(conn).set_severity(
+            incident_id, severity=wanted, user="U_CAROL", at=T0, now=T0, reason="staging only"
+        )
+        IncidentActions(conn).mark_noise(incident_id, user="U_CAROL", at=T0, now=T0, reason=None)
+
+    assert (result.changed, result.severity) == (True, wanted)
+    with services.db.read() as conn:
+        incident = IncidentRepository(conn).get(incident_id)
+        assert incident is not None
+        assert (incident.severity, incident.severity_source) == (wanted, "human")
+        rows = conn.execute(
+            select(Feedback.kind, Feedback.old_severity, Feedback.new_severity).order_by(Feedback.id)
+        ).all()
+        assert [tuple(row) for row in rows] == [
+            ("severity", said, wanted),
+            ("noise", wanted, None),
+        ]
+        assert FeedbackRepository(conn).ratings(["CheckoutHighErrorRate"]) == {
+            "CheckoutHighErrorRate": {wanted: 1, "noise": 1}
+        }
+    # A later, more severe alert does not override a person's level.
+    body = json.dumps(am_payload([am_alert(instance="checkout-2:8080", severity="critical")])).encode()
+    services.ingestor.ingest(normalize("alertmanager", body, services.config.grouping.by))
+    with services.db.read() as conn:
+        incident = IncidentRepository(conn).get(incident_id)
+        assert incident is not None and incident.severity == wanted
+
+
+def test_unknown_incidents_and_levels_are_refused_and_nothing_is_written(services: Services) -> None:
+    incident_id = open_incident(services)
+    with pytest.raises(IncidentNotFound), services.db.write() as conn:
+        IncidentActions(conn).acknowledge(incident_id + 100, user="U_A", at=T0, now=T0)
+    with pytest.raises(ValueError, match="severity must be one of"), services.db.write() as conn:
+        IncidentActions(conn).set_severity(incident_id, severity="P1", user="U_A", at=T0, now=T0, reason=None)
+    with services.db.read() as conn:
+        assert conn.execute(select(Feedback)).first() is None
+        assert find_incident(conn, at=T0, alertname="CheckoutHighErrorRate") == incident_id
+        assert find_incident(conn, at=T0 - timedelta(seconds=1), alertname="CheckoutHighErrorRate") is None
+
+
+# --- replay ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for name in ("SEVBOT_DATABASE_URL", "SEVBOT_WEBHOOK_TOKEN", "SEVBOT_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SEVBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SEVBOT_MODEL_CACHE_DIR", str(MODEL_CACHE))
+    monkeypatch.setenv("SEVBOT_SCORER", "rules")
+    return tmp_path
+
+
+def action(kind: str, minutes: int, user: str = "U_ALICE", **extra: object) -> dict[str, object]:
+    return {
+        "source": "action",
+        "action": kind,
+        "incident_match": {"alertname": "CheckoutHighErrorRate", "service": "checkout"},
+        "user": user,
+        "at": iso(T0 + timedelta(minutes=minutes)),
+        **extra,
+    }
+
+
+def test_replay_applies_action_records_in_order(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = [
+        {"source": "alertmanager", "payload": am_payload([am_alert()])},
+        action("ack", 3),
+        action("sev", 5, user="U_BOB", severity="SEV3", reason="only the canary"),
+        action("noise", 6, user="U_BOB"),
+        action("resolve", 20),
+    ]
+    replay = cli_env / "actions.jsonl"
+    replay.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+
+    assert main(["replay", str(replay)]) == 0
+    assert "4 action(s), 4 changed an incident" in capsys.readouterr().out
+    assert main(["incidents", "show", "1", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    incident = doc["incident"]
+    assert incident["status"] == "resolved"
+    assert incident["severity"]["level"] == "SEV3"
+    kinds = [e["kind"] for e in doc["timeline"]]
+    assert kinds[-4:] == ["incident.acknowledged", "severity.changed", "incident.noise", "incident.resolved"]
+
+
+def test_replay_refuses_bad_action_records_and_replays_nothing(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [
+        {"source": "alertmanager", "payload": am_payload([am_alert()])},
+        action("sev", 5),  # no severity
+        action("ack", 5) | {"incident_match": {}},
+        action("ack", 5) | {"at": "2026-11-20T08:00:00"},  # no time zone
+        action("shout", 5),
+    ]
+    replay = cli_env / "bad.jsonl"
+    replay.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+
+    assert main(["replay", str(replay)]) == 1
+    err = capsys.readouterr().err
+    assert 'line 2: action: invalid payload: (body): Value error, action "sev" needs "severity"' in err
+    assert "line 3: action: invalid payload: incident_match: Value error, needs at least one of" in err
+    assert "line 4: action: invalid payload: at: Input should have timezone info" in err
+    assert (
+        "line 5: action: invalid payload: action: Input should be 'ack', 'resolve', 'sev' or 'noise'" in err
+    )
+    assert "4 bad line(s); nothing was replayed" in err
+
+
+def test_replay_reports_an_action_that_matches_no_incident(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [action("ack", -10), {"source": "alertmanager", "payload": am_payload([am_alert()])}]
+    replay = cli_env / "early.jsonl"
+    replay.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+
+    assert main(["replay", str(replay)]) == 1
+    captured = capsys.readouterr()
+    assert "1 incident(s) opened; 1 action(s), 0 changed an incident" in captured.out
+    assert "line 1: no incident matches" in captured.err
