@@ -5,8 +5,10 @@ incident's new state, a timeline event with the person as actor (at the time the
 feedback row where the action teaches the model (severity, noise), and an ``incident.updated`` outbox
 message for the Slack thread. Used by the Slack app and by ``sevbot replay`` (action records).
 
-An action that changes nothing (acknowledging an acknowledged incident, setting the severity it has)
-writes nothing and reports ``changed=False``; callers decide whether to say so.
+An action that changes nothing (acknowledging an acknowledged incident) writes nothing and reports
+``changed=False``; callers decide whether to say so. Setting the severity an incident already has is a
+confirmation: a feedback row (old = new, a labelled example that the model was right) and a
+``severity.confirmed`` timeline event, still ``changed=False``.
 """
 
 from __future__ import annotations
@@ -61,25 +63,29 @@ class IncidentActions:
         self._record(incident_id, at, now, "incident.acknowledged", user, {"by": user})
         return ActionResult(incident_id, "ack", True, "acknowledged", current.severity)
 
-    def resolve(self, incident_id: int, *, user: str, at: datetime, now: datetime) -> ActionResult:
+    def resolve(
+        self, incident_id: int, *, user: str, at: datetime, now: datetime, note: str | None = None
+    ) -> ActionResult:
         """Resolved by a person (its alerts may still fire; a new firing reopens it as usual)."""
         current = self._current(incident_id)
         if current.status == "resolved":
             return self._result(current, "resolve", changed=False)
         self._update(incident_id, now, status="resolved", resolved_at=at, resolved_by=user)
-        self._record(incident_id, at, now, "incident.resolved", user, {"by": user})
+        data = {"by": user, "note": note} if note else {"by": user}
+        self._record(incident_id, at, now, "incident.resolved", user, data)
         return ActionResult(incident_id, "resolve", True, "resolved", current.severity)
 
     def set_severity(
         self, incident_id: int, *, severity: str, user: str, at: datetime, now: datetime, reason: str | None
     ) -> ActionResult:
-        """A person sets the level; it sticks (``severity_source="human"``) and becomes a feedback row."""
+        """A person sets the level; it sticks (``severity_source="human"``) and becomes a feedback row
+        (a confirmation when it is the level the incident has)."""
         if severity not in SEVERITY_LEVELS:
             raise ValueError(f"severity must be one of {', '.join(SEVERITY_LEVELS)}, not {severity!r}")
         current = self._current(incident_id)
-        if current.severity == severity:
-            return self._result(current, "sev", changed=False)
-        self._update(incident_id, now, severity=severity, severity_source="human", confidence=1.0)
+        changed = current.severity != severity
+        if changed:
+            self._update(incident_id, now, severity=severity, severity_source="human", confidence=1.0)
         FeedbackRepository(self.conn).add(
             incident_id=incident_id,
             kind="severity",
@@ -90,7 +96,12 @@ class IncidentActions:
             reason=reason,
             now=at,
         )
+        if not changed:
+            self._event(incident_id, at, now, "severity.confirmed", user, {"level": severity, "by": user})
+            return self._result(current, "sev", changed=False)
         data = {"from": current.severity, "to": severity, "by": user}
+        if reason:
+            data["reason"] = reason
         self._record(incident_id, at, now, "severity.changed", user, data)
         return ActionResult(incident_id, "sev", True, current.status, severity)
 
@@ -109,7 +120,14 @@ class IncidentActions:
             reason=reason,
             now=at,
         )
-        self._record(incident_id, at, now, "incident.noise", user, {"by": user})
+        self._record(
+            incident_id,
+            at,
+            now,
+            "incident.noise",
+            user,
+            {"by": user, "reason": reason} if reason else {"by": user},
+        )
         return ActionResult(incident_id, "noise", True, current.status, current.severity)
 
     # --- helpers ---------------------------------------------------------------------------------
@@ -127,7 +145,7 @@ class IncidentActions:
     def _update(self, incident_id: int, now: datetime, **values: Any) -> None:
         self.conn.execute(update(Incident).where(Incident.id == incident_id).values(updated_at=now, **values))
 
-    def _record(
+    def _event(
         self, incident_id: int, at: datetime, now: datetime, kind: str, user: str, data: dict[str, Any]
     ) -> None:
         self.conn.execute(
@@ -135,6 +153,12 @@ class IncidentActions:
                 incident_id=incident_id, at=at, kind=kind, actor=user, data=data, created_at=now
             )
         )
+
+    def _record(
+        self, incident_id: int, at: datetime, now: datetime, kind: str, user: str, data: dict[str, Any]
+    ) -> None:
+        """A timeline event and the thread update that tells people about it."""
+        self._event(incident_id, at, now, kind, user, data)
         change = {"kind": kind, **data}
         OutboxRepository(self.conn).enqueue(
             [NewMessage("slack", "incident.updated", incident_id, {"changes": [change], "count": 1})], now

@@ -186,3 +186,25 @@ def test_replay_reports_an_action_that_matches_no_incident(
     captured = capsys.readouterr()
     assert "1 incident(s) opened; 1 action(s), 0 changed an incident" in captured.out
     assert "line 1: no incident matches" in captured.err
+
+
+def test_setting_the_level_an_incident_has_is_a_confirmation(services: Services) -> None:
+    incident_id = open_incident(services)
+    with services.db.read() as conn:
+        incident = IncidentRepository(conn).get(incident_id)
+        assert incident is not None
+        said, source = incident.severity, incident.severity_source
+
+    with services.db.write() as conn:
+        result = IncidentActions(conn).set_severity(
+            incident_id, severity=said, user="U_DAVE", at=T0, now=T0, reason=None
+        )
+
+    assert (result.changed, result.severity) == (False, said)
+    with services.db.read() as conn:
+        incident = IncidentRepository(conn).get(incident_id)
+        assert incident is not None and incident.severity_source == source  # still the model's call
+        rows = conn.execute(select(Feedback.kind, Feedback.old_severity, Feedback.new_severity)).all()
+        assert [tuple(row) for row in rows] == [("severity", said, said)]
+        kinds = [e.kind for e in IncidentRepository(conn).timeline_of(incident_id)]
+        assert kinds[-1] == "severity.confirmed"
