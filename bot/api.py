@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import APIRouter, HTTPException, Query
 
+from bot.explain import explain_incident
 from bot.settings import parse_duration
 from bot.webhooks import ServicesDep
 from storage.incidents import IncidentFilter, IncidentRepository
@@ -57,21 +58,23 @@ async def list_incidents(
 
 @router.get("/incidents/{incident_id}")
 async def get_incident(incident_id: int, services: ServicesDep) -> dict[str, Any]:
-    def read() -> tuple[Incident | None, list[Alert], list[TimelineEvent]]:
+    def read() -> tuple[Incident | None, list[Alert], list[TimelineEvent], dict[str, Any] | None]:
         with services.db.read() as conn:
             repo = IncidentRepository(conn)
             incident = repo.get(incident_id)
             if incident is None:
-                return None, [], []
-            return incident, repo.alerts_of(incident_id), repo.timeline_of(incident_id)
+                return None, [], [], None
+            why = explain_incident(conn, incident_id)
+            return incident, repo.alerts_of(incident_id), repo.timeline_of(incident_id), why
 
-    incident, alerts, timeline = await anyio.to_thread.run_sync(read)
+    incident, alerts, timeline, why = await anyio.to_thread.run_sync(read)
     if incident is None:
         raise HTTPException(404, detail=f"no incident {incident_id}")
     return {
         "incident": incident_json(incident),
         "alerts": [alert_json(a) for a in alerts],
         "timeline": [event_json(e) for e in timeline],
+        "why": why,
     }
 
 

@@ -18,6 +18,7 @@ from bot.bootstrap import build_services, outbox_sinks
 from bot.errors import InvalidPayload, PayloadError
 from bot.group_commit import GroupCommitter
 from bot.ingest import utcnow
+from bot.modelops import ModelWatcher, keep_model_current
 from bot.settings import Settings
 from bot.worker import OutboxWorker, Sink
 
@@ -53,12 +54,21 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop)) if worker else None
+        upkeep = None
+        if services.scorer.origin in ("registry", "bundled"):
+            watcher = ModelWatcher(services.db, services.scorer, settings.resolved_model_cache_dir)
+            upkeep = asyncio.create_task(
+                keep_model_current(
+                    watcher, services.metrics, stop, interval=settings.model_check_seconds, clock=clock
+                )
+            )
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
-                await task
+            for running in (task, upkeep):
+                if running is not None:
+                    await running
             services.close()
 
     app = FastAPI(title="sevbot", version="0.1.0", lifespan=lifespan)

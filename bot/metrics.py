@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -61,6 +61,44 @@ class Metrics:
             "sevbot_outbox_delivered",
             "Outbox messages delivered, by topic and outcome.",
             ["topic", "outcome"],
+            registry=self.registry,
+        )
+
+        self.model_info = Gauge(
+            "sevbot_model_info",
+            "The severity scorer serving (1), by version and origin (registry, bundled, rules).",
+            ["version", "origin"],
+            registry=self.registry,
+        )
+        self.model_drift_psi = Gauge(
+            "sevbot_model_drift_psi",
+            "Population stability index of the last day's alerts against the serving model's training data: "
+            "what=levels for the predicted levels, what=feature:<name> for the most drifted features.",
+            ["what"],
+            registry=self.registry,
+        )
+
+        self.llm_calls = Counter(
+            "sevbot_llm_calls",
+            "Draft requests by outcome: ok, cached, timeout, error, budget (template), disabled (no LLM).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.llm_tokens = Counter(
+            "sevbot_llm_tokens",
+            "Tokens sent to (in) and received from (out) the LLM.",
+            ["direction"],
+            registry=self.registry,
+        )
+        self.llm_latency = Histogram(
+            "sevbot_llm_latency_seconds",
+            "Time for one successful LLM draft call (client retries included).",
+            buckets=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0),
+            registry=self.registry,
+        )
+        self.llm_budget_fallbacks = Counter(
+            "sevbot_llm_budget_fallbacks",
+            "Drafts written from the template because the LLM budget (calls/hour, tokens/day) was spent.",
             registry=self.registry,
         )
 

@@ -8,14 +8,17 @@ the rule scorer, logged as a warning and shown by ``/readyz``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 
 from analytics.drift import DriftReport, drift_report
@@ -31,6 +34,7 @@ from analytics.model import (
 )
 from analytics.records import AlertRecord, AlertStatus, Severity
 from analytics.scoring import RuleScorer, Scorer, ScoringContext
+from bot.metrics import Metrics
 from bot.rulefiles import RuleLoad, load_rule_paths, rule_examples
 from storage.db import Database
 from storage.feedback import FeedbackRepository, LabelledAlert
@@ -86,6 +90,7 @@ def choose_scorer(db: Database, cache_dir: Path) -> ScorerChoice:
     except Exception as exc:  # a broken registry row must not stop the service
         problems.append(f"active registry model unusable: {exc}")
     try:
+        cache_dir.mkdir(parents=True, exist_ok=True)  # fail fast, before training, if it cannot be written
         choice = ScorerChoice(default_scorer(cache_dir), "bundled", "; ".join(problems) or None)
     except Exception as exc:
         problems.append(f"bundled model unusable: {exc}")
@@ -361,3 +366,48 @@ def live_drift(
     ]
     levels = [r.severity for r in rows]
     return drift_report(summary=model.summary, recent_levels=levels, recent_features=features)
+
+
+# --- the serving process's upkeep ---------------------------------------------------------------
+
+
+def publish_model(metrics: Metrics, slot: Any) -> None:
+    metrics.model_info.clear()
+    metrics.model_info.labels(slot.current.version, slot.origin).set(1)
+
+
+def publish_drift(metrics: Metrics, report: DriftReport | None, *, top: int = 5) -> None:
+    metrics.model_drift_psi.clear()
+    if report is None or report.n_recent == 0:
+        return
+    metrics.model_drift_psi.labels("levels").set(report.level_psi)
+    for feature in report.features[:top]:
+        metrics.model_drift_psi.labels(f"feature:{feature.feature}").set(feature.psi)
+
+
+async def keep_model_current(
+    watcher: ModelWatcher,
+    metrics: Metrics,
+    stop: asyncio.Event,
+    *,
+    interval: float,
+    clock: Callable[[], datetime],
+    drift_every: int = 30,
+) -> None:
+    """Every ``interval`` seconds: switch to a newly promoted model; every ``drift_every`` turns: drift."""
+    turn = 0
+    publish_model(metrics, watcher.slot)
+    while not stop.is_set():
+        try:
+            if await anyio.to_thread.run_sync(watcher.check):
+                publish_model(metrics, watcher.slot)
+            if turn % drift_every == 0:
+                report = await anyio.to_thread.run_sync(
+                    lambda: live_drift(watcher.db, watcher.slot.current, now=clock())
+                )
+                publish_drift(metrics, report)
+        except Exception:
+            log.exception("model upkeep failed; serving the current model")
+        turn += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)

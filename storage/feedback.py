@@ -75,7 +75,9 @@ class FeedbackRepository:
     def labelled_alerts(self) -> list[LabelledAlert]:
         """Every correction with the first alert of its incident, oldest first (the latest word wins)."""
         first_alert = (
-            select(func.min(Alert.id)).where(Alert.incident_id == Feedback.incident_id).scalar_subquery()
+            select(Alert.incident_id, func.min(Alert.id).label("alert_id"))
+            .group_by(Alert.incident_id)
+            .subquery("first_alert")
         )
         rows = self.conn.execute(
             select(
@@ -90,7 +92,8 @@ class FeedbackRepository:
                 Incident.source,
             )
             .join(Incident, Incident.id == Feedback.incident_id)
-            .join(Alert, Alert.id == first_alert)
+            .join(first_alert, first_alert.c.incident_id == Feedback.incident_id)
+            .join(Alert, Alert.id == first_alert.c.alert_id)
             .order_by(Feedback.created_at, Feedback.id)
         )
         return [LabelledAlert(**row._mapping) for row in rows]
