@@ -15,6 +15,7 @@ from bot.ingest import Ingestor, utcnow
 from bot.metrics import Metrics
 from bot.modelops import ScorerChoice, choose_scorer
 from bot.settings import FileConfig, Settings
+from bot.slack.sink import build_slack_sink
 from bot.worker import Sink, TopicRouter
 from storage.db import Database, create_database
 from storage.migrate import upgrade
@@ -103,6 +104,15 @@ def build_services(
 def outbox_sinks(services: Services, *, slack: Sink | None = None) -> TopicRouter:
     """The sink for each outbox topic, shared by the in-process worker and ``sevbot worker``.
 
-    "slack": the given sink (tests pass their own), else the console sink that prints what would be posted.
+    "slack": the given sink (tests pass their own), else Slack when SLACK_BOT_TOKEN is set, else the console
+    sink that prints what would be posted.
     """
+    if slack is None and services.settings.slack_bot_token is not None:
+        slack = build_slack_sink(
+            db=services.db,
+            settings=services.settings,
+            config=services.config,
+            metrics=services.metrics,
+            clock=services.ingestor.clock,
+        )
     return TopicRouter({"slack": slack or ConsoleSink()})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -96,6 +96,51 @@ class RedactionConfig(BaseModel):
         return value
 
 
+SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
+MatchValue = Annotated[list[str], BeforeValidator(lambda v: [v] if isinstance(v, str | int | float) else v)]
+
+
+def _check_matchers(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    if not value:
+        raise ValueError("needs at least one matcher (service, team, severity or any label)")
+    for key, allowed in value.items():
+        if not key.strip() or not allowed or any(not str(v).strip() for v in allowed):
+            raise ValueError(f"matcher {key!r} needs a name and at least one non-empty value")
+        if key == "severity" and (bad := [v for v in allowed if str(v).upper() not in SEVERITIES]):
+            raise ValueError(f"severity {bad[0]!r} is not one of {', '.join(SEVERITIES)}")
+    return {k: [str(v).upper() if k == "severity" else str(v) for v in vs] for k, vs in value.items()}
+
+
+class SlackRoute(BaseModel):
+    """Incidents whose service, team, severity or labels match (every key, any value) go to ``channel``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    match: dict[str, MatchValue]
+    channel: str = Field(min_length=1)
+    _matchers = field_validator("match")(_check_matchers)
+
+
+class SilenceConfig(BaseModel):
+    """A standing silence from the YAML file: matching incidents get no Slack posts until ``until``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    match: dict[str, MatchValue]
+    until: datetime | None = None  # None: until the file changes
+    comment: str | None = None
+    _matchers = field_validator("match")(_check_matchers)
+
+
+class SlackConfig(BaseModel):
+    """Channel routing: the first matching route wins, else ``default_channel``, else SEVBOT_SLACK_CHANNEL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_channel: str | None = None
+    routes: list[SlackRoute] = Field(default_factory=list)
+
+
 class FileConfig(BaseModel):
     """What lives in the optional YAML file (``SEVBOT_CONFIG``): the structured settings."""
 
@@ -104,6 +149,8 @@ class FileConfig(BaseModel):
     grouping: GroupingConfig = Field(default_factory=GroupingConfig)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
+    slack: SlackConfig = Field(default_factory=SlackConfig)
+    silences: list[SilenceConfig] = Field(default_factory=list)
 
 
 def load_file_config(path: Path | None) -> FileConfig:
@@ -183,6 +230,24 @@ class Settings(BaseSettings):
     llm_handoff_seconds: float = Field(default=1.0, ge=0)
     runbooks_dir: Path | None = None
 
+    # Slack (bot/slack). Without SLACK_BOT_TOKEN, the console sink prints what would be posted.
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("slack_bot_token", "SLACK_BOT_TOKEN")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("slack_signing_secret", "SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("slack_app_token", "SLACK_APP_TOKEN")
+    )
+    slack_api_url: str = "https://slack.com/api/"  # an egress proxy, or a stand-in in tests
+    slack_channel: str = "#incidents"  # the default channel, by id or name
+    slack_command: str = Field(default="/incident", pattern=r"^/[a-z0-9_-]{1,31}$")
+    slack_reply_interval: Duration = timedelta(seconds=30)  # at most one "alerts joined" reply per incident
+    slack_channel_interval: float = Field(default=1.0, ge=0)  # seconds between posts to one channel
+    slack_sev1_mention: str | None = None  # e.g. "<!here>" or "<!subteam^S0123>"; only on SEV1 root posts
+    public_url: str | None = None  # where sevbot's API is reachable, for links in Slack messages
+
     @field_validator(
         "webhook_token", "webhook_token_alertmanager", "webhook_token_grafana", "webhook_token_generic"
     )
@@ -196,6 +261,22 @@ class Settings(BaseSettings):
         if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 8:
             raise ValueError("is a placeholder or shorter than 8 characters; set a real random token")
         return value
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token")
+    @classmethod
+    def _slack_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder; set the value from your Slack app's settings")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
 
     @property
     def llm_configured(self) -> bool:

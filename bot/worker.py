@@ -119,9 +119,18 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Claim one batch of due messages and deliver them in order; returns how many were taken."""
         items = await anyio.to_thread.run_sync(self._claim)
+        held: set[tuple[int, str]] = set()  # incidents whose earlier message will be retried: keep order
         for item in items:
-            await self._deliver(item)
+            key = (item.incident_id, item.topic) if item.incident_id is not None else None
+            if key in held:
+                await anyio.to_thread.run_sync(self._release, item)
+            elif not await self._deliver(item) and key is not None:
+                held.add(key)
         return len(items)
+
+    def _release(self, item: OutboxItem) -> None:
+        with self.db.write() as conn:
+            OutboxRepository(conn).release([item.id])
 
     def _claim(self) -> list[OutboxItem]:
         with self.db.write() as conn:
@@ -129,7 +138,8 @@ class OutboxWorker:
                 worker=self.name, now=self.clock(), lease=self.lease, limit=self.batch_size
             )
 
-    async def _deliver(self, item: OutboxItem) -> None:
+    async def _deliver(self, item: OutboxItem) -> bool:
+        """Deliver one message; ``False`` when it will be retried later."""
         incident = await anyio.to_thread.run_sync(self._incident, item.incident_id)
         try:
             result = await self.sink.deliver(item, incident)
@@ -140,13 +150,16 @@ class OutboxWorker:
             await anyio.to_thread.run_sync(
                 self._record, item, "retry", str(exc), timedelta(seconds=exc.seconds)
             )
+            return False
         except Exception as exc:
             log.warning(
                 "outbox delivery failed; will retry", extra={"outbox_id": item.id, "error": repr(exc)}
             )
             await anyio.to_thread.run_sync(self._record, item, "retry", repr(exc), backoff(item.attempts))
+            return False
         else:
             await anyio.to_thread.run_sync(self._record, item, "done", result, None)
+        return True
 
     def _incident(self, incident_id: int | None) -> Incident | None:
         if incident_id is None:

@@ -279,7 +279,8 @@ class SlackChannelPace(Base):
 
 
 class SlackThread(Base):
-    """Per-incident thread state: when the last "alerts joined" reply went out (replies are batched)."""
+    """Per-incident thread state: the channel as routed (its pacing key) and when the last "alerts joined"
+    reply went out (those replies are batched)."""
 
     __tablename__ = "slack_threads"
 
@@ -287,3 +288,4 @@ class SlackThread(Base):
         ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
     last_joined_reply_at: Mapped[datetime | None]
+    channel_key: Mapped[str | None] = mapped_column(String(255))  # the channel as routed: its pacing key

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, or_, select, text, update
+from sqlalchemy.orm import aliased
 
 from storage.models import OutboxMessage
+
+CLAIM_LOCK_ID = 0x5E5B07_0C1A1  # the advisory lock that serializes outbox claims on PostgreSQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,24 @@ class OutboxRepository:
         self.conn.execute(insert(OutboxMessage), rows)
 
     def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxItem]:
-        """Take up to ``limit`` due rows, oldest first, for ``lease``; call inside a write transaction."""
+        """Take up to ``limit`` due rows, oldest first, for ``lease``; call inside a write transaction.
+
+        Order is kept per incident and topic: a row waits while an earlier row of the same incident and
+        topic is still pending but not claimable now (backing off after a failure, or claimed by a worker).
+        On PostgreSQL claims are serialized with an advisory lock so two claims never split an incident.
+        """
+        earlier = aliased(OutboxMessage)
+        blocked = (
+            select(earlier.id)
+            .where(
+                earlier.incident_id == OutboxMessage.incident_id,
+                earlier.topic == OutboxMessage.topic,
+                earlier.id < OutboxMessage.id,
+                earlier.status == "pending",
+                or_(earlier.next_attempt_at > now, earlier.claimed_until >= now),
+            )
+            .exists()
+        )
         stmt = (
             select(
                 OutboxMessage.id,
@@ -74,11 +94,13 @@ class OutboxRepository:
                 OutboxMessage.status == "pending",
                 OutboxMessage.next_attempt_at <= now,
                 or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+                ~blocked,
             )
             .order_by(OutboxMessage.id)
             .limit(limit)
         )
         if self.conn.dialect.name == "postgresql":
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK_ID})
             stmt = stmt.with_for_update(skip_locked=True)
         items = [OutboxItem(**row._mapping) for row in self.conn.execute(stmt)]
         if items:
@@ -88,6 +110,15 @@ class OutboxRepository:
                 .values(claimed_by=worker, claimed_until=now + lease)
             )
         return items
+
+    def release(self, message_ids: Sequence[int]) -> None:
+        """Give claimed rows back untouched (their delivery was not attempted), due again at once."""
+        if message_ids:
+            self.conn.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(list(message_ids)))
+                .values(claimed_until=None, claimed_by=None)
+            )
 
     def complete(self, message_id: int, *, now: datetime, result: Mapping[str, Any]) -> None:
         self.conn.execute(

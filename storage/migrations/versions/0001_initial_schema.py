@@ -222,6 +222,7 @@ def upgrade() -> None:
     op.create_table('slack_threads',
     sa.Column('incident_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('last_joined_reply_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('channel_key', sa.String(length=255), nullable=True),
     sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_slack_threads_incident_id_incidents'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('incident_id', name=op.f('pk_slack_threads'))
     )

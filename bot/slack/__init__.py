@@ -1,0 +1,1 @@
+"""sevbot in Slack: the Bolt app (commands, buttons, mentions), Block Kit messages and the outbox sink."""

@@ -1,0 +1,58 @@
+"""One Slack post per interval per channel, across every sevbot process (the schedule lives in SQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import anyio
+
+from bot.worker import RetryAfter
+from storage.db import Database
+from storage.slack import SlackStateRepository
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class ChannelPacer:
+    """Before each post, take the channel's next free slot and wait for it.
+
+    The slot is reserved in the database, so workers in other processes queue behind it. When the wait
+    would be longer than ``max_wait`` the message is handed back to the outbox (``RetryAfter``) instead
+    of holding the worker. Pacing uses the wall clock, whatever clock the rest of the worker uses.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        interval: float,
+        max_wait: float = 5.0,
+        now: Callable[[], datetime] = wall_clock,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.db = db
+        self.interval = timedelta(seconds=interval)
+        self.max_wait = timedelta(seconds=max_wait)
+        self.now = now
+        self.sleep = sleep
+
+    async def wait_turn(self, channel: str) -> None:
+        if self.interval <= timedelta(0):
+            return
+        now = self.now()
+        slot = await anyio.to_thread.run_sync(self._reserve, channel, now)
+        delay = (slot - now).total_seconds()
+        if slot - now > self.max_wait:
+            raise RetryAfter(delay)
+        if delay > 0:
+            await self.sleep(delay)
+
+    def _reserve(self, channel: str, now: datetime) -> datetime:
+        with self.db.write() as conn:
+            return SlackStateRepository(conn).reserve_slot(
+                channel, now=now, interval=self.interval, max_wait=self.max_wait
+            )

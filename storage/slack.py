@@ -1,0 +1,194 @@
+"""Slack delivery state in SQL: handled event ids, per-channel pacing, thread batching and silences.
+
+Everything here is shared by all sevbot processes through the database, so "handled once" and "one post
+per second per channel" hold across ``sevbot serve`` replicas and ``sevbot worker`` processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from storage.models import OutboxMessage, Silence, SlackChannelPace, SlackEvent, SlackThread
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceRow:
+    id: int
+    matchers: list[dict[str, str]]
+    reason: str | None
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRow:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+
+
+def _insert_ignore(conn: Connection, table: Any, values: Mapping[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING; ``True`` when the row is new."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing()
+    return bool(conn.execute(stmt).rowcount == 1)
+
+
+class SlackStateRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # --- Events API retries ------------------------------------------------------------------
+
+    def remember_event(self, event_id: str, *, now: datetime) -> bool:
+        """Record an event id; ``False`` when some process already handled it (a retry)."""
+        return _insert_ignore(self.conn, SlackEvent, {"event_id": event_id[:64], "received_at": now})
+
+    def forget_events_before(self, before: datetime) -> int:
+        return int(self.conn.execute(delete(SlackEvent).where(SlackEvent.received_at < before)).rowcount)
+
+    # --- pacing ------------------------------------------------------------------------------
+
+    def reserve_slot(
+        self, channel: str, *, now: datetime, interval: timedelta, max_wait: timedelta
+    ) -> datetime:
+        """When this caller may post to ``channel``; the slot after it goes to the next caller.
+
+        If the turn is more than ``max_wait`` away nothing is reserved and that later time is returned,
+        so the caller can come back then instead of holding a slot it will not use.
+        """
+        _insert_ignore(self.conn, SlackChannelPace, {"channel": channel[:64], "next_at": now})
+        stmt = select(SlackChannelPace.next_at).where(SlackChannelPace.channel == channel[:64])
+        if self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        next_at: datetime = self.conn.execute(stmt).scalar_one()
+        slot = max(now, next_at)
+        if slot - now > max_wait:
+            return slot
+        self.conn.execute(
+            update(SlackChannelPace)
+            .where(SlackChannelPace.channel == channel[:64])
+            .values(next_at=slot + interval)
+        )
+        return slot
+
+    # --- thread batching -----------------------------------------------------------------------
+
+    def thread(self, incident_id: int) -> tuple[str | None, datetime | None]:
+        """The incident's channel as routed (its pacing key) and when its last "joined" reply went out."""
+        stmt = select(SlackThread.channel_key, SlackThread.last_joined_reply_at).where(
+            SlackThread.incident_id == incident_id
+        )
+        row = self.conn.execute(stmt).one_or_none()
+        return (row.channel_key, row.last_joined_reply_at) if row else (None, None)
+
+    def set_thread(self, incident_id: int, **values: Any) -> None:
+        """Set ``channel_key`` and/or ``last_joined_reply_at`` for an incident's thread."""
+        if not _insert_ignore(self.conn, SlackThread, {"incident_id": incident_id, **values}):
+            self.conn.execute(
+                update(SlackThread).where(SlackThread.incident_id == incident_id).values(**values)
+            )
+
+    # --- outbox rows of one incident -------------------------------------------------------------
+
+    def outbox_result(self, message_id: int) -> tuple[str, dict[str, Any]]:
+        """A row's status and result (what a previous attempt already did)."""
+        row = self.conn.execute(
+            select(OutboxMessage.status, OutboxMessage.result).where(OutboxMessage.id == message_id)
+        ).one()
+        return str(row.status), dict(row.result or {})
+
+    def save_progress(self, message_id: int, result: Mapping[str, Any]) -> None:
+        """Remember what an attempt already did (a posted ts), before anything else can fail."""
+        self.conn.execute(
+            update(OutboxMessage).where(OutboxMessage.id == message_id).values(result=dict(result))
+        )
+
+    def pending_after(self, message_id: int, *, incident_id: int, topic: str) -> list[PendingRow]:
+        """The pending rows queued after ``message_id`` for the same incident and topic, in order."""
+        rows = self.conn.execute(
+            select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.payload)
+            .where(
+                OutboxMessage.incident_id == incident_id,
+                OutboxMessage.topic == topic,
+                OutboxMessage.status == "pending",
+                OutboxMessage.id > message_id,
+            )
+            .order_by(OutboxMessage.id)
+        )
+        return [PendingRow(id=r.id, kind=r.kind, payload=dict(r.payload or {})) for r in rows]
+
+    def mark_coalesced(self, message_ids: Sequence[int], *, into: int, now: datetime) -> None:
+        """Rows whose content went out with message ``into``: done, pointing at it."""
+        if message_ids:
+            self.conn.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(list(message_ids)), OutboxMessage.status == "pending")
+                .values(status="done", done_at=now, claimed_until=None, result={"coalesced_into": into})
+            )
+
+    def wake_incident(self, incident_id: int, *, topic: str, now: datetime) -> None:
+        """Make an incident's waiting rows due now (a person acted: batching must not delay that)."""
+        self.conn.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.incident_id == incident_id,
+                OutboxMessage.topic == topic,
+                OutboxMessage.status == "pending",
+                OutboxMessage.next_attempt_at > now,
+                OutboxMessage.last_error.like("batched%"),
+            )
+            .values(next_attempt_at=now)
+        )
+
+
+class SilenceRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(
+        self,
+        *,
+        matchers: Sequence[Mapping[str, str]],
+        reason: str | None,
+        created_by: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> int:
+        new_id = self.conn.execute(
+            insert(Silence)
+            .values(
+                matchers=[dict(m) for m in matchers],
+                reason=reason,
+                created_by=created_by,
+                created_at=now,
+                expires_at=expires_at,
+            )
+            .returning(Silence.id)
+        ).scalar_one()
+        return int(new_id)
+
+    def active(self, now: datetime) -> list[SilenceRow]:
+        rows = self.conn.execute(
+            select(
+                Silence.id,
+                Silence.matchers,
+                Silence.reason,
+                Silence.created_by,
+                Silence.created_at,
+                Silence.expires_at,
+            )
+            .where(Silence.expires_at > now)
+            .order_by(Silence.id)
+        )
+        return [SilenceRow(**row._mapping) for row in rows]
+
+    def remove(self, silence_id: int) -> bool:
+        return bool(self.conn.execute(delete(Silence).where(Silence.id == silence_id)).rowcount)

@@ -1,0 +1,303 @@
+"""The Slack sink through the real outbox worker and the real slack_sdk client, against the fake Slack."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import timedelta
+
+from prometheus_client import generate_latest
+
+from bot.bootstrap import Services
+from bot.settings import FileConfig
+from storage.actions import IncidentActions
+from tests.conftest import Clock
+from tests.slack.helpers import Delivery, fire, make_delivery
+from tests.support.fake_slack import FakeSlack
+from tests.support.payloads import T0, am_alert
+
+
+def test_a_new_incident_gives_one_root_post_and_stores_where_it_went(
+    delivery: Delivery, slack: FakeSlack
+) -> None:
+    fire(delivery.services, am_alert())
+
+    delivery.run()
+
+    [post] = slack.calls_to("chat.postMessage")
+    assert post.args["channel"] == "#alerts" and "thread_ts" not in post.args
+    blocks = json.loads(post.args["blocks"]) if isinstance(post.args["blocks"], str) else post.args["blocks"]
+    kinds = [b["type"] for b in blocks]
+    assert kinds[0] == "header" and "actions" in kinds
+    actions = next(b for b in blocks if b["type"] == "actions")
+    assert [e.get("action_id") for e in actions["elements"]] == [
+        "incident_ack",
+        "incident_resolve",
+        "incident_why",
+        "incident_severity",
+    ]
+    text = json.dumps(blocks)
+    assert "<!date^" in text and "CheckoutHighErrorRate" in text and "source says critical" in text
+    incident = delivery.incident()
+    assert (incident.slack_channel, incident.slack_ts) == ("C0ALERTS", post.response["ts"])
+    assert [r["status"] for r in delivery.rows()] == ["done"]
+
+
+def test_twenty_more_alerts_give_one_batched_reply_and_one_root_update(
+    delivery: Delivery, slack: FakeSlack
+) -> None:
+    fire(delivery.services, am_alert())
+    delivery.run()
+    for i in range(20):
+        fire(
+            delivery.services,
+            am_alert(instance=f"checkout-{i + 2}:8080", starts_at=T0 + timedelta(seconds=i + 1)),
+        )
+
+    delivery.run()
+
+    root = delivery.incident()
+    posts = slack.calls_to("chat.postMessage")
+    assert len(posts) == 2 and posts[1].args["thread_ts"] == root.slack_ts
+    assert "20 more alerts joined" in posts[1].args["text"]
+    [update] = slack.calls_to("chat.update")
+    assert update.args["ts"] == root.slack_ts and "21 (21 firing)" in json.dumps(update.args["blocks"])
+    assert [r["status"] for r in delivery.rows()] == ["done"] * 21
+
+
+def test_replies_about_joined_alerts_wait_for_the_interval_and_then_go_together(
+    delivery: Delivery, slack: FakeSlack, clock: Clock
+) -> None:
+    fire(delivery.services, am_alert())
+    fire(delivery.services, am_alert(instance="b"))
+    delivery.run()  # root + first reply
+    fire(delivery.services, am_alert(instance="c"))
+    fire(delivery.services, am_alert(instance="d"))
+    clock.now += timedelta(seconds=10)
+    delivery.run()
+    assert len(slack.calls_to("chat.postMessage")) == 2  # held back: a reply went out 10 s ago
+
+    clock.now += timedelta(seconds=20)
+    delivery.run()
+
+    posts = slack.calls_to("chat.postMessage")
+    assert len(posts) == 3 and "2 more alerts joined" in posts[2].args["text"]
+    assert delivery.pending() == 0
+
+
+def test_a_person_acting_is_not_held_back_by_batching(
+    delivery: Delivery, slack: FakeSlack, clock: Clock
+) -> None:
+    fire(delivery.services, am_alert())
+    fire(delivery.services, am_alert(instance="b"))
+    delivery.run()
+    fire(delivery.services, am_alert(instance="c"))
+    delivery.run()  # the join waits for the interval
+    with delivery.services.db.write() as conn:
+        IncidentActions(conn).acknowledge(1, user="U0ALICE", at=clock.now, now=clock.now)
+        from storage.slack import SlackStateRepository
+
+        SlackStateRepository(conn).wake_incident(1, topic="slack", now=clock.now)
+
+    delivery.run()
+
+    texts = [c.args["text"] for c in slack.calls_to("chat.postMessage")]
+    assert "1 more alert joined" in texts[2] and "Acknowledged by <@U0ALICE>" in texts[2]
+    assert "Acknowledged" in json.dumps(slack.calls_to("chat.update")[-1].args["blocks"])
+
+
+def test_429_then_200_delivers_once_after_retry_after(
+    delivery: Delivery, slack: FakeSlack, clock: Clock
+) -> None:
+    fire(delivery.services, am_alert())
+    slack.fail_next("chat.postMessage", status=429, retry_after=7)
+
+    delivery.run()
+    [row] = delivery.rows()
+    assert row["status"] == "pending" and row["last_error"] == "retry after 7.0s"
+    clock.now += timedelta(seconds=6)
+    assert delivery.run() == 0  # Retry-After honoured
+    clock.now += timedelta(seconds=1)
+    delivery.run()
+
+    assert [c.ok for c in slack.calls_to("chat.postMessage")] == [False, True]
+    assert len(slack.messages()) == 1
+    assert 'sevbot_slack_api_errors_total{error="ratelimited",method="chat.postMessage"} 1.0' in (
+        generate_latest(delivery.metrics.registry).decode()
+    )
+
+
+def test_500_then_success_does_not_post_twice(delivery: Delivery, slack: FakeSlack, clock: Clock) -> None:
+    fire(delivery.services, am_alert())
+    delivery.run()
+    fire(delivery.services, am_alert(instance="b"))
+    slack.fail_next("chat.update", status=500, body="<html>Internal Server Error</html>")
+
+    delivery.run()  # the reply went out, then the root update failed
+    clock.now += timedelta(seconds=1)
+    delivery.run()
+
+    replies = [c for c in slack.calls_to("chat.postMessage") if "thread_ts" in c.args]
+    assert len(replies) == 1
+    assert [c.ok for c in slack.calls_to("chat.update")] == [False, True]
+    assert [r["status"] for r in delivery.rows()] == ["done", "done"]
+
+
+def test_a_permanent_error_is_recorded_counted_and_not_retried(
+    services: Services, slack: FakeSlack, clock: Clock
+) -> None:
+    slack.unknown_channels.add("alerts")
+    delivery = make_delivery(services, slack, clock)
+    fire(services, am_alert())
+
+    delivery.run()
+    clock.now += timedelta(hours=1)
+    delivery.run()
+
+    [row] = delivery.rows()
+    assert (row["status"], row["last_error"], row["attempts"]) == (
+        "failed",
+        "chat.postMessage: channel_not_found",
+        1,
+    )
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    metrics = generate_latest(delivery.metrics.registry).decode()
+    assert 'sevbot_slack_api_errors_total{error="channel_not_found",method="chat.postMessage"} 1.0' in metrics
+    assert 'sevbot_outbox_delivered_total{outcome="failed",topic="slack"} 1.0' in metrics
+
+
+def test_an_outage_delays_everything_and_loses_nothing_in_order_without_duplicates(
+    delivery: Delivery, slack: FakeSlack, clock: Clock
+) -> None:
+    for name in ("A", "B", "C"):
+        fire(delivery.services, am_alert(name=name))
+    delivery.run()  # three roots
+    slack.fail_next("chat.postMessage", status=500, times=6)
+    slack.fail_next("chat.update", status=503, times=2)
+    for step in range(3):
+        for name in ("A", "B", "C"):
+            fire(
+                delivery.services,
+                am_alert(name=name, instance=f"x{step}", starts_at=T0 + timedelta(minutes=step)),
+            )
+        clock.now += timedelta(seconds=40)
+        delivery.run()
+
+    delivery.drain(step=timedelta(seconds=40))
+
+    by_thread: dict[str, list[str]] = {}
+    for message in slack.messages():
+        if message.thread_ts:
+            by_thread.setdefault(message.thread_ts, []).append(message.text)
+    assert len(by_thread) == 3
+    for texts in by_thread.values():
+        # 3 joined alerts per incident reached Slack, each exactly once, in the order they happened.
+        counts = [int(t.split(" more alert")[0].rsplit(" ", 1)[-1]) for t in texts]
+        assert sum(counts) == 3
+    oks = [c for c in slack.calls if c.method == "chat.postMessage" and c.ok]
+    assert len({c.response["ts"] for c in oks}) == len(oks) == len(slack.messages())
+    assert all(r["status"] == "done" for r in delivery.rows())
+
+
+def test_an_earlier_failed_message_holds_back_later_ones_of_its_incident(
+    delivery: Delivery, slack: FakeSlack, clock: Clock
+) -> None:
+    fire(delivery.services, am_alert(name="A"))
+    fire(delivery.services, am_alert(name="B"))
+    slack.fail_next("chat.postMessage", status=500)  # A's root fails; B's goes through
+    delivery.run()
+    fire(delivery.services, am_alert(name="A", instance="later"))
+    delivery.run()  # A's update must not overtake A's root
+
+    assert [c.args["text"].split(":")[0] for c in slack.calls_to("chat.postMessage", ok=True)] == [
+        "SEV1 incident #2 (Open)"
+    ]
+    clock.now += timedelta(seconds=1)
+    delivery.run()
+    a_posts = [
+        c
+        for c in slack.calls_to("chat.postMessage", ok=True)
+        if "#1" in c.args["text"] or "thread_ts" in c.args
+    ]
+    assert "thread_ts" not in a_posts[0].args and "thread_ts" in a_posts[1].args
+
+
+def test_routing_sends_incidents_to_the_matching_channel(
+    services: Services, slack: FakeSlack, clock: Clock
+) -> None:
+    config = FileConfig.model_validate(
+        {
+            "slack": {
+                "default_channel": "#general",
+                "routes": [
+                    {"match": {"service": "payments", "severity": "SEV1"}, "channel": "#payments-oncall"},
+                    {"match": {"team": "storage"}, "channel": "#storage"},
+                ],
+            },
+            "services": {"db": {"team": "storage"}},
+        }
+    )
+    delivery = make_delivery(services, slack, clock, config=config)
+    fire(services, am_alert(name="PayDown", service="payments"))
+    fire(services, am_alert(name="PayWarn", service="payments", severity="warning"))
+    fire(services, am_alert(name="DiskFull", service="db", severity="warning"))
+
+    delivery.run()
+
+    assert [c.args["channel"] for c in slack.calls_to("chat.postMessage")] == [
+        "#payments-oncall",
+        "#general",
+        "#storage",
+    ]
+
+
+def test_silenced_incidents_get_no_posts_until_the_silence_expires(
+    services: Services, slack: FakeSlack, clock: Clock
+) -> None:
+    config = FileConfig.model_validate(
+        {
+            "silences": [
+                {"match": {"alertname": "Noisy"}, "until": (clock.now + timedelta(hours=1)).isoformat()}
+            ]
+        }
+    )
+    delivery = make_delivery(services, slack, clock, config=config)
+    fire(services, am_alert(name="Noisy"))
+    fire(services, am_alert(name="Real"))
+    delivery.run()
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert delivery.rows()[0]["result"] == {"silenced": "config silence 1"}
+
+    clock.now += timedelta(hours=2)
+    fire(services, am_alert(name="Noisy", instance="again", starts_at=T0 + timedelta(minutes=5)))
+    delivery.run()
+
+    noisy = [c for c in slack.calls_to("chat.postMessage") if "Noisy" in c.args["text"]]
+    # Once the silence is over the root goes out first, then the thread carries on.
+    assert ["thread_ts" in c.args for c in noisy] == [False, True]
+
+
+def test_posts_to_one_channel_are_paced_across_workers(
+    services: Services, slack: FakeSlack, clock: Clock
+) -> None:
+    for name in "ABCD":
+        fire(services, am_alert(name=name))
+    first = make_delivery(services, slack, clock, pace=0.2, name="w1")
+    second = make_delivery(services, slack, clock, pace=0.2, name="w2")
+    first.worker.batch_size = second.worker.batch_size = 2
+
+    import asyncio
+
+    async def both() -> None:
+        while sum(await asyncio.gather(first.worker.run_once(), second.worker.run_once())):
+            pass
+
+    asyncio.run(both())
+
+    times = [c.at for c in slack.calls_to("chat.postMessage")]
+    assert len(times) == 4 and {c.args["channel"] for c in slack.calls_to("chat.postMessage")} == {"#alerts"}
+    assert {r["claimed_by"] for r in first.rows()} == {"w1", "w2"}  # both workers posted
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # Each post waits for the slot 0.2 s after the previous one (less a little scheduling jitter);
+    # unpaced, the four would arrive within a few milliseconds.
+    assert min(gaps) >= 0.15 and times[-1] - times[0] >= 0.55, gaps
