@@ -32,17 +32,18 @@ def incidents_per_day(report: dict[str, Any]) -> Figure:
     """Stacked bars: incidents opened per UTC day, one series per severity."""
     fig = _figure()
     ax = fig.add_subplot()
-    days = [row["day"][5:] for row in report["daily"]]
+    days = _day_labels(report)
+    positions = list(range(len(days)))
     bottom = [0] * len(days)
     for level in LEVELS:
         counts = [int(row[level]) for row in report["daily"]]
-        ax.bar(days, counts, bottom=bottom, label=level, color=SEVERITY_COLORS[level])
+        ax.bar(positions, counts, bottom=bottom, label=level, color=SEVERITY_COLORS[level])
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     ax.set_title("Incidents per day by severity")
     ax.set_xlabel("Day (UTC)")
     ax.set_ylabel("Incidents opened")
     ax.legend(title="Severity")
-    _thin_ticks(ax, len(days))
+    _day_ticks(ax, days)
     fig.tight_layout()
     return fig
 
@@ -51,16 +52,16 @@ def response_trend(report: dict[str, Any]) -> Figure:
     """Lines: each day's median time to acknowledge and to resolve, in minutes (gaps where none)."""
     fig = _figure()
     ax = fig.add_subplot()
-    days = [row["day"][5:] for row in report["daily"]]
+    days = _day_labels(report)
     for key, label in (("mtta_s", "MTTA (median)"), ("mttr_s", "MTTR (median)")):
         minutes = [float("nan") if row[key] is None else row[key] / 60 for row in report["daily"]]
-        ax.plot(days, minutes, marker="o", label=label)
+        ax.plot(list(range(len(days))), minutes, marker="o", label=label)
     ax.set_title("Time to acknowledge and to resolve per day")
     ax.set_xlabel("Day (UTC)")
     ax.set_ylabel("Minutes")
     ax.set_ylim(bottom=0)
     ax.legend()
-    _thin_ticks(ax, len(days))
+    _day_ticks(ax, days)
     fig.tight_layout()
     return fig
 
@@ -111,8 +112,12 @@ def write_charts(report: dict[str, Any], out_dir: Path) -> list[Path]:
     return paths
 
 
-def _thin_ticks(ax: Any, count: int) -> None:
-    """At most about 15 day labels, rotated, so a month stays readable."""
-    step = max(1, -(-count // 15))
-    ax.set_xticks(range(0, count, step))
+def _day_labels(report: dict[str, Any]) -> list[str]:
+    return [row["day"][5:] for row in report["daily"]]  # "11-20" for 2026-11-20
+
+
+def _day_ticks(ax: Any, days: list[str]) -> None:
+    """Days at integer positions, at most about 15 labels, rotated, so a month stays readable."""
+    step = max(1, -(-len(days) // 15))
+    ax.set_xticks(range(0, len(days), step), days[::step])
     ax.tick_params(axis="x", labelrotation=45)

@@ -368,6 +368,7 @@ def test_incidents_per_day_has_one_series_per_severity_with_the_daily_counts(rep
     assert ax.get_title() == "Incidents per day by severity"
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("Day (UTC)", "Incidents opened")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["SEV1", "SEV2", "SEV3", "SEV4"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"11-{day}" for day in range(13, 21)]
     series = {
         c.get_label(): [bar.get_height() for bar in c] for c in ax.containers if isinstance(c, BarContainer)
     }
