@@ -18,7 +18,8 @@ router = APIRouter()
 Source = Literal["alertmanager", "grafana", "generic"]
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: a plain ``def`` dependency would hop to the thread pool on every request.
     services: Services = request.app.state.services
     return services
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -100,6 +101,11 @@ def promql_from_generator_url(url: str | None) -> str | None:
     """Prometheus links each alert to its rule's graph: ``/graph?g0.expr=<PromQL>``."""
     if not url:
         return None
+    return _promql_of(url)
+
+
+@functools.lru_cache(maxsize=4096)  # the alerts of one rule share one URL
+def _promql_of(url: str) -> str | None:
     try:
         query = parse_qs(urlsplit(url).query)
     except ValueError:
