@@ -55,7 +55,7 @@ def main() -> int:
     timings = []
     for query, expected in cases:
         t0 = time.perf_counter()
-        hits = library.search_documents(query, limit=3, min_score=0.0)
+        hits = library.search_documents(query, limit=3)
         timings.append(time.perf_counter() - t0)
         files = [hit.section.file for hit in hits]
         first += bool(files) and files[0] == expected

@@ -8,9 +8,11 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import APIRouter, HTTPException, Query
 
+from bot.bootstrap import Services
 from bot.explain import explain_incident
 from bot.settings import parse_duration
 from bot.webhooks import ServicesDep
+from storage.drafts import DraftRepository
 from storage.incidents import IncidentFilter, IncidentRepository
 from storage.models import Alert, Incident, TimelineEvent
 
@@ -70,12 +72,29 @@ async def get_incident(incident_id: int, services: ServicesDep) -> dict[str, Any
     incident, alerts, timeline, why = await anyio.to_thread.run_sync(read)
     if incident is None:
         raise HTTPException(404, detail=f"no incident {incident_id}")
+    drafts = await anyio.to_thread.run_sync(_drafts_of, services, incident_id)
     return {
         "incident": incident_json(incident),
         "alerts": [alert_json(a) for a in alerts],
         "timeline": [event_json(e) for e in timeline],
         "why": why,
+        "drafts": drafts,
     }
+
+
+def _drafts_of(services: Services, incident_id: int) -> list[dict[str, Any]]:
+    """The incident's LLM and template drafts, oldest first."""
+    with services.db.read() as conn:
+        return [
+            {
+                "kind": d.kind,
+                "text": d.text,
+                "source": d.source,
+                "model": d.model,
+                "created_at": _time(d.created_at),
+            }
+            for d in DraftRepository(conn).of_incident(incident_id)
+        ]
 
 
 def _time(value: datetime | None) -> str | None:

@@ -12,6 +12,7 @@ from bot.console_sink import ConsoleSink
 from bot.context import ContextProvider
 from bot.incidents import IncidentRules
 from bot.ingest import Ingestor, utcnow
+from bot.llm.sink import build_draft_sink
 from bot.metrics import Metrics
 from bot.modelops import ScorerChoice, choose_scorer
 from bot.settings import FileConfig, Settings
@@ -106,6 +107,7 @@ def outbox_sinks(services: Services, *, slack: Sink | None = None) -> TopicRoute
 
     "slack": the given sink (tests pass their own), else Slack when SLACK_BOT_TOKEN is set, else the console
     sink that prints what would be posted.
+    "llm": the drafting sink (always there: with no LLM configured it writes template drafts).
     """
     if slack is None and services.settings.slack_bot_token is not None:
         slack = build_slack_sink(
@@ -115,4 +117,15 @@ def outbox_sinks(services: Services, *, slack: Sink | None = None) -> TopicRoute
             metrics=services.metrics,
             clock=services.ingestor.clock,
         )
-    return TopicRouter({"slack": slack or ConsoleSink()})
+    router = TopicRouter({"slack": slack or ConsoleSink()})
+    router.register(
+        "llm",
+        build_draft_sink(
+            services.settings,
+            config=services.config,
+            db=services.db,
+            metrics=services.metrics,
+            clock=services.ingestor.clock,
+        ),
+    )
+    return router

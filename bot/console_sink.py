@@ -27,6 +27,8 @@ def render(message: OutboxItem, incident: Incident | None) -> str:
         f" · since {incident.opened_at:%Y-%m-%d %H:%M} UTC"
     )
     lines = []
+    if message.kind == "incident.draft":
+        return render_draft(message.payload, head)
     if message.kind == "incident.opened":
         lines.append(f"[slack] NEW INCIDENT {head}")
         for reason in incident.reasons[:3]:
@@ -35,6 +37,16 @@ def render(message: OutboxItem, incident: Incident | None) -> str:
         lines.append(f"[slack] update {head}")
         lines.extend(f"    {_describe(change)}" for change in _summarize(message.payload.get("changes", [])))
     return "\n".join(lines)
+
+
+def render_draft(payload: dict[str, Any], head: str) -> str:
+    """A draft as a thread reply: always labelled "AI draft (model)" or "Template draft"."""
+    label = payload.get("label") or (
+        f"AI draft ({payload.get('model')})" if payload.get("source") == "llm" else "Template draft"
+    )
+    text = str(payload.get("text") or f"(draft {payload.get('draft_id')})")
+    body = "\n".join(f"    {line}" for line in text.splitlines())
+    return f"[slack] thread of {head}\n    {label} · {payload.get('kind', 'summary')}:\n{body}"
 
 
 def _summarize(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:

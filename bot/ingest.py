@@ -26,6 +26,7 @@ from bot.incidents import (
     is_flapping,
     place_firing_alert,
 )
+from bot.llm import alert_growth_is_material, draft_request
 from bot.metrics import Metrics
 from bot.normalize import Batch
 from storage.db import Database
@@ -496,8 +497,28 @@ class _Apply:
             for incident_id, changes in self.changes.items()
             if incident_id not in self.opened
         ]
+        messages += self._draft_requests()
         self.outbox.enqueue(messages, self.now)
         self.queued = bool(messages)
+
+    def _draft_requests(self) -> list[NewMessage]:
+        """LLM drafts for material changes only: opened, severity changed, many more alerts, resolved."""
+        requests = [draft_request(incident_id, "summary", reason="opened") for incident_id in self.opened]
+        for incident_id, changes in self.changes.items():
+            if incident_id in self.opened:
+                continue
+            kinds = [change["kind"] for change in changes]
+            state = self.by_id[incident_id]
+            joined = kinds.count("alert.joined")
+            if "incident.resolved" in kinds and state.status == IncidentStatus.RESOLVED:
+                requests.append(draft_request(incident_id, "resolution", reason="resolved"))
+            elif "incident.reopened" in kinds:
+                requests.append(draft_request(incident_id, "summary", reason="opened"))
+            elif "severity.changed" in kinds:
+                requests.append(draft_request(incident_id, "summary", reason="severity"))
+            elif joined and alert_growth_is_material(state.alert_count - joined, state.alert_count):
+                requests.append(draft_request(incident_id, "summary", reason="alerts"))
+        return requests
 
 
 def _severity_source(score: Score) -> str:

@@ -91,7 +91,7 @@ def test_health_readiness_and_metrics(populated: TestClient) -> None:
     metrics = populated.get("/metrics").text
     assert 'sevbot_alerts_received_total{outcome="new",source="alertmanager"} 3.0' in metrics
     assert "sevbot_incidents_opened_total 3.0" in metrics
-    assert 'sevbot_outbox_messages{status="pending"} 4.0' in metrics
+    assert 'sevbot_outbox_messages{status="pending"} 8.0' in metrics  # 4 Slack posts, 4 LLM draft requests
     assert 'sevbot_ingest_seconds_count{source="alertmanager"} 4.0' in metrics
 
 

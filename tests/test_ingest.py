@@ -39,9 +39,9 @@ def timeline_kinds(services: Services, incident_id: int) -> list[str]:
 def outbox(services: Services) -> list[tuple[str, int | None, dict[str, Any]]]:
     with services.db.read() as conn:
         rows = conn.execute(
-            select(OutboxMessage.kind, OutboxMessage.incident_id, OutboxMessage.payload).order_by(
-                OutboxMessage.id
-            )
+            select(OutboxMessage.kind, OutboxMessage.incident_id, OutboxMessage.payload)
+            .where(OutboxMessage.topic == "slack")  # the LLM draft requests are tested in tests/llm
+            .order_by(OutboxMessage.id)
         )
         return [(r.kind, r.incident_id, r.payload) for r in rows]
 

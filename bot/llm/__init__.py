@@ -21,6 +21,20 @@ DRAFT_KINDS: tuple[str, ...] = ("summary", "runbook", "resolution")
 DRAFT_REASONS: tuple[str, ...] = ("opened", "severity", "alerts", "resolved", "command")
 
 
+def alert_growth_is_material(before: int, after: int) -> bool:
+    """Whether an incident growing from ``before`` to ``after`` alerts deserves a new summary.
+
+    The marks are 11, 22, 44, 88 … alerts (each at least double the last and at least 10 more), so a storm
+    of any size asks for a handful of redrafts at most, and a trickle of single alerts asks for none.
+    """
+    mark = 1
+    while mark <= after:
+        if before < mark and mark > 1:
+            return True
+        mark = max(2 * mark, mark + 10)
+    return False
+
+
 def draft_request(
     incident_id: int, kind: DraftKind, *, reason: DraftReason, requested_by: str | None = None
 ) -> NewMessage:

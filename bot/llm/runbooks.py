@@ -48,6 +48,7 @@ class Section:
 class RunbookHit:
     section: Section
     score: float
+    relevance: float
 
 
 def tokens(text: str) -> list[str]:
@@ -145,28 +146,41 @@ class RunbookLibrary:
     def __len__(self) -> int:
         return len(self.sections)
 
-    def search(self, query: str, *, limit: int = 5, min_score: float = 1.0) -> list[RunbookHit]:
-        """The best sections for ``query``, best first; nothing below ``min_score`` counts as a match."""
+    def search(
+        self, query: str, *, limit: int = 5, min_score: float = 0.0, min_relevance: float = 0.0
+    ) -> list[RunbookHit]:
+        """The best sections for ``query``, best first.
+
+        ``relevance`` is the score over what a section holding every query word would get (1.0 for a
+        runbook named after a word of the query); hits below ``min_score`` or ``min_relevance`` are dropped,
+        so an unrelated query finds nothing rather than the least bad section.
+        """
         scores: dict[int, float] = defaultdict(float)
         total = len(self.sections)
+        ideal = 0.0
         for word in set(tokens(query)):
-            postings = self._postings.get(word)
-            if not postings:
-                continue
+            postings = self._postings.get(word, [])
             idf = math.log(1 + (total - len(postings) + 0.5) / (len(postings) + 0.5))
+            ideal += idf
             for index, count in postings:
                 norm = 1.2 * (0.25 + 0.75 * self._lengths[index] / self._average)
                 scores[index] += idf * count * 2.2 / (count + norm)
+        named: set[int] = set()
         for word in {_name_key(word) for word in _WORD.findall(query)}:
-            for index in self._named.get(word, ()):
-                scores[index] += NAME_BONUS
-        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-        return [RunbookHit(self.sections[i], score) for i, score in ranked[:limit] if score >= min_score]
+            named.update(self._named.get(word, ()))
+        hits = []
+        for index, score in scores.items():
+            relevance = 1.0 if index in named else score / (2.2 * ideal) if ideal else 0.0
+            total_score = score + (NAME_BONUS if index in named else 0.0)
+            if total_score >= min_score and relevance >= min_relevance:
+                hits.append(RunbookHit(self.sections[index], total_score, relevance))
+        hits.sort(key=lambda hit: -hit.score)
+        return hits[:limit]
 
-    def search_documents(self, query: str, *, limit: int = 3, min_score: float = 1.0) -> list[RunbookHit]:
-        """The best document for ``query``, each represented by its best section."""
+    def search_documents(self, query: str, *, limit: int = 3, min_relevance: float = 0.0) -> list[RunbookHit]:
+        """The best documents for ``query``, each represented by its best section."""
         best: dict[str, RunbookHit] = {}
-        for hit in self.search(query, limit=limit * 20, min_score=min_score):
+        for hit in self.search(query, limit=limit * 20, min_relevance=min_relevance):
             best.setdefault(hit.section.file, hit)
             if len(best) == limit:
                 break

@@ -1,0 +1,159 @@
+"""The drafting client: one chat completion through the ``openai`` package, against OpenAI, Azure OpenAI or
+any compatible server (Ollama, vLLM, LiteLLM …), with an explicit timeout and retries.
+
+Errors are translated here, at the edge::
+
+    LlmFailure            the call produced no usable draft (``outcome`` says how: "timeout" or "error")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+from bot.settings import Settings
+
+# A compatible server without authentication still needs some key for the client to send.
+NO_KEY = "sk-no-key-needed"
+
+
+class LlmFailure(Exception):
+    def __init__(self, outcome: str, detail: str) -> None:
+        super().__init__(detail)
+        self.outcome = outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    model: str
+    tokens_in: int
+    tokens_out: int
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    model: str
+    api_key: str | None
+    base_url: str | None
+    azure_endpoint: str | None
+    azure_api_key: str | None
+    azure_deployment: str | None
+    api_version: str | None
+    timeout: float
+    max_retries: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClientConfig:
+        return cls(
+            model=settings.llm_model,
+            api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+            base_url=settings.openai_base_url,
+            azure_endpoint=settings.azure_openai_endpoint,
+            azure_api_key=(
+                settings.azure_openai_api_key.get_secret_value() if settings.azure_openai_api_key else None
+            ),
+            azure_deployment=settings.llm_azure_deployment,
+            api_version=settings.openai_api_version,
+            timeout=settings.llm_timeout_seconds,
+            max_retries=settings.llm_max_retries,
+        )
+
+    @property
+    def label(self) -> str:
+        """The model's name as drafts are labelled with it."""
+        return self.azure_deployment or self.model if self.azure_endpoint else self.model
+
+
+class DraftingClient:
+    """Asks for one completion at a time; the underlying HTTP client is made on first use in each loop."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
+        self._client: openai.AsyncOpenAI | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def model(self) -> str:
+        return self.config.label
+
+    def _openai(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = self._build()
+            self._loop = loop
+        return self._client
+
+    def _build(self) -> openai.AsyncOpenAI:
+        c = self.config
+        if c.azure_endpoint:
+            return openai.AsyncAzureOpenAI(
+                azure_endpoint=c.azure_endpoint,
+                azure_deployment=c.azure_deployment or c.model,
+                api_version=c.api_version or "2024-10-21",
+                api_key=c.azure_api_key or c.api_key or NO_KEY,
+                timeout=c.timeout,
+                max_retries=c.max_retries,
+            )
+        return openai.AsyncOpenAI(
+            api_key=c.api_key or NO_KEY, base_url=c.base_url, timeout=c.timeout, max_retries=c.max_retries
+        )
+
+    async def complete(self, *, system: str, user: str, max_tokens: int) -> Completion:
+        """One chat completion; raises :class:`LlmFailure` when it gives no usable text."""
+        started = time.perf_counter()
+        try:
+            response: Any = await self._openai().chat.completions.create(
+                model=self.config.azure_deployment or self.config.model
+                if self.config.azure_endpoint
+                else self.config.model,
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                max_tokens=max_tokens,
+                temperature=0.2,
+            )
+        except openai.APITimeoutError as exc:
+            raise LlmFailure("timeout", f"no answer within {self.config.timeout:g}s") from exc
+        except openai.RateLimitError as exc:
+            raise LlmFailure(
+                "error", f"rate limited (HTTP 429) after {self.config.max_retries} retries"
+            ) from exc
+        except openai.APIStatusError as exc:
+            raise LlmFailure("error", f"HTTP {exc.status_code} from the LLM endpoint") from exc
+        except openai.APIConnectionError as exc:
+            raise LlmFailure(
+                "error", f"cannot reach the LLM endpoint ({type(exc.__cause__).__name__})"
+            ) from exc
+        except Exception as exc:
+            raise LlmFailure(
+                "error", f"malformed answer from the LLM endpoint ({type(exc).__name__})"
+            ) from exc
+        latency_ms = (time.perf_counter() - started) * 1000
+        text = _text_of(response)
+        usage = getattr(response, "usage", None)
+        return Completion(
+            text=text,
+            model=str(getattr(response, "model", None) or self.model),
+            tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
+            tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
+            latency_ms=latency_ms,
+        )
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+def _text_of(response: Any) -> str:
+    try:
+        content = response.choices[0].message.content
+    except (AttributeError, IndexError, TypeError) as exc:
+        raise LlmFailure("error", "malformed answer from the LLM endpoint (no choices)") from exc
+    if not isinstance(content, str) or not content.strip():
+        raise LlmFailure("error", "malformed answer from the LLM endpoint (empty text)")
+    return content.strip()

@@ -1,0 +1,322 @@
+"""Writing one draft: grounding → prompt → redaction → cache, budget → LLM call or template → stored draft.
+
+The result is stored in one transaction with the record of the call (``llm_calls``, holding the redacted
+prompt) and the outbox row that posts the draft to the incident's thread (topic "slack", kind
+"incident.draft"). Every path ends in a draft: with no LLM configured, over budget, or when the call times
+out or fails, the template draft stands in, so an LLM outage loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+
+import prompts
+from bot.llm.client import Completion, DraftingClient, LlmFailure
+from bot.llm.fallback import template_draft
+from bot.llm.grounding import Grounding, build_grounding, prompt_values
+from bot.llm.redaction import Redactor
+from bot.llm.runbooks import RunbookLibrary
+from bot.metrics import Metrics
+from bot.worker import PermanentError, RetryAfter
+from storage.db import Database
+from storage.drafts import DraftRepository
+from storage.outbox import NewMessage, OutboxRepository
+
+log = logging.getLogger(__name__)
+
+PROMPT_OF_KIND = {
+    "summary": "incident_summary",
+    "runbook": "runbook_suggestions",
+    "resolution": "resolution_summary",
+}
+MAX_WORDS = {"summary": 180, "runbook": 180, "resolution": 100}
+TEMPLATE_MODEL = "template"
+# Automatic redrafts wait for the redraft interval; a person asking, an opening or a resolution never waits.
+DEFERRABLE_REASONS = ("alerts", "severity")
+_BROADCAST = re.compile(r"<!(channel|here|everyone)[^>]*>|@(channel|here|everyone)\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    calls_per_hour: int
+    tokens_per_day: int
+
+
+@dataclass(frozen=True, slots=True)
+class DraftRequest:
+    message_id: int
+    incident_id: int
+    kind: str
+    reason: str
+    requested_by: str | None
+
+    @classmethod
+    def from_payload(cls, message_id: int, incident_id: int | None, payload: dict[str, Any]) -> DraftRequest:
+        kind = payload.get("kind")
+        if incident_id is None:
+            raise PermanentError("draft.requested needs an incident_id")
+        if kind not in PROMPT_OF_KIND:
+            raise PermanentError(f"draft kind {kind!r} is not one of {', '.join(PROMPT_OF_KIND)}")
+        return cls(
+            message_id,
+            incident_id,
+            kind,
+            str(payload.get("reason") or "command"),
+            payload.get("requested_by"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request made ready to send: what would leave, redacted, and the key it is cached under."""
+
+    request: DraftRequest
+    grounding: Grounding
+    prompt_name: str
+    prompt_version: str
+    system: str
+    user: str
+    model: str
+    input_hash: str
+
+    @property
+    def prompt_text(self) -> str:
+        return f"[system]\n{self.system}\n[user]\n{self.user}"
+
+
+class Drafter:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        client: DraftingClient | None,
+        redactor: Redactor,
+        library: RunbookLibrary | None,
+        budget: Budget,
+        max_output_tokens: int = 600,
+        context_tokens: int = 2500,
+        redraft_interval: timedelta = timedelta(minutes=10),
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.redactor = redactor
+        self.library = library
+        self.budget = budget
+        self.max_output_tokens = max_output_tokens
+        self.context_tokens = context_tokens
+        self.redraft_interval = redraft_interval
+        self.metrics = metrics
+        self.clock = clock
+
+    @property
+    def model(self) -> str:
+        return self.client.model if self.client else TEMPLATE_MODEL
+
+    async def draft(self, request: DraftRequest) -> dict[str, Any]:
+        """Write (or reuse) the draft asked for; the returned dict is stored on the outbox row."""
+        prepared, skip = await anyio.to_thread.run_sync(self._prepare, request, self.model)
+        if prepared is None:
+            return {"skipped": skip}
+        cached = await anyio.to_thread.run_sync(self._cached, prepared)
+        if cached is not None:
+            return cached
+        if self.client is None:
+            return await anyio.to_thread.run_sync(self._store_template, prepared, "disabled", None)
+        if not await anyio.to_thread.run_sync(self._within_budget, prepared):
+            if self.metrics:
+                self.metrics.llm_budget_fallbacks.inc()
+            return await self._fallback(prepared, "budget", "over the LLM budget")
+        try:
+            completion = await self.client.complete(
+                system=prepared.system, user=prepared.user, max_tokens=self.max_output_tokens
+            )
+        except LlmFailure as exc:
+            log.warning(
+                "LLM draft failed; using the template", extra={"outcome": exc.outcome, "error": str(exc)}
+            )
+            return await self._fallback(prepared, exc.outcome, str(exc))
+        return await anyio.to_thread.run_sync(self._store_llm, prepared, completion)
+
+    # --- steps (run in a worker thread: they touch SQL) ----------------------------------------------
+
+    def _prepare(self, request: DraftRequest, model: str) -> tuple[Prepared | None, str]:
+        now = self.clock()
+        with self.db.read() as conn:
+            repo = DraftRepository(conn)
+            if repo.newer_request_pending(request.message_id, request.incident_id, request.kind):
+                return None, "superseded by a newer request"
+            grounding = build_grounding(
+                conn, request.incident_id, library=self.library, context_tokens=self.context_tokens
+            )
+            if grounding is None:
+                return None, "incident no longer exists"
+            if request.reason in DEFERRABLE_REASONS:
+                if grounding.status == "resolved":
+                    return None, "incident resolved; the resolution draft stands"
+                latest = repo.latest(request.incident_id, request.kind)
+                if latest is not None and now - latest.created_at < self.redraft_interval:
+                    wait = self.redraft_interval - (now - latest.created_at)
+                    raise RetryAfter(max(1.0, wait.total_seconds()))
+        return self._render(request, grounding, model), ""
+
+    def _render(self, request: DraftRequest, grounding: Grounding, model: str) -> Prepared:
+        system_prompt = prompts.load("system")
+        user_prompt = prompts.load(PROMPT_OF_KIND[request.kind])
+        values = prompt_values(grounding, max_words=MAX_WORDS[request.kind])
+        system = self.redactor(system_prompt.render(**values))
+        user = self.redactor(user_prompt.render(**values))
+        version = f"{user_prompt.version}+system{system_prompt.version}"
+        key = "\x1f".join([model, user_prompt.name, version, system, user])
+        return Prepared(
+            request=request,
+            grounding=grounding,
+            prompt_name=user_prompt.name,
+            prompt_version=version,
+            system=system,
+            user=user,
+            model=model,
+            input_hash=hashlib.sha256(key.encode()).hexdigest(),
+        )
+
+    def _cached(self, prepared: Prepared) -> dict[str, Any] | None:
+        """The draft made from exactly this input, re-posted only when a person asked for it."""
+        request = prepared.request
+        with self.db.write() as conn:
+            repo = DraftRepository(conn)
+            draft = repo.by_hash(request.incident_id, request.kind, prepared.input_hash)
+            if draft is None:
+                return None
+            self._record_call(repo, prepared, outcome="cached")
+            posted = request.reason == "command"
+            if posted:
+                self._post(conn, draft.id, request, draft.source, draft.model, draft.text)
+        return {"draft_id": draft.id, "source": draft.source, "cached": True, "posted": posted}
+
+    def _within_budget(self, prepared: Prepared) -> bool:
+        now = self.clock()
+        estimate = len(prepared.prompt_text) // 4 + self.max_output_tokens
+        with self.db.read() as conn:
+            repo = DraftRepository(conn)
+            calls = repo.calls_since(now - timedelta(hours=1))
+            tokens = repo.tokens_since(now - timedelta(days=1))
+        return calls < self.budget.calls_per_hour and tokens + estimate <= self.budget.tokens_per_day
+
+    async def _fallback(self, prepared: Prepared, outcome: str, error: str) -> dict[str, Any]:
+        return await anyio.to_thread.run_sync(self._store_template, prepared, outcome, error)
+
+    def _store_template(self, prepared: Prepared, outcome: str, error: str | None) -> dict[str, Any]:
+        """The template draft, recorded with why the LLM did not write it (disabled, budget, timeout …)."""
+        request = prepared.request
+        text = template_draft(request.kind, prepared.grounding)
+        with self.db.write() as conn:
+            repo = DraftRepository(conn)
+            self._record_call(repo, prepared, outcome=outcome, error=error)
+            draft_id = repo.add_draft(
+                {
+                    "incident_id": request.incident_id,
+                    "kind": request.kind,
+                    "source": "template",
+                    "model": None,
+                    "prompt_name": prepared.prompt_name,
+                    "prompt_version": prepared.prompt_version,
+                    # Cached under the template's key only when no LLM is configured, so a later identical
+                    # request after a timeout or budget refusal still gets its chance at the LLM.
+                    "input_hash": prepared.input_hash if outcome == "disabled" else f"fallback:{outcome}",
+                    "text": text,
+                    "created_at": self.clock(),
+                }
+            )
+            self._post(conn, draft_id, request, "template", None, text)
+        self._count(outcome)
+        return {"draft_id": draft_id, "source": "template", "outcome": outcome}
+
+    def _store_llm(self, prepared: Prepared, completion: Completion) -> dict[str, Any]:
+        request = prepared.request
+        text = _defuse(completion.text)
+        with self.db.write() as conn:
+            repo = DraftRepository(conn)
+            self._record_call(repo, prepared, outcome="ok", completion=completion)
+            draft_id = repo.add_draft(
+                {
+                    "incident_id": request.incident_id,
+                    "kind": request.kind,
+                    "source": "llm",
+                    "model": prepared.model,
+                    "prompt_name": prepared.prompt_name,
+                    "prompt_version": prepared.prompt_version,
+                    "input_hash": prepared.input_hash,
+                    "text": text,
+                    "created_at": self.clock(),
+                }
+            )
+            self._post(conn, draft_id, request, "llm", prepared.model, text)
+        if self.metrics:
+            self.metrics.llm_tokens.labels("in").inc(completion.tokens_in)
+            self.metrics.llm_tokens.labels("out").inc(completion.tokens_out)
+            self.metrics.llm_latency.observe(completion.latency_ms / 1000)
+        self._count("ok")
+        return {"draft_id": draft_id, "source": "llm", "model": prepared.model}
+
+    def _record_call(
+        self,
+        repo: DraftRepository,
+        prepared: Prepared,
+        *,
+        outcome: str,
+        error: str | None = None,
+        completion: Completion | None = None,
+    ) -> None:
+        repo.add_call(
+            {
+                "incident_id": prepared.request.incident_id,
+                "prompt_name": prepared.prompt_name,
+                "prompt_version": prepared.prompt_version,
+                "model": prepared.model,
+                "latency_ms": completion.latency_ms if completion else 0.0,
+                "tokens_in": completion.tokens_in if completion else 0,
+                "tokens_out": completion.tokens_out if completion else 0,
+                "outcome": outcome,
+                "error": error,
+                "input_hash": prepared.input_hash,
+                "prompt": prepared.prompt_text,
+                "created_at": self.clock(),
+            }
+        )
+        if outcome == "cached":
+            self._count("cached")
+
+    def _post(
+        self, conn: Any, draft_id: int, request: DraftRequest, source: str, model: str | None, text: str
+    ) -> None:
+        label = f"AI draft ({model})" if source == "llm" else "Template draft"
+        payload = {
+            "draft_id": draft_id,
+            "kind": request.kind,
+            "source": source,
+            "model": model,
+            "label": label,
+            "text": text,
+            "requested_by": request.requested_by,
+        }
+        OutboxRepository(conn).enqueue(
+            [NewMessage("slack", "incident.draft", request.incident_id, payload)], self.clock()
+        )
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics:
+            self.metrics.llm_calls.labels(outcome).inc()
+
+
+def _defuse(text: str) -> str:
+    """An LLM draft may not ping a whole channel, whatever the alert text asked of it."""
+    return _BROADCAST.sub(lambda m: f"`{m.group(0).strip('<>!')}`", text)

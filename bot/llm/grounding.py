@@ -1,0 +1,338 @@
+"""Grounding: the facts a draft may use, read from SQL and the runbook library (reads only; no writes).
+
+For one incident: its alerts (deduplicated, most important first, within a token budget), the severity
+explanation, the runbook sections that match (from each alert's ``runbook_url`` and from the library), the
+three most similar resolved incidents with their resolution notes, and the timeline. ``prompt_values``
+turns it into quoted data blocks for the prompt templates.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, or_, select
+
+from bot.llm.runbooks import RunbookLibrary
+from storage.drafts import DraftRepository
+from storage.incidents import IncidentRepository
+from storage.models import Alert, Incident
+
+log = logging.getLogger(__name__)
+
+SEVERITY_RANK = {"SEV1": 0, "SEV2": 1, "SEV3": 2, "SEV4": 3}
+CHARS_PER_TOKEN = 4  # a rough estimate, good enough for a budget
+MAX_VALUE_CHARS = 300
+MAX_SECTION_CHARS = 700
+_SECRET_FIELD = re.compile(
+    r"(?i)(pass(word|wd)?|pwd|secret|token|api[_-]?key|apikey|credential|private[_-]?key|auth|cookie|session)"
+)
+_RUNBOOK_KEYS = ("runbook_url", "runbook", "playbook", "runbook_link")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFact:
+    """One kind of alert in the incident (same name and summary), with how many times it fired."""
+
+    alertname: str
+    summary: str
+    description: str
+    severity: str
+    firing: int
+    resolved: int
+    first_at: datetime
+    last_at: datetime
+    labels: dict[str, str]
+    runbook_url: str | None
+
+    def as_data(self) -> dict[str, Any]:
+        return {
+            "alertname": self.alertname,
+            "summary": self.summary,
+            "description": self.description,
+            "severity": self.severity,
+            "firing": self.firing,
+            "resolved": self.resolved,
+            "first_at": _iso(self.first_at),
+            "last_at": _iso(self.last_at),
+            "labels": self.labels,
+            **({"runbook_url": self.runbook_url} if self.runbook_url else {}),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunbookRef:
+    citation: str  # "file § section", or the linked URL
+    excerpt: str  # the section's text (trimmed); empty for a link sevbot cannot read
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarIncident:
+    id: int
+    title: str
+    severity: str
+    resolved_at: datetime | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Grounding:
+    incident_id: int
+    title: str
+    alertname: str
+    service: str | None
+    status: str
+    severity: str
+    confidence: float
+    model_version: str | None
+    opened_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    alert_count: int
+    firing_count: int
+    flapping: bool
+    alerts: list[AlertFact]
+    alerts_left_out: int
+    reasons: list[dict[str, Any]]
+    runbooks: list[RunbookRef]
+    similar: list[SimilarIncident]
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+
+def build_grounding(
+    conn: Connection,
+    incident_id: int,
+    *,
+    library: RunbookLibrary | None,
+    context_tokens: int = 2500,
+) -> Grounding | None:
+    """Everything a draft for ``incident_id`` may use; None when the incident no longer exists."""
+    repo = IncidentRepository(conn)
+    incident = repo.get(incident_id)
+    if incident is None:
+        return None
+    facts = dedupe_alerts(repo.alerts_of(incident_id))
+    kept, left_out = within_budget(facts, tokens=context_tokens * 2 // 3)
+    timeline = [
+        {"at": _iso(e.at), "kind": e.kind, **({"note": e.data["note"]} if e.data.get("note") else {})}
+        for e in repo.timeline_of(incident_id)
+        if e.kind not in ("alert.firing", "alert.refired", "alert.resolved")
+    ]
+    explanation = _explanation(conn, incident)
+    return Grounding(
+        incident_id=incident.id,
+        title=incident.title,
+        alertname=incident.alertname,
+        service=incident.service,
+        status=incident.status,
+        severity=incident.severity,
+        confidence=incident.confidence,
+        model_version=incident.model_version,
+        opened_at=incident.opened_at,
+        resolved_at=incident.resolved_at,
+        resolved_by=incident.resolved_by,
+        alert_count=incident.alert_count,
+        firing_count=incident.firing_count,
+        flapping=incident.flapping,
+        alerts=kept,
+        alerts_left_out=left_out,
+        reasons=[{"text": str(r.get("text")), "weight": r.get("weight")} for r in explanation["reasons"]],
+        runbooks=find_runbooks(kept, library),
+        similar=explanation["similar"] or similar_incidents(conn, incident),
+        timeline=timeline[-30:],
+    )
+
+
+def dedupe_alerts(alerts: Sequence[Alert]) -> list[AlertFact]:
+    """One fact per (alert name, summary), most severe first, then firing before resolved, newest first."""
+    groups: dict[tuple[str, str], list[Alert]] = {}
+    for alert in alerts:
+        summary = str(alert.annotations.get("summary") or alert.title)
+        groups.setdefault((alert.alertname, summary), []).append(alert)
+    facts = []
+    for (alertname, summary), members in groups.items():
+        worst = min(members, key=lambda a: SEVERITY_RANK.get(a.severity, 9))
+        newest = max(members, key=lambda a: a.starts_at)
+        facts.append(
+            AlertFact(
+                alertname=alertname,
+                summary=_clip(summary),
+                description=_clip(str(newest.annotations.get("description") or "")),
+                severity=worst.severity,
+                firing=sum(a.status == "firing" for a in members),
+                resolved=sum(a.status == "resolved" for a in members),
+                first_at=min(a.starts_at for a in members),
+                last_at=newest.starts_at,
+                labels=_common_labels(members),
+                runbook_url=_runbook_url(newest),
+            )
+        )
+    facts.sort(key=lambda f: (SEVERITY_RANK.get(f.severity, 9), f.firing == 0, -f.last_at.timestamp()))
+    return facts
+
+
+def within_budget(facts: list[AlertFact], *, tokens: int) -> tuple[list[AlertFact], int]:
+    """The leading facts that fit in ``tokens`` (always at least one), and how many were left out."""
+    kept: list[AlertFact] = []
+    used = 0
+    for fact in facts:
+        cost = len(json.dumps(fact.as_data(), ensure_ascii=False)) // CHARS_PER_TOKEN + 1
+        if kept and used + cost > tokens:
+            break
+        kept.append(fact)
+        used += cost
+    return kept, len(facts) - len(kept)
+
+
+def find_runbooks(
+    facts: Sequence[AlertFact], library: RunbookLibrary | None, limit: int = 4
+) -> list[RunbookRef]:
+    """Linked runbooks first (cited by URL), then the library sections that match the top alerts."""
+    refs: list[RunbookRef] = []
+    seen: set[str] = set()
+    for fact in facts:
+        if fact.runbook_url and fact.runbook_url not in seen:
+            seen.add(fact.runbook_url)
+            refs.append(RunbookRef(citation=fact.runbook_url, excerpt=""))
+    if library is not None:
+        names = list(dict.fromkeys(fact.alertname for fact in facts))[:3]
+        for name in names:
+            fact = next(f for f in facts if f.alertname == name)
+            for hit in library.search(f"{name} {fact.summary}", limit=2, min_relevance=0.3):
+                if hit.section.citation not in seen:
+                    seen.add(hit.section.citation)
+                    refs.append(
+                        RunbookRef(citation=hit.section.citation, excerpt=_clip(hit.section.text, 700))
+                    )
+    return refs[: limit + len([r for r in refs if not r.excerpt])]
+
+
+def similar_incidents(conn: Connection, incident: Incident, limit: int = 3) -> list[SimilarIncident]:
+    """Resolved incidents with the same alert name or service, the same alert name first, newest first."""
+    same = [Incident.alertname == incident.alertname]
+    if incident.service:
+        same.append(Incident.service == incident.service)
+    stmt = (
+        select(Incident.id, Incident.title, Incident.severity, Incident.resolved_at, Incident.alertname)
+        .where(and_(Incident.id != incident.id, Incident.status == "resolved", or_(*same)))
+        .order_by(Incident.id.desc())
+        .limit(50)
+    )
+    rows = sorted(conn.execute(stmt), key=lambda r: (r.alertname != incident.alertname, -r.id))[:limit]
+    notes = DraftRepository(conn).resolution_notes([r.id for r in rows])
+    return [SimilarIncident(r.id, r.title, r.severity, r.resolved_at, notes.get(r.id)) for r in rows]
+
+
+def _explanation(conn: Connection, incident: Incident) -> dict[str, Any]:
+    """The explanation from ``bot.explain`` where it exists, else the reasons stored on the incident."""
+    reasons: list[dict[str, Any]] = list(incident.reasons or [])
+    similar: list[SimilarIncident] = []
+    try:
+        explain = importlib.import_module("bot.explain")
+    except ImportError:
+        return {"reasons": reasons, "similar": similar}
+    try:
+        result = explain.explain_incident(conn, incident.id)
+    except Exception:
+        log.warning("explanation failed; using the stored reasons", exc_info=True)
+        return {"reasons": reasons, "similar": similar}
+    if isinstance(result, Mapping):
+        reasons = [dict(r) for r in result.get("reasons") or reasons if isinstance(r, Mapping)]
+        for item in result.get("similar") or []:
+            if isinstance(item, Mapping) and item.get("id") is not None:
+                similar.append(
+                    SimilarIncident(
+                        id=int(item["id"]),
+                        title=str(item.get("title") or ""),
+                        severity=str(item.get("severity") or ""),
+                        resolved_at=None,
+                        note=item.get("resolution_note"),
+                    )
+                )
+    return {"reasons": reasons, "similar": similar[:3]}
+
+
+# --- the prompt's data blocks -----------------------------------------------------------------
+
+
+def quote(text: str) -> str:
+    """Data for a ``<<<DATA … DATA>>>`` block: the delimiters cannot appear inside it."""
+    return text.replace("<<<", "< < <").replace(">>>", "> > >")
+
+
+def prompt_values(grounding: Grounding, *, max_words: int) -> dict[str, str]:
+    """The template variables: each block is JSON lines, so no value can start a line of its own."""
+
+    def lines(items: Sequence[Mapping[str, Any]]) -> str:
+        return (
+            quote("\n".join(json.dumps(item, ensure_ascii=False, default=str) for item in items)) or "(none)"
+        )
+
+    incident = {
+        "id": grounding.incident_id,
+        "title": grounding.title,
+        "service": grounding.service,
+        "status": grounding.status,
+        "severity": grounding.severity,
+        "opened_at": _iso(grounding.opened_at),
+        "resolved_at": _iso(grounding.resolved_at),
+        "alert_count": grounding.alert_count,
+        "firing_count": grounding.firing_count,
+        "flapping": grounding.flapping,
+        "alert_kinds_left_out": grounding.alerts_left_out,
+    }
+    explanation = [
+        {"severity": grounding.severity, "confidence": round(grounding.confidence, 3)},
+        *({"reason": r["text"], "weight": r["weight"]} for r in grounding.reasons[:6]),
+    ]
+    return {
+        "incident_id": str(grounding.incident_id),
+        "max_words": str(max_words),
+        "incident": lines([incident]),
+        "alerts": lines([fact.as_data() for fact in grounding.alerts]),
+        "explanation": lines(explanation),
+        "runbooks": lines([{"cite": r.citation, "text": r.excerpt} for r in grounding.runbooks]),
+        "similar": lines(
+            [
+                {"id": s.id, "title": s.title, "severity": s.severity, "resolution_note": s.note}
+                for s in grounding.similar
+            ]
+        ),
+        "timeline": lines(grounding.timeline),
+    }
+
+
+def _common_labels(alerts: Sequence[Alert]) -> dict[str, str]:
+    """The labels of the newest alert (secrets masked by key), values shared by all shown as they are."""
+    newest = max(alerts, key=lambda a: a.starts_at)
+    out: dict[str, str] = {}
+    for key, value in sorted(newest.labels.items()):
+        if key == "alertname":
+            continue
+        shared = all(a.labels.get(key) == value for a in alerts)
+        text = "[REDACTED:secret_label]" if _SECRET_FIELD.search(key) else _clip(str(value), 120)
+        out[key] = text if shared or len(alerts) == 1 else f"{text} (and others)"
+    return out
+
+
+def _runbook_url(alert: Alert) -> str | None:
+    for key in _RUNBOOK_KEYS:
+        value = alert.annotations.get(key) or (alert.links or {}).get(key)
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            return value[:500]
+    return None
+
+
+def _clip(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
