@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web service (upgrades the database first)")
     serve.add_argument("--host", help="address to listen on (default SEVBOT_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default SEVBOT_PORT or 8080)")
+    serve.add_argument(
+        "--workers", type=int, help="web processes sharing the port (default SEVBOT_WORKERS or 1)"
+    )
     serve.set_defaults(handler=cmd_serve)
 
     worker = sub.add_parser("worker", help="deliver outbox messages (run beside `serve` to scale out)")
@@ -104,9 +107,31 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    app = create_app(settings)
-    print(f"sevbot: serving on http://{host}:{port} (database {_safe_url(settings)})", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    workers = args.workers if args.workers is not None else settings.workers
+    if workers < 1:
+        print("sevbot: --workers must be at least 1", file=sys.stderr)
+        return 2
+    where = f"http://{host}:{port} (database {_safe_url(settings)})"
+    if workers == 1:
+        app = create_app(settings)
+        print(f"sevbot: serving on {where}", file=sys.stderr)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        return 0
+    # Several processes: migrate and warm the model cache once here, then each process builds its own app
+    # from the same environment. They share the database exactly as replicas behind a load balancer do.
+    from bot.bootstrap import build_services
+
+    build_services(settings).close()
+    print(f"sevbot: serving on {where} with {workers} processes", file=sys.stderr)
+    uvicorn.run(
+        "bot.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
     return 0
 
 
@@ -309,9 +334,10 @@ def cmd_incidents_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.bootstrap import build_services
     from bot.reporting import build_report, utcnow, write_charts
     from bot.settings import parse_duration
+    from storage.db import create_database
+    from storage.migrate import is_current, upgrade
 
     try:
         since = parse_duration(args.since)
@@ -321,11 +347,15 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     if since.total_seconds() <= 0:
         print("sevbot: --since: must be a positive duration such as 7d", file=sys.stderr)
         return 2
-    services = build_services(settings)
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = create_database(settings.resolved_database_url)  # reports need the database only, no scorer
     try:
-        report = build_report(services.db, since=since, now=utcnow())
+        if not is_current(db.engine):
+            upgrade(db.engine)
+        report = build_report(db, since=since, now=utcnow())
     finally:
-        services.close()
+        db.dispose()
     if args.format == "json":
         print(json.dumps(report.as_json(), indent=2))
     else:

@@ -15,9 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Executable, Float, cast, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Executable,
+    Float,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    type_coerce,
+)
 
-from analytics import charts
 from analytics.reports import LEVELS, ReportFrames, summarize
 from storage.db import Database
 from storage.models import Alert, Feedback, Incident, LlmCall
@@ -55,6 +65,8 @@ def build_report(db: Database, *, since: timedelta, now: datetime, top: int = 10
 
 def write_charts(report: Report, out_dir: Path) -> list[Path]:
     """The report's charts as PNG files in ``out_dir`` (created if needed)."""
+    from analytics import charts  # matplotlib only when charts are asked for
+
     return charts.write_charts(report.data, out_dir)
 
 
@@ -67,7 +79,12 @@ def read_frames(conn: Connection, *, start: datetime, end: datetime) -> ReportFr
             return (func.julianday(column) - _UNIX_EPOCH_JULIAN_DAY) * literal(86400.0)
         return cast(func.extract("epoch", column), Float)
 
-    in_period = (Incident.opened_at >= start, Incident.opened_at <= end)
+    opened_at: Any = Incident.opened_at
+    if sqlite and _mostly_in_period(conn, start):
+        # Reading most of the table through an index costs a lookup per row: SQLite is twice as fast
+        # scanning it. ``+column`` is SQLite's way to keep a column from using an index.
+        opened_at = type_coerce(literal_column("+incidents.opened_at"), Incident.opened_at.type)
+    in_period = (opened_at >= start, opened_at <= end)
     incidents = select(
         Incident.id,
         Incident.alertname,
@@ -122,9 +139,22 @@ def read_frames(conn: Connection, *, start: datetime, end: datetime) -> ReportFr
     )
 
 
+def _mostly_in_period(conn: Connection, start: datetime) -> bool:
+    """Whether more than a quarter of all incidents opened after ``start`` (two index-only counts)."""
+    total = conn.execute(select(func.count()).select_from(Incident)).scalar_one()
+    recent = conn.execute(select(func.count()).where(Incident.opened_at >= start)).scalar_one()
+    return bool(total) and recent * 4 > total
+
+
 def _frame(conn: Connection, stmt: Executable) -> pd.DataFrame:
+    """Rows into a DataFrame column by column (``from_records`` probes every row object: 5x slower)."""
     result = conn.execute(stmt)
-    return pd.DataFrame.from_records(result.fetchall(), columns=list(result.keys()), coerce_float=True)
+    names = list(result.keys())
+    rows = result.fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return pd.DataFrame(
+        {name: pd.Series(list(values), dtype=object) for name, values in zip(names, columns, strict=True)}
+    ).infer_objects()
 
 
 # --- rendering ------------------------------------------------------------------------------------------
