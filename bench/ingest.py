@@ -284,12 +284,25 @@ class RunResult:
 
 
 def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of process ``pid`` (all its threads), from /proc; ``None`` elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    """User + system CPU time of process ``pid`` and its live child processes (``serve --workers N``),
+    all threads, from /proc; ``None`` elsewhere."""
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    if pid not in stats:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, fields in stats.items() if int(fields[1]) == parent and p not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    ticks = sum(int(stats[p][11]) + int(stats[p][12]) for p in tree)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class Poster:
@@ -493,10 +506,10 @@ class Server:
 
 
 @contextmanager
-def own_server(database_url: str | None) -> Iterator[Server]:
+def own_server(database_url: str | None, *, workers: int = 1) -> Iterator[Server]:
     """``sevbot serve`` on a free port with a fresh database (SQLite, or one made on ``database_url``)."""
     token = secrets.token_urlsafe(24)
-    settings = {"log_level": "WARNING"}
+    settings = {"log_level": "WARNING", "workers": str(workers)}
     with tempfile.TemporaryDirectory(prefix="sevbot-bench-") as tmp:
         data_dir = Path(tmp)
         if database_url is None:
@@ -527,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"run on SQLite, then PostgreSQL (--database-url, default {DEFAULT_POSTGRES})",
     )
+    parser.add_argument("--workers", type=int, default=1, help="sevbot serve --workers (own server only)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     modes = ["throughput", "rate"] if args.mode == "both" else [args.mode]
@@ -558,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.json:
             _print(reports[-1])
     for database in targets:
-        with own_server(database) as server:
+        with own_server(database, workers=args.workers) as server:
             load = os.getloadavg()[0]
             reports.append(Report(server.label, load, run(server)))
         if not args.json:

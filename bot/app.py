@@ -20,6 +20,7 @@ from bot.group_commit import GroupCommitter
 from bot.ingest import utcnow
 from bot.modelops import ModelWatcher, keep_model_current
 from bot.settings import Settings
+from bot.slack.app import mount_slack
 from bot.worker import OutboxWorker, Sink
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,12 @@ def create_app(
                     watcher, services.metrics, stop, interval=settings.model_check_seconds, clock=clock
                 )
             )
+        close_socket = await slack.start() if slack is not None else None
         try:
             yield
         finally:
+            if close_socket is not None:
+                await close_socket()
             stop.set()
             for running in (task, upkeep):
                 if running is not None:
@@ -80,6 +84,10 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(api.router)
     app.include_router(health.router)
+    # POST /slack/events (and Socket Mode) when Slack credentials are set.
+    slack = mount_slack(
+        app, settings=settings, db=services.db, clock=clock, wake=worker.wake if worker else lambda: None
+    )
 
     @app.exception_handler(PayloadError)
     async def payload_error(request: Request, exc: PayloadError) -> JSONResponse:
@@ -96,3 +104,10 @@ def create_app(
         return JSONResponse({"error": "storage unavailable, nothing was written; retry"}, status_code=503)
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``sevbot serve --workers N`` process, from the environment (``SEVBOT_*``)."""
+    from bot.settings import load_settings
+
+    return create_app(load_settings())

@@ -198,6 +198,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     # Severity scoring: "model" (the registry's active model, else the bundled one) or "rules" only.
+    workers: int = Field(default=1, ge=1, le=64)  # `sevbot serve` web processes sharing the port
     scorer: Literal["model", "rules"] = "model"
     model_cache_dir: Path | None = None  # where the bundled model is cached; default DATA_DIR/models
     model_check_seconds: float = Field(default=10.0, gt=0)  # how often serve looks for a promoted model
