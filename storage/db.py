@@ -58,8 +58,12 @@ class Database:
         """
         if self.is_sqlite:
             return
-        for key in sorted(set(keys)):
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": group_lock_id(key)})
+        ids = [group_lock_id(key) for key in sorted(set(keys))]
+        # One round trip: unnest yields the array in order, so every writer locks in the same order.
+        conn.execute(
+            text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ids AS bigint[])) AS k"),
+            {"ids": ids},
+        )
 
     def dispose(self) -> None:
         self.engine.dispose()
