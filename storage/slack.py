@@ -35,10 +35,12 @@ class PendingRow:
 
 
 def _insert_ignore(conn: Connection, table: Any, values: Mapping[str, Any]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING; ``True`` when the row is new."""
+    """INSERT … ON CONFLICT DO NOTHING; ``True`` when the row is new (it comes back from RETURNING;
+    ``rowcount`` is not reliable here on every driver)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing()
-    return bool(conn.execute(stmt).rowcount == 1)
+    key = next(iter(table.__table__.primary_key.columns))
+    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return conn.execute(stmt).first() is not None
 
 
 class SlackStateRepository:

@@ -80,7 +80,9 @@ def parse(text: str, *, thread_incident: int | None = None, command: str = "/inc
     verb = _ALIASES.get(words[0].lower(), words[0].lower())
     rest = words[1:]
     if verb not in USAGE:
-        raise UsageError(f"Unknown subcommand {words[0]!r}. Try `{command} help`.\n" + help_text(command))
+        raise UsageError(
+            f"Unknown subcommand {words[0]!r}. Subcommands: {', '.join(VERBS)}. Try `{command} help`."
+        )
     if verb == "help":
         return Command("help")
     if verb == "list":

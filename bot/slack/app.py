@@ -1,0 +1,243 @@
+"""The Bolt app: ``/incident`` commands, the root message's buttons and @mentions, mounted on FastAPI.
+
+Every listener acknowledges Slack first (well within its 3 seconds), then does the work in a thread and
+answers: commands through their ``response_url`` (ephemeral), buttons and mentions in the incident's
+thread. Request signatures are always verified (Bolt's ``RequestVerification``: HMAC and a five-minute
+timestamp window). Slack retries an event it thinks was not acknowledged (``X-Slack-Retry-Num``); the
+event id is recorded in SQL first, so a retry is dropped by whichever process receives it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request, Response
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.settings import Settings
+from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_WHY, SEVERITIES
+from bot.slack.commands import Command, UsageError, help_text, parse
+from bot.slack.handlers import Reply, SlackHandlers
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+_WHY = re.compile(
+    r"\b(why\b.*\b(flag|flagged|sev|severity|page|paged|alert|this|critical|high|urgent|important|score)"
+    r"|why\s*\??\s*$|explain|reason)",
+    re.IGNORECASE,
+)
+_SUMMARIZE = re.compile(r"\b(summari[sz]e|summary|tl;?dr|recap)\b", re.IGNORECASE)
+_MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
+_ACTION_VERBS = ("ack", "acknowledge", "resolve", "sev", "severity", "noise", "show", "runbook")
+
+
+@dataclass(frozen=True, slots=True)
+class SlackRuntime:
+    """The mounted Slack app; ``start``/``stop`` run Socket Mode when an app token is configured."""
+
+    bolt: AsyncApp
+    handlers: SlackHandlers
+    app_token: str | None
+
+    async def start(self) -> Callable[[], Awaitable[None]] | None:
+        if not self.app_token:
+            return None
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        socket = AsyncSocketModeHandler(self.bolt, self.app_token)
+        await socket.connect_async()  # type: ignore[no-untyped-call]
+        log.info("slack socket mode connected")
+        return socket.close_async
+
+
+def build_bolt_app(
+    *,
+    signing_secret: str,
+    client: AsyncWebClient,
+    handlers: SlackHandlers,
+    command_name: str = "/incident",
+    wake: Callable[[], None] = lambda: None,
+) -> AsyncApp:
+    """The Bolt app with sevbot's listeners (signature verification on; Slack's retries deduplicated)."""
+    app = AsyncApp(signing_secret=signing_secret, client=client, process_before_response=False)
+
+    async def answer(reply: Reply) -> None:
+        if reply.wake:
+            wake()
+
+    @app.middleware
+    async def drop_event_retries(
+        body: dict[str, Any], next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id and not await anyio.to_thread.run_sync(handlers.remember_event, str(event_id)):
+            log.info("slack event already handled; retry dropped", extra={"event_id": event_id})
+            return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    @app.command(command_name)
+    async def on_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
+        thread_incident = await anyio.to_thread.run_sync(
+            handlers.incident_for_thread, command.get("channel_id"), command.get("thread_ts")
+        )
+        try:
+            parsed = parse(command.get("text", ""), thread_incident=thread_incident, command=command_name)
+        except UsageError as exc:
+            await ack(text=str(exc))  # ephemeral by default
+            return
+        await ack()
+        reply = await anyio.to_thread.run_sync(_run, handlers, parsed, command.get("user_id", "?"))
+        await answer(reply)
+        await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral", replace_original=False)
+
+    async def on_button(
+        ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        user = body.get("user", {}).get("id", "?")
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        message_ts = (body.get("container") or {}).get("message_ts")
+        action_id = action.get("action_id")
+        try:
+            incident_id = int(action.get("value") or action.get("block_id", "").split(":")[-1])
+        except ValueError:
+            incident_id = 0
+        if action_id == ACTION_SEVERITY:
+            level = (action.get("selected_option") or {}).get("value")
+            if level not in SEVERITIES:
+                return
+            block = action.get("block_id", "")
+            incident_id = int(block.split(":")[-1]) if block.startswith("incident:") else incident_id
+            command = Command(
+                "sev", incident_id=incident_id, severity=level, text="set from the Slack select"
+            )
+        elif action_id == ACTION_WHY:
+            command = Command("why", incident_id=incident_id)
+        else:
+            command = Command("ack" if action_id == ACTION_ACK else "resolve", incident_id=incident_id)
+        reply = await anyio.to_thread.run_sync(_run, handlers, command, user)
+        await answer(reply)
+        if channel:
+            await _safe(
+                client.chat_postEphemeral(
+                    channel=channel, user=user, text=reply.text, blocks=reply.blocks, thread_ts=message_ts
+                )
+            )
+
+    for action_id in (ACTION_ACK, ACTION_RESOLVE, ACTION_WHY, ACTION_SEVERITY):
+        app.action(action_id)(on_button)
+
+    @app.event("app_mention")
+    async def on_mention(event: dict[str, Any], client: AsyncWebClient) -> None:
+        channel = event.get("channel")
+        thread_ts = event.get("thread_ts")
+        user = event.get("user", "?")
+        text = _MENTION.sub("", event.get("text", "")).strip()
+        incident_id = await anyio.to_thread.run_sync(handlers.incident_for_thread, channel, thread_ts)
+        reply = await anyio.to_thread.run_sync(
+            _mention_reply, handlers, text, incident_id, user, command_name
+        )
+        await answer(reply)
+        await _safe(
+            client.chat_postMessage(
+                channel=channel or "",
+                thread_ts=thread_ts or event.get("ts"),
+                text=reply.text,
+                blocks=reply.blocks,
+            )
+        )
+
+    @app.event("message")
+    async def ignore_messages() -> None:  # thread chatter reaches us only if subscribed; nothing to do
+        return None
+
+    return app
+
+
+def _run(handlers: SlackHandlers, command: Command, user: str) -> Reply:
+    try:
+        return handlers.run(command, user=user)
+    except Exception:
+        log.exception("slack command failed", extra={"verb": command.verb})
+        return Reply("Sorry, that failed on sevbot's side; it has been logged.")
+
+
+def _mention_reply(
+    handlers: SlackHandlers, text: str, incident_id: int | None, user: str, command_name: str
+) -> Reply:
+    """An @mention: "why was this flagged?" → the explanation; "summarize" → a draft; else help."""
+    first = text.split(maxsplit=1)[0].lower() if text else ""
+    if incident_id is not None and _WHY.search(text):
+        return _run(handlers, Command("why", incident_id=incident_id), user)
+    if incident_id is not None and _SUMMARIZE.search(text):
+        return _run(handlers, Command("summarize", incident_id=incident_id), user)
+    if first in _ACTION_VERBS or (first and first in ("why", "summarize", "list", "stats", "silence")):
+        try:
+            return _run(handlers, parse(text, thread_incident=incident_id, command=command_name), user)
+        except UsageError as exc:
+            return Reply(str(exc))
+    where = "" if incident_id is not None else " Mention me in an incident's thread to ask about it."
+    return Reply(
+        'I can explain why an incident was flagged ("why was this flagged?"), draft a summary'
+        f' ("summarize"), or run any {command_name} subcommand.{where}\n' + help_text(command_name)
+    )
+
+
+async def _safe(call: Awaitable[Any]) -> None:
+    try:
+        await call
+    except SlackApiError as exc:
+        log.warning("slack answer failed", extra={"error": exc.response.get("error")})
+
+
+def mount_slack(
+    app: FastAPI, *, settings: Settings, db: Database, clock: Callable[[], datetime], wake: Callable[[], None]
+) -> SlackRuntime | None:
+    """Mount ``POST /slack/events`` when ``SLACK_SIGNING_SECRET`` (or Socket Mode's app token) is set."""
+    secret = settings.slack_signing_secret
+    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+    if secret is None and app_token is None:
+        return None
+    if settings.slack_bot_token is None:
+        log.warning("SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not; the Slack app is not mounted")
+        return None
+    client = AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+
+    def report(db: Database, since: Any, now: datetime) -> str:
+        from bot.reporting import build_report
+
+        return build_report(
+            db, since=since if isinstance(since, timedelta) else timedelta(days=7), now=now
+        ).as_text()
+
+    handlers = SlackHandlers(db=db, clock=clock, command_name=settings.slack_command, report=report)
+    bolt = build_bolt_app(
+        # Socket Mode does not sign requests; over HTTP the secret is required and always checked.
+        signing_secret=secret.get_secret_value() if secret else "",
+        client=client,
+        handlers=handlers,
+        command_name=settings.slack_command,
+        wake=wake,
+    )
+    if secret is not None:
+        handler = AsyncSlackRequestHandler(bolt)
+
+        @app.post("/slack/events", include_in_schema=False)
+        async def slack_events(request: Request) -> Response:
+            return await handler.handle(request)
+
+    return SlackRuntime(bolt=bolt, handlers=handlers, app_token=app_token)

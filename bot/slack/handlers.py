@@ -1,0 +1,251 @@
+"""What ``/incident`` commands, buttons and mentions do: SQL reads and writes, answers as mrkdwn text.
+
+Synchronous (the Bolt listeners run these in a worker thread after acknowledging Slack). Writes go
+through :class:`storage.actions.IncidentActions` (the same code ``sevbot replay`` uses), so the incident,
+its timeline, the feedback row and the outbox message for the thread are one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.explain import explain_incident, render_explanation
+from bot.llm import request_draft
+from bot.slack import blocks
+from bot.slack.commands import Command, help_text
+from bot.slack.routing import matcher_text
+from storage.actions import IncidentActions, IncidentNotFound
+from storage.db import Database
+from storage.incidents import IncidentFilter, IncidentRepository
+from storage.models import Incident
+from storage.slack import SilenceRepository, SlackStateRepository
+
+LIST_LIMIT = 15
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer to a person: mrkdwn text (and blocks when it is long); ``wake`` when the outbox got work."""
+
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    wake: bool = False
+
+
+def _reply(text: str, *, wake: bool = False, link: str | None = None) -> Reply:
+    if len(text) <= blocks.SECTION_TEXT:
+        return Reply(text=text, wake=wake)
+    message = blocks.reply_message(blocks._chunks(text, blocks.SECTION_TEXT - 100), link=link)
+    return Reply(text=message.text, blocks=message.blocks, wake=wake)
+
+
+class SlackHandlers:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Callable[[], datetime],
+        command_name: str = "/incident",
+        report: Callable[[Database, Any, datetime], str] | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.command_name = command_name
+        self.report = report
+
+    # --- lookups -------------------------------------------------------------------------------
+
+    def incident_for_thread(self, channel: str | None, thread_ts: str | None) -> int | None:
+        """The incident whose root message starts this thread, if any."""
+        if not channel or not thread_ts:
+            return None
+        with self.db.read() as conn:
+            found = conn.execute(
+                select(Incident.id).where(Incident.slack_channel == channel, Incident.slack_ts == thread_ts)
+            ).scalar_one_or_none()
+        return int(found) if found is not None else None
+
+    def remember_event(self, event_id: str) -> bool:
+        """``False`` when this Events API delivery was already handled (by any process)."""
+        with self.db.write() as conn:
+            return SlackStateRepository(conn).remember_event(event_id, now=self.clock())
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def run(self, command: Command, *, user: str) -> Reply:
+        verb = command.verb
+        if verb == "help":
+            return Reply(help_text(self.command_name))
+        if verb == "list":
+            return self.list(command)
+        if verb == "silence":
+            return self.silence(command, user=user)
+        if verb == "stats":
+            return self.stats(command)
+        assert command.incident_id is not None
+        incident_id = command.incident_id
+        try:
+            if verb == "show":
+                return self.show(incident_id)
+            if verb == "why":
+                return self.why(incident_id)
+            if verb in ("summarize", "runbook"):
+                return self.draft(incident_id, "summary" if verb == "summarize" else "runbook", user=user)
+            return self.act(verb, incident_id, user=user, severity=command.severity, text=command.text)
+        except IncidentNotFound:
+            return Reply(f"There is no incident #{incident_id}.")
+
+    def act(self, verb: str, incident_id: int, *, user: str, severity: str | None, text: str | None) -> Reply:
+        """ack | resolve | sev | noise, by ``user``; the root message and thread follow via the outbox."""
+        now = self.clock()
+        with self.db.write() as conn:
+            actions = IncidentActions(conn)
+            if verb == "ack":
+                result = actions.acknowledge(incident_id, user=user, at=now, now=now)
+            elif verb == "resolve":
+                result = actions.resolve(incident_id, user=user, at=now, now=now, note=text)
+            elif verb == "sev":
+                assert severity is not None
+                result = actions.set_severity(
+                    incident_id, severity=severity, user=user, at=now, now=now, reason=text
+                )
+            elif verb == "noise":
+                result = actions.mark_noise(incident_id, user=user, at=now, now=now, reason=text)
+            else:
+                raise ValueError(f"unknown action {verb!r}")
+            # Batched "alerts joined" replies waiting for their interval go now, with this action.
+            SlackStateRepository(conn).wake_incident(incident_id, topic="slack", now=now)
+        done = {
+            "ack": f"Incident #{incident_id} acknowledged.",
+            "resolve": f"Incident #{incident_id} resolved.",
+            "sev": f"Incident #{incident_id} is now {severity}; thanks, the model learns from this.",
+            "noise": f"Incident #{incident_id} marked not actionable; thanks, the model learns from this.",
+        }
+        unchanged = {
+            "ack": f"Incident #{incident_id} is already {result.status}.",
+            "resolve": f"Incident #{incident_id} is already resolved.",
+            "sev": f"Incident #{incident_id} already is {result.severity}; noted as a confirmation.",
+        }
+        return Reply(done[verb] if result.changed else unchanged.get(verb, done[verb]), wake=result.changed)
+
+    def draft(self, incident_id: int, kind: str, *, user: str) -> Reply:
+        now = self.clock()
+        with self.db.write() as conn:
+            if IncidentRepository(conn).states([incident_id]) == {}:
+                raise IncidentNotFound(incident_id)
+            request_draft(
+                conn,
+                incident_id,
+                "summary" if kind == "summary" else "runbook",
+                reason="command",
+                requested_by=user,
+                now=now,
+            )
+        what = "a summary" if kind == "summary" else "runbook suggestions"
+        return Reply(
+            f"Drafting {what} for incident #{incident_id}; it will appear in the incident's thread.",
+            wake=True,
+        )
+
+    def list(self, command: Command) -> Reply:
+        filters = IncidentFilter(status=command.status, severity=command.severity, service=command.service)
+        with self.db.read() as conn:
+            incidents, total = IncidentRepository(conn).search(filters, limit=LIST_LIMIT, offset=0)
+        if not incidents:
+            return Reply("No incidents match.")
+        lines = [
+            f"*{total} incident{'s' if total != 1 else ''}*"
+            + (f" (newest {LIST_LIMIT})" if total > LIST_LIMIT else "")
+        ]
+        lines += [
+            f"• *#{i.id}* {i.severity} [{i.status}] {blocks.esc(i.title)} · {blocks.esc(i.service or '-')}"
+            f" · {i.alert_count} alert(s) · {blocks.slack_date(i.opened_at)}"
+            for i in incidents
+        ]
+        return _reply("\n".join(lines))
+
+    def show(self, incident_id: int) -> Reply:
+        with self.db.read() as conn:
+            repo = IncidentRepository(conn)
+            incident = repo.get(incident_id)
+            if incident is None:
+                raise IncidentNotFound(incident_id)
+            timeline = repo.timeline_of(incident_id)[-8:]
+        lines = [
+            f"*#{incident.id} {incident.severity} [{incident.status}] {blocks.esc(incident.title)}*",
+            f"Service {blocks.esc(incident.service or '-')} · {incident.alert_count} alert(s),"
+            f" {incident.firing_count} firing · opened {blocks.slack_date(incident.opened_at)}"
+            f" · confidence {incident.confidence:.0%} ({blocks.esc(incident.severity_source)})",
+        ]
+        if incident.acknowledged_at:
+            lines.append(
+                f"Acknowledged by {blocks.user_ref(incident.acknowledged_by)}"
+                f" {blocks.slack_date(incident.acknowledged_at)}"
+            )
+        if incident.resolved_at and incident.status == "resolved":
+            lines.append(
+                f"Resolved by {blocks.user_ref(incident.resolved_by or 'its alerts')}"
+                f" {blocks.slack_date(incident.resolved_at)}"
+            )
+        if timeline:
+            lines.append("*Latest events*")
+            lines += [
+                f"• {blocks.slack_date(e.at, '{time}')} {blocks.esc(e.kind)}"
+                + (f" by {blocks.user_ref(e.actor)}" if e.actor else "")
+                for e in timeline
+            ]
+        return _reply("\n".join(lines))
+
+    def why(self, incident_id: int) -> Reply:
+        """The explanation of the severity (exact contributions, similar past incidents)."""
+        with self.db.read() as conn:
+            explanation = explain_incident(conn, incident_id)
+        if explanation is None:
+            raise IncidentNotFound(incident_id)
+        message = blocks.explanation_blocks(incident_id, render_explanation(explanation).splitlines())
+        return Reply(text=message.text, blocks=message.blocks)
+
+    def silence(self, command: Command, *, user: str) -> Reply:
+        now = self.clock()
+        if command.silence_action == "list":
+            with self.db.read() as conn:
+                rows = SilenceRepository(conn).active(now)
+            if not rows:
+                return Reply("No active silences.")
+            lines = ["*Active silences*"] + [
+                f"• *{row.id}* `{' '.join(matcher_text(m) for m in row.matchers)}` until"
+                f" {blocks.slack_date(row.expires_at)} by {blocks.user_ref(row.created_by)}"
+                for row in rows
+            ]
+            return _reply("\n".join(lines))
+        if command.silence_action == "remove":
+            assert command.silence_id is not None
+            with self.db.write() as conn:
+                removed = SilenceRepository(conn).remove(command.silence_id)
+            return Reply(
+                f"Silence {command.silence_id} removed."
+                if removed
+                else f"There is no silence {command.silence_id}."
+            )
+        assert command.duration is not None
+        expires = now + command.duration
+        with self.db.write() as conn:
+            silence_id = SilenceRepository(conn).add(
+                matchers=command.matchers, reason=None, created_by=user, now=now, expires_at=expires
+            )
+        shown = " ".join(matcher_text(m) for m in command.matchers)
+        return Reply(
+            f"Silence {silence_id} created: no Slack posts for incidents matching `{shown}`"
+            f" until {blocks.slack_date(expires)}."
+        )
+
+    def stats(self, command: Command) -> Reply:
+        if self.report is None:
+            return Reply("Reports are not available in this installation.")
+        text = self.report(self.db, command.since, self.clock())
+        return _reply(f"```{text}```" if len(text) < blocks.SECTION_TEXT - 6 else text)

@@ -1,0 +1,333 @@
+"""The Slack app end to end over real HTTP: sevbot served by uvicorn, requests signed as Slack signs them,
+the real slack_bolt app answering, the real slack_sdk client posting to the fake Slack Web API."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from bot.app import create_app
+from storage.models import Feedback, Incident, OutboxMessage, TimelineEvent
+from tests.conftest import make_settings
+from tests.slack.helpers import BOT_TOKEN, SIGNING_SECRET
+from tests.support.asgi_server import serve
+from tests.support.fake_slack import (
+    FORM,
+    JSON,
+    Call,
+    FakeSlack,
+    app_mention,
+    block_actions_body,
+    button,
+    event_body,
+    signed_headers,
+    slash_command_body,
+    static_select,
+)
+from tests.support.payloads import am_alert, am_payload
+from tests.support.processes import wait_until
+
+WEBHOOK_TOKEN = "wh-token-0123456789"
+
+
+@dataclass
+class Sevbot:
+    url: str
+    slack: FakeSlack
+    http: httpx.Client
+    app: Any
+
+    def alert(self, **kwargs: Any) -> None:
+        response = self.http.post(
+            f"{self.url}/webhooks/alertmanager",
+            json=am_payload([am_alert(**kwargs)]),
+            headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"},
+        )
+        assert response.status_code == 202, response.text
+
+    def command(self, text: str, **kwargs: Any) -> httpx.Response:
+        body = slash_command_body(text, response_url=self.slack.response_url(_slug(text)), **kwargs)
+        return self.http.post(
+            f"{self.url}/slack/events",
+            content=body,
+            headers=signed_headers(SIGNING_SECRET, body, content_type=FORM),
+        )
+
+    def click(self, action: dict[str, Any], **kwargs: Any) -> httpx.Response:
+        body = block_actions_body(action, response_url=self.slack.response_url("action"), **kwargs)
+        return self.http.post(
+            f"{self.url}/slack/events",
+            content=body,
+            headers=signed_headers(SIGNING_SECRET, body, content_type=FORM),
+        )
+
+    def event(self, event: dict[str, Any], *, event_id: str, retry_num: int | None = None) -> httpx.Response:
+        body = event_body(event, event_id=event_id)
+        headers = signed_headers(SIGNING_SECRET, body, content_type=JSON, retry_num=retry_num)
+        return self.http.post(f"{self.url}/slack/events", content=body, headers=headers)
+
+    def answer(self, text: str) -> Call:
+        """What sevbot posted to the command's response_url."""
+        [call] = self.slack.wait_for("response_url", where=lambda c: c.path == f"/response/{_slug(text)}")
+        return call
+
+    def root(self, incident_id: int = 1) -> tuple[str, str]:
+        """The incident's root message, once the sink has stored where it went (right after posting)."""
+
+        def stored() -> tuple[str, str] | None:
+            with self.app.state.services.db.read() as conn:
+                row = conn.execute(
+                    select(Incident.slack_channel, Incident.slack_ts).where(Incident.id == incident_id)
+                ).one()
+            return (str(row.slack_channel), str(row.slack_ts)) if row.slack_ts else None
+
+        return wait_until(stored, what=f"incident {incident_id}'s root message to be stored", interval=0.01)
+
+    def rows(self, model: Any) -> list[Any]:
+        with self.app.state.services.db.read() as conn:
+            return list(conn.execute(select(model)).all())
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "empty"
+
+
+@pytest.fixture
+def sevbot(tmp_path: Path, database_url: str) -> Iterator[Sevbot]:
+    with FakeSlack() as slack:
+        settings = make_settings(
+            tmp_path,
+            database_url,
+            worker_in_process=True,
+            outbox_poll_seconds=0.2,
+            webhook_token=WEBHOOK_TOKEN,
+            slack_bot_token=BOT_TOKEN,
+            slack_signing_secret=SIGNING_SECRET,
+            slack_api_url=slack.api_url,
+            slack_channel="#alerts",
+            slack_channel_interval=0,
+        )
+        app = create_app(settings)
+        with serve(app) as url, httpx.Client(timeout=10) as http:
+            yield Sevbot(url, slack, http, app)
+
+
+def _update_blocks(call: Call) -> str:
+    blocks = call.args.get("blocks")
+    return json.dumps(json.loads(blocks) if isinstance(blocks, str) else blocks, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_bad_and_stale_signatures_are_rejected(sevbot: Sevbot) -> None:
+    body = slash_command_body("help", response_url=sevbot.slack.response_url("help"))
+    good = signed_headers(SIGNING_SECRET, body, content_type=FORM)
+    forged = signed_headers("not-the-secret-000000000000000", body, content_type=FORM)
+    stale = signed_headers(SIGNING_SECRET, body, content_type=FORM, timestamp=int(time.time()) - 600)
+    tampered = body.replace(b"help", b"list")
+
+    responses = [
+        sevbot.http.post(f"{sevbot.url}/slack/events", content=body, headers=forged),
+        sevbot.http.post(f"{sevbot.url}/slack/events", content=body, headers=stale),
+        sevbot.http.post(f"{sevbot.url}/slack/events", content=tampered, headers=good),
+        sevbot.http.post(f"{sevbot.url}/slack/events", content=body, headers={"Content-Type": FORM}),
+    ]
+
+    assert [r.status_code for r in responses] == [401, 401, 401, 401]
+    assert sevbot.slack.calls == []
+    assert sevbot.http.post(f"{sevbot.url}/slack/events", content=body, headers=good).status_code == 200
+    assert "/incident help" in sevbot.answer("help").args["text"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_bad_input_gets_a_short_ephemeral_usage_message_in_the_ack(sevbot: Sevbot) -> None:
+    unknown = sevbot.command("frobnicate 12")
+    missing = sevbot.command("sev 12")
+    no_id = sevbot.command("ack")
+
+    # A plain-text answer to a slash command is shown to the user alone (ephemeral).
+    assert unknown.status_code == 200 and unknown.text.startswith("Unknown subcommand 'frobnicate'")
+    assert len(unknown.text) < 300
+    assert "Usage: `/incident sev ID SEV1..SEV4 [reason]`" in missing.text
+    assert no_id.text.startswith("Which incident?")
+    assert sevbot.slack.calls_to("response_url") == []
+
+
+def test_ack_and_resolve_from_commands_update_the_root_and_the_thread(sevbot: Sevbot) -> None:
+    sevbot.alert()
+    sevbot.slack.wait_for("chat.postMessage")
+    channel, ts = sevbot.root()
+
+    assert sevbot.command("ack 1").status_code == 200
+    assert sevbot.answer("ack 1").args["text"] == "Incident #1 acknowledged."
+    update = sevbot.slack.wait_for("chat.update")[-1]
+    assert update.args["ts"] == ts and "Acknowledged by <@U0ALICE>" in _update_blocks(update)
+
+    sevbot.command("resolve #1 rolled back the deploy")
+    assert sevbot.answer("resolve #1 rolled back the deploy").args["text"] == "Incident #1 resolved."
+    update = sevbot.slack.wait_for("chat.update", 2)[-1]
+    assert "Resolved by <@U0ALICE>" in _update_blocks(update) and "incident_resolve" not in _update_blocks(
+        update
+    )
+    replies = [m.text for m in sevbot.slack.thread(channel, ts)]
+    assert any("Acknowledged by <@U0ALICE>" in r for r in replies)
+    assert any("Resolved by <@U0ALICE>" in r and "rolled back the deploy" in r for r in replies)
+    [resolved] = [e for e in sevbot.rows(TimelineEvent) if e.kind == "incident.resolved"]
+    assert resolved.actor == "U0ALICE" and resolved.data["note"] == "rolled back the deploy"
+
+
+def test_buttons_acknowledge_and_resolve_and_answer_privately(sevbot: Sevbot) -> None:
+    sevbot.alert()
+    sevbot.slack.wait_for("chat.postMessage")
+    channel, ts = sevbot.root()
+
+    assert (
+        sevbot.click(
+            button("incident_ack", "1"), user_id="U0BOB", channel_id=channel, message_ts=ts
+        ).status_code
+        == 200
+    )
+    [ephemeral] = sevbot.slack.wait_for("chat.postEphemeral")
+    assert ephemeral.args["user"] == "U0BOB" and ephemeral.args["text"] == "Incident #1 acknowledged."
+    assert "Acknowledged by <@U0BOB>" in _update_blocks(sevbot.slack.wait_for("chat.update")[-1])
+
+    sevbot.click(button("incident_resolve", "1"), user_id="U0BOB", channel_id=channel, message_ts=ts)
+    update = sevbot.slack.wait_for("chat.update", 2)[-1]
+    assert "Resolved by <@U0BOB>" in _update_blocks(update)
+    [incident] = sevbot.rows(Incident)
+    assert (incident.status, incident.resolved_by) == ("resolved", "U0BOB")
+
+
+def test_change_severity_select_stores_feedback_and_updates_the_root(sevbot: Sevbot) -> None:
+    sevbot.alert()
+    sevbot.slack.wait_for("chat.postMessage")
+    channel, ts = sevbot.root()
+
+    sevbot.click(
+        static_select("incident_severity", "SEV3", block_id="incident:1"), channel_id=channel, message_ts=ts
+    )
+
+    update = sevbot.slack.wait_for("chat.update")[-1]
+    assert "SEV3 · #1" in _update_blocks(update)
+    [feedback] = sevbot.rows(Feedback)
+    assert (feedback.kind, feedback.user, feedback.old_severity, feedback.new_severity) == (
+        "severity",
+        "U0ALICE",
+        "SEV1",
+        "SEV3",
+    )
+    [incident] = sevbot.rows(Incident)
+    assert (incident.severity, incident.severity_source) == ("SEV3", "human")
+    assert any("Severity SEV1 → SEV3 by <@U0ALICE>" in m.text for m in sevbot.slack.thread(channel, ts))
+
+
+def test_sev_and_noise_commands_are_stored_as_labelled_feedback(sevbot: Sevbot) -> None:
+    sevbot.alert()
+    sevbot.slack.wait_for("chat.postMessage")
+
+    sevbot.command("sev 1 sev2 only one region")
+    assert "now SEV2" in sevbot.answer("sev 1 sev2 only one region").args["text"]
+    sevbot.command("noise 1 flaky probe")
+    sevbot.answer("noise 1 flaky probe")
+
+    feedback = sorted(sevbot.rows(Feedback), key=lambda f: f.id)
+    assert [(f.kind, f.old_severity, f.new_severity, f.reason) for f in feedback] == [
+        ("severity", "SEV1", "SEV2", "only one region"),
+        ("noise", "SEV2", None, "flaky probe"),
+    ]
+
+
+def test_an_event_retried_three_times_is_handled_once(sevbot: Sevbot) -> None:
+    sevbot.alert()
+    sevbot.slack.wait_for("chat.postMessage")
+    channel, ts = sevbot.root()
+    mention = app_mention("why was this flagged?", channel=channel, thread_ts=ts)
+
+    statuses = [sevbot.event(mention, event_id="Ev0RETRY", retry_num=n).status_code for n in (None, 1, 2, 3)]
+    # A different event afterwards: once its answer is in, any answer to the retries would be too.
+    sevbot.event(app_mention("summarize", channel=channel, thread_ts=ts), event_id="Ev0OTHER")
+    sevbot.slack.wait_for("chat.postMessage", where=lambda c: "Drafting" in c.args.get("text", ""))
+
+    assert statuses == [200, 200, 200, 200]
+    whys = [c for c in sevbot.slack.calls_to("chat.postMessage") if "Why #1" in c.args.get("text", "")]
+    assert len(whys) == 1 and whys[0].args["thread_ts"] == ts
+
+
+def test_a_mention_asking_why_gets_the_explanation_in_the_thread(sevbot: Sevbot) -> None:
+    sevbot.alert()
+    sevbot.slack.wait_for("chat.postMessage")
+    channel, ts = sevbot.root()
+
+    sevbot.event(app_mention("hey, why is this sev1??", channel=channel, thread_ts=ts), event_id="Ev1")
+    sevbot.event(app_mention("what can you do", channel=channel, thread_ts=ts), event_id="Ev2")
+
+    why = sevbot.slack.wait_for("chat.postMessage", where=lambda c: "Why #1" in c.args.get("text", ""))[0]
+    assert "source says critical" in _update_blocks(why)
+    helped = sevbot.slack.wait_for(
+        "chat.postMessage", where=lambda c: "I can explain" in c.args.get("text", "")
+    )
+    assert helped[0].args["thread_ts"] == ts
+
+
+def test_summarize_asks_for_a_draft_that_lands_in_the_thread(sevbot: Sevbot) -> None:
+    sevbot.alert()
+    sevbot.slack.wait_for("chat.postMessage")
+    _, ts = sevbot.root()
+
+    sevbot.command("summarize 1")
+
+    assert "Drafting a summary" in sevbot.answer("summarize 1").args["text"]
+    draft = sevbot.slack.wait_for(
+        "chat.postMessage",
+        where=lambda c: "draft" in c.args.get("text", "").lower() and c.args.get("thread_ts") == ts,
+    )
+    assert draft
+    requested = [
+        r
+        for r in sevbot.rows(OutboxMessage)
+        if r.kind == "draft.requested" and r.payload.get("reason") == "command"
+    ]
+    assert requested[0].payload["requested_by"] == "U0ALICE"
+
+
+def test_silence_list_remove_and_no_posts_for_silenced_alerts(sevbot: Sevbot) -> None:
+    sevbot.command("silence alertname=Noisy service=~check.* 2h")
+    created = sevbot.answer("silence alertname=Noisy service=~check.* 2h").args["text"]
+    assert created.startswith("Silence 1 created")
+
+    sevbot.alert(name="Noisy")
+    sevbot.alert(name="Real")
+    sevbot.slack.wait_for("chat.postMessage", where=lambda c: "Real" in c.args.get("text", ""))
+    sevbot.command("silence list")
+    listed = sevbot.answer("silence list").args["text"]
+    sevbot.command("silence remove 1")
+    removed = sevbot.answer("silence remove 1").args["text"]
+
+    assert not [c for c in sevbot.slack.calls_to("chat.postMessage") if "Noisy" in c.args.get("text", "")]
+    assert "alertname=Noisy service=~check.*" in listed
+    assert removed == "Silence 1 removed."
+
+
+def test_list_show_why_and_stats_answer(sevbot: Sevbot) -> None:
+    sevbot.alert()
+    sevbot.alert(name="DiskFull", service="db", severity="warning")
+    sevbot.slack.wait_for("chat.postMessage", 2)
+
+    for text in ("list open", "list db", "show 1", "why 2", "stats 7d", "show 99", "help"):
+        assert sevbot.command(text).status_code == 200
+
+    assert "#2" in sevbot.answer("list open").args["text"] and "#1" in sevbot.answer("list open").args["text"]
+    assert "#1" not in sevbot.answer("list db").args["text"]
+    assert "CheckoutHighErrorRate" in sevbot.answer("show 1").args["text"]
+    assert "Why #2" in sevbot.answer("why 2").args["text"]
+    assert sevbot.answer("stats 7d").args["text"].strip("`")
+    assert sevbot.answer("show 99").args["text"] == "There is no incident #99."
+    assert "silence MATCHERS DURATION" in sevbot.answer("help").args["text"]
