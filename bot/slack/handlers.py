@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -26,6 +26,7 @@ from storage.models import Incident
 from storage.slack import SilenceRepository, SlackStateRepository
 
 LIST_LIMIT = 15
+EVENT_MEMORY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +73,11 @@ class SlackHandlers:
 
     def remember_event(self, event_id: str) -> bool:
         """``False`` when this Events API delivery was already handled (by any process)."""
+        now = self.clock()
         with self.db.write() as conn:
-            return SlackStateRepository(conn).remember_event(event_id, now=self.clock())
+            state = SlackStateRepository(conn)
+            state.forget_events_before(now - EVENT_MEMORY)  # Slack retries within minutes
+            return state.remember_event(event_id, now=now)
 
     # --- commands ------------------------------------------------------------------------------
 
