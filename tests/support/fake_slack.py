@@ -362,12 +362,9 @@ class FakeSlack:
         text, blocks = args.get("text") or "", _blocks(args.get("blocks"))
         if not text and not blocks:
             return {"ok": False, "error": "no_text"}
-        if len(blocks) > 50:
-            return {
-                "ok": False,
-                "error": "invalid_blocks",
-                "errors": ["must be less than 51 items [json-pointer:/blocks]"],
-            }
+        problem = block_problem(blocks)
+        if problem:
+            return {"ok": False, "error": "invalid_blocks", "errors": [problem]}
         thread_ts = args.get("thread_ts") or None
         if thread_ts and (channel, thread_ts) not in self._state.messages:
             return {"ok": False, "error": "thread_not_found"}
@@ -385,6 +382,9 @@ class FakeSlack:
         if "text" in args:
             message.text = args.get("text") or ""
         if "blocks" in args:
+            problem = block_problem(_blocks(args.get("blocks")))
+            if problem:
+                return {"ok": False, "error": "invalid_blocks", "errors": [problem]}
             message.blocks = _blocks(args.get("blocks"))
         message.edits += 1
         return {
@@ -509,6 +509,33 @@ def _token(headers: Mapping[str, str], args: Mapping[str, Any]) -> str | None:
         return auth[7:]
     token = args.get("token")
     return str(token) if token else None
+
+
+def block_problem(blocks: list[Any]) -> str | None:
+    """The first way ``blocks`` break Slack's documented limits, as Slack words it; ``None`` if within."""
+    if len(blocks) > 50:
+        return "must be less than 51 items [json-pointer:/blocks]"
+    for i, block in enumerate(blocks):
+        kind = block.get("type")
+        text = (block.get("text") or {}).get("text", "")
+        if kind == "section":
+            if len(text) > 3000:
+                return f"must be less than 3001 characters [json-pointer:/blocks/{i}/text/text]"
+            fields = block.get("fields") or []
+            if len(fields) > 10 or any(len(f.get("text", "")) > 2000 for f in fields):
+                return f"fields: at most 10 of at most 2000 characters [json-pointer:/blocks/{i}/fields]"
+        if kind == "header" and len(text) > 150:
+            return f"must be less than 151 characters [json-pointer:/blocks/{i}/text/text]"
+        if kind == "context" and len(block.get("elements") or []) > 10:
+            return f"must be less than 11 items [json-pointer:/blocks/{i}/elements]"
+        if kind == "actions":
+            for j, element in enumerate(block.get("elements") or []):
+                label = (element.get("text") or {}).get("text", "")
+                if len(label) > 75:
+                    return (
+                        f"must be less than 76 characters [json-pointer:/blocks/{i}/elements/{j}/text/text]"
+                    )
+    return None
 
 
 def _blocks(value: Any) -> list[Any]:

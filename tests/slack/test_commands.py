@@ -1,0 +1,92 @@
+"""``/incident`` command text → Command, or a short usage message naming what is wrong."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.slack.commands import Command, UsageError, parse
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", Command("help")),
+        ("help", Command("help")),
+        ("list", Command("list")),
+        (
+            "list acked checkout sev2",
+            Command("list", status="acknowledged", service="checkout", severity="SEV2"),
+        ),
+        ("list SEV1 resolved", Command("list", status="resolved", severity="SEV1")),
+        ("show 12", Command("show", incident_id=12)),
+        ("why #12", Command("why", incident_id=12)),
+        ("ACK 3", Command("ack", incident_id=3)),
+        ("resolve 3", Command("resolve", incident_id=3)),
+        ("resolve 3 rolled back v2.1", Command("resolve", incident_id=3, text="rolled back v2.1")),
+        ("sev 3 sev2", Command("sev", incident_id=3, severity="SEV2")),
+        ("sev 3 SEV4 only staging", Command("sev", incident_id=3, severity="SEV4", text="only staging")),
+        ("noise 3", Command("noise", incident_id=3)),
+        ("summarize 3", Command("summarize", incident_id=3)),
+        ("summarise 3", Command("summarize", incident_id=3)),
+        ("runbook 3", Command("runbook", incident_id=3)),
+        ("stats", Command("stats", since=timedelta(days=7))),
+        ("stats 24h", Command("stats", since=timedelta(hours=24))),
+        ("silence list", Command("silence", silence_action="list")),
+        ("silence remove 4", Command("silence", silence_action="remove", silence_id=4)),
+    ],
+)
+def test_commands_parse(text: str, expected: Command) -> None:
+    assert parse(text) == expected
+
+
+def test_silence_takes_matchers_and_a_duration() -> None:
+    command = parse("silence service=checkout alertname=~Disk.* severity!=sev1 2h")
+
+    assert command.silence_action == "add" and command.duration == timedelta(hours=2)
+    assert command.matchers == (
+        {"name": "service", "op": "=", "value": "checkout"},
+        {"name": "alertname", "op": "=~", "value": "Disk.*"},
+        {"name": "severity", "op": "!=", "value": "SEV1"},
+    )
+
+
+def test_in_an_incident_thread_the_id_may_be_left_out() -> None:
+    assert parse("ack", thread_incident=9) == Command("ack", incident_id=9)
+    assert parse("sev SEV2 too loud", thread_incident=9) == Command(
+        "sev", incident_id=9, severity="SEV2", text="too loud"
+    )
+    assert parse("resolve fixed it", thread_incident=9) == Command("resolve", incident_id=9, text="fixed it")
+    assert parse("why 4", thread_incident=9) == Command("why", incident_id=4)  # an explicit ID wins
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("frobnicate", "Unknown subcommand 'frobnicate'"),
+        ("ack", "Which incident? Give its ID."),
+        ("ack twelve", "'twelve' is not an incident ID."),
+        ("show 3 4", "`show` takes only an incident ID."),
+        ("sev 3", "Give the new severity"),
+        ("sev 3 P1", "Give the new severity"),
+        ("list open acked", "'acked' is one filter too many."),
+        ("silence 2h", "Give at least one matcher"),
+        ("silence service=checkout forever", "'forever' is not a duration"),
+        ("silence service=checkout 90d", "at most 30d"),
+        ("silence checkout 1h", "'checkout' is not a matcher"),
+        ("silence alertname=~( 1h", "not a valid regular expression"),
+        ("silence remove x", "Give the silence ID"),
+        ("stats lots", "'lots' is not a period"),
+    ],
+)
+def test_bad_input_names_what_is_wrong_with_a_usage_line(text: str, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse(text)
+    assert message in str(caught.value)
+    assert len(str(caught.value)) < 300
+
+
+def test_usage_names_the_configured_command() -> None:
+    with pytest.raises(UsageError, match="Usage: `/oncall ack ID`"):
+        parse("ack", command="/oncall")
