@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from bot.llm.grounding import MIN_RELEVANCE
 from bot.llm.runbooks import RunbookLibrary
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -51,7 +52,7 @@ def main() -> int:
     started = time.perf_counter()
     library, cases = load(args.data)
     build = time.perf_counter() - started
-    first = top3 = 0
+    first = top3 = strict = 0
     timings = []
     for query, expected in cases:
         t0 = time.perf_counter()
@@ -60,12 +61,14 @@ def main() -> int:
         files = [hit.section.file for hit in hits]
         first += bool(files) and files[0] == expected
         top3 += expected in files
+        strict += expected in [h.section.file for h in hits if h.relevance >= MIN_RELEVANCE]
     timings.sort()
     n = len(cases)
     print(f"library: {len(library)} sections, built in {build * 1000:.0f} ms")
     print(f"rules linking a runbook (distinct queries): {n}")
     print(f"recall@1: {first / n:.3f} ({first}/{n})")
     print(f"recall@3: {top3 / n:.3f} ({top3}/{n})")
+    print(f"recall@3 counting only matches a draft would cite (relevance >= {MIN_RELEVANCE}): {strict / n:.3f}")
     print(
         f"search time: median {statistics.median(timings) * 1e3:.2f} ms, "
         f"p99 {timings[int(0.99 * (n - 1))] * 1e3:.2f} ms"

@@ -156,7 +156,11 @@ class Drafter:
             if repo.newer_request_pending(request.message_id, request.incident_id, request.kind):
                 return None, "superseded by a newer request"
             grounding = build_grounding(
-                conn, request.incident_id, library=self.library, context_tokens=self.context_tokens
+                conn,
+                request.incident_id,
+                library=self.library,
+                context_tokens=self.context_tokens,
+                redact=self.redactor,
             )
             if grounding is None:
                 return None, "incident no longer exists"
@@ -319,4 +323,4 @@ class Drafter:
 
 def _defuse(text: str) -> str:
     """An LLM draft may not ping a whole channel, whatever the alert text asked of it."""
-    return _BROADCAST.sub(lambda m: f"`{m.group(0).strip('<>!')}`", text)
+    return _BROADCAST.sub(lambda m: f"`{m.group(1) or m.group(2)}`", text)

@@ -12,7 +12,7 @@ import importlib
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,8 @@ SEVERITY_RANK = {"SEV1": 0, "SEV2": 1, "SEV3": 2, "SEV4": 3}
 CHARS_PER_TOKEN = 4  # a rough estimate, good enough for a budget
 MAX_VALUE_CHARS = 300
 MAX_SECTION_CHARS = 700
+# A library section counts as a match only this close to a full match (or when named after the alert).
+MIN_RELEVANCE = 0.6
 _SECRET_FIELD = re.compile(
     r"(?i)(pass(word|wd)?|pwd|secret|token|api[_-]?key|apikey|credential|private[_-]?key|auth|cookie|session)"
 )
@@ -38,7 +40,7 @@ _RUNBOOK_KEYS = ("runbook_url", "runbook", "playbook", "runbook_link")
 
 @dataclass(frozen=True, slots=True)
 class AlertFact:
-    """One kind of alert in the incident (same name and summary), with how many times it fired."""
+    """One kind of alert in the incident (one alert name), with how many of it fire and have resolved."""
 
     alertname: str
     summary: str
@@ -111,23 +113,32 @@ def build_grounding(
     *,
     library: RunbookLibrary | None,
     context_tokens: int = 2500,
+    redact: Callable[[str], str] = str,
 ) -> Grounding | None:
-    """Everything a draft for ``incident_id`` may use; None when the incident no longer exists."""
+    """Everything a draft for ``incident_id`` may use; None when the incident no longer exists.
+
+    Text from alerts and people passes through ``redact`` before it is cut to length, so a secret cut in
+    half can never slip past the redaction patterns.
+    """
     repo = IncidentRepository(conn)
     incident = repo.get(incident_id)
     if incident is None:
         return None
-    facts = dedupe_alerts(repo.alerts_of(incident_id))
+    facts = dedupe_alerts(repo.alerts_of(incident_id), redact)
     kept, left_out = within_budget(facts, tokens=context_tokens * 2 // 3)
     timeline = [
-        {"at": _iso(e.at), "kind": e.kind, **({"note": e.data["note"]} if e.data.get("note") else {})}
+        {
+            "at": _iso(e.at),
+            "kind": e.kind,
+            **({"note": redact(str(e.data["note"]))} if e.data.get("note") else {}),
+        }
         for e in repo.timeline_of(incident_id)
         if e.kind not in ("alert.firing", "alert.refired", "alert.resolved")
     ]
     explanation = _explanation(conn, incident)
     return Grounding(
         incident_id=incident.id,
-        title=incident.title,
+        title=redact(incident.title),
         alertname=incident.alertname,
         service=incident.service,
         status=incident.status,
@@ -144,33 +155,38 @@ def build_grounding(
         alerts_left_out=left_out,
         reasons=[{"text": str(r.get("text")), "weight": r.get("weight")} for r in explanation["reasons"]],
         runbooks=find_runbooks(kept, library),
-        similar=explanation["similar"] or similar_incidents(conn, incident),
+        similar=[
+            SimilarIncident(
+                s.id, redact(s.title), s.severity, s.resolved_at, redact(s.note) if s.note else None
+            )
+            for s in explanation["similar"] or similar_incidents(conn, incident)
+        ],
         timeline=timeline[-30:],
     )
 
 
-def dedupe_alerts(alerts: Sequence[Alert]) -> list[AlertFact]:
-    """One fact per (alert name, summary), most severe first, then firing before resolved, newest first."""
-    groups: dict[tuple[str, str], list[Alert]] = {}
+def dedupe_alerts(alerts: Sequence[Alert], redact: Callable[[str], str] = str) -> list[AlertFact]:
+    """One fact per alert name (the newest one's text), most severe first, then firing first, newest first."""
+    groups: dict[str, list[Alert]] = {}
     for alert in alerts:
-        summary = str(alert.annotations.get("summary") or alert.title)
-        groups.setdefault((alert.alertname, summary), []).append(alert)
+        groups.setdefault(alert.alertname, []).append(alert)
     facts = []
-    for (alertname, summary), members in groups.items():
+    for alertname, members in groups.items():
         worst = min(members, key=lambda a: SEVERITY_RANK.get(a.severity, 9))
-        newest = max(members, key=lambda a: a.starts_at)
+        newest = max(members, key=lambda a: (a.starts_at, a.id))
+        summary = str(newest.annotations.get("summary") or newest.title)
         facts.append(
             AlertFact(
                 alertname=alertname,
-                summary=_clip(summary),
-                description=_clip(str(newest.annotations.get("description") or "")),
+                summary=_clip(redact(summary)),
+                description=_clip(redact(str(newest.annotations.get("description") or "")), 800),
                 severity=worst.severity,
                 firing=sum(a.status == "firing" for a in members),
                 resolved=sum(a.status == "resolved" for a in members),
                 first_at=min(a.starts_at for a in members),
                 last_at=newest.starts_at,
-                labels=_common_labels(members),
-                runbook_url=_runbook_url(newest),
+                labels=_common_labels(members, redact),
+                runbook_url=_runbook_url(newest, redact),
             )
         )
     facts.sort(key=lambda f: (SEVERITY_RANK.get(f.severity, 9), f.firing == 0, -f.last_at.timestamp()))
@@ -204,11 +220,13 @@ def find_runbooks(
         names = list(dict.fromkeys(fact.alertname for fact in facts))[:3]
         for name in names:
             fact = next(f for f in facts if f.alertname == name)
-            for hit in library.search(f"{name} {fact.summary}", limit=2, min_relevance=0.3):
+            for hit in library.search(f"{name} {fact.summary}", limit=2, min_relevance=MIN_RELEVANCE):
                 if hit.section.citation not in seen:
                     seen.add(hit.section.citation)
                     refs.append(
-                        RunbookRef(citation=hit.section.citation, excerpt=_clip(hit.section.text, 700))
+                        RunbookRef(
+                            citation=hit.section.citation, excerpt=_clip(hit.section.text, MAX_SECTION_CHARS)
+                        )
                     )
     return refs[: limit + len([r for r in refs if not r.excerpt])]
 
@@ -308,24 +326,24 @@ def prompt_values(grounding: Grounding, *, max_words: int) -> dict[str, str]:
     }
 
 
-def _common_labels(alerts: Sequence[Alert]) -> dict[str, str]:
+def _common_labels(alerts: Sequence[Alert], redact: Callable[[str], str]) -> dict[str, str]:
     """The labels of the newest alert (secrets masked by key), values shared by all shown as they are."""
-    newest = max(alerts, key=lambda a: a.starts_at)
+    newest = max(alerts, key=lambda a: (a.starts_at, a.id))
     out: dict[str, str] = {}
     for key, value in sorted(newest.labels.items()):
         if key == "alertname":
             continue
         shared = all(a.labels.get(key) == value for a in alerts)
-        text = "[REDACTED:secret_label]" if _SECRET_FIELD.search(key) else _clip(str(value), 120)
+        text = "[REDACTED:secret_label]" if _SECRET_FIELD.search(key) else _clip(redact(str(value)), 120)
         out[key] = text if shared or len(alerts) == 1 else f"{text} (and others)"
     return out
 
 
-def _runbook_url(alert: Alert) -> str | None:
+def _runbook_url(alert: Alert, redact: Callable[[str], str]) -> str | None:
     for key in _RUNBOOK_KEYS:
         value = alert.annotations.get(key) or (alert.links or {}).get(key)
         if isinstance(value, str) and value.startswith(("http://", "https://")):
-            return value[:500]
+            return redact(value)[:500]
     return None
 
 

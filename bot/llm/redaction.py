@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 _SENSITIVE_NAMES = (
-    r"pass(?:word|wd|phrase)?|pwd|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?key|"
+    r"pass(?:word|wd|phrase)?|pwd|pw|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?key|"
     r"secret[_-]?key|private[_-]?key|token|access[_-]?token|refresh[_-]?token|auth[_-]?token|"
     r"session[_-]?id|credentials?|dsn|connection[_-]?string"
 )
@@ -23,8 +23,8 @@ _SENSITIVE_NAMES = (
 BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "private_key",
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY"
-        r"(?: BLOCK)?-----|\Z)",
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[^\"]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY"
+        r"(?: BLOCK)?-----|(?=\")|\Z)",
     ),
     ("authorization", r"(?i)\b(?:bearer|basic|digest)\s+(?P<value>[A-Za-z0-9._~+/=:-]{8,})"),
     ("jwt", r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"),
@@ -40,7 +40,7 @@ BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "secret_value",
         rf"(?i)(?<![A-Za-z0-9])(?:[A-Za-z0-9_.-]*[_.-])?(?:{_SENSITIVE_NAMES})[\"']?\s*[=:]\s*[\"']?"
-        r"(?P<value>(?!\[REDACTED:)[^\s\"',;&}]+)",
+        r"(?P<value>(?!\[REDACTED:)[^\s\"',;}]+)",
     ),
     ("email", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"),
 )

@@ -151,9 +151,9 @@ class RunbookLibrary:
     ) -> list[RunbookHit]:
         """The best sections for ``query``, best first.
 
-        ``relevance`` is the score over what a section holding every query word would get (1.0 for a
-        runbook named after a word of the query); hits below ``min_score`` or ``min_relevance`` are dropped,
-        so an unrelated query finds nothing rather than the least bad section.
+        ``relevance`` is the score over what a section of average length holding every query word once would
+        get, capped at 1.0 (and 1.0 for a runbook named after a word of the query). Hits below ``min_score``
+        or ``min_relevance`` are dropped, so an unrelated query finds nothing rather than the least bad one.
         """
         scores: dict[int, float] = defaultdict(float)
         total = len(self.sections)
@@ -170,7 +170,7 @@ class RunbookLibrary:
             named.update(self._named.get(word, ()))
         hits = []
         for index, score in scores.items():
-            relevance = 1.0 if index in named else score / (2.2 * ideal) if ideal else 0.0
+            relevance = 1.0 if index in named else min(1.0, score / ideal) if ideal else 0.0
             total_score = score + (NAME_BONUS if index in named else 0.0)
             if total_score >= min_score and relevance >= min_relevance:
                 hits.append(RunbookHit(self.sections[index], total_score, relevance))

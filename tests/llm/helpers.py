@@ -94,6 +94,8 @@ class Bot:
 @contextmanager
 def running_bot(tmp_path: Path, database_url: str, clock: Clock, **settings: Any) -> Iterator[Bot]:
     lines: list[str] = []
+    # Deliveries wait for their draft (the hand-off to a background task is tested on its own).
+    settings.setdefault("llm_handoff_seconds", 30.0)
     app = create_app(
         make_settings(tmp_path, database_url, **settings), sink=ConsoleSink(lines.append), clock=clock
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,10 +113,11 @@ class FakeLLM:
                 except ValueError:
                     body = {"_raw": raw.decode("utf-8", "replace")}
                 request = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                path = urllib.parse.urlsplit(self.path).path
                 answer = fake._next(request)
                 if answer.hold:
                     fake._released.wait(30)
-                if not self.path.endswith("/chat/completions"):
+                if not path.endswith("/chat/completions"):
                     self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}))
                 elif answer.body is not None:
                     self._send(answer.status, answer.body)
