@@ -68,7 +68,7 @@ def main() -> int:
     print(f"rules linking a runbook (distinct queries): {n}")
     print(f"recall@1: {first / n:.3f} ({first}/{n})")
     print(f"recall@3: {top3 / n:.3f} ({top3}/{n})")
-    print(f"recall@3 counting only matches a draft would cite (relevance >= {MIN_RELEVANCE}): {strict / n:.3f}")
+    print(f"recall@3, only matches a draft would cite (relevance >= {MIN_RELEVANCE}): {strict / n:.3f}")
     print(
         f"search time: median {statistics.median(timings) * 1e3:.2f} ms, "
         f"p99 {timings[int(0.99 * (n - 1))] * 1e3:.2f} ms"
