@@ -205,23 +205,25 @@ def start_sevbot(
     port: int | None = None,
     stdout: Path | None = None,
     settings: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
     timeout: float = START_TIMEOUT_S,
 ) -> Iterator[RunningProcess]:
     """``sevbot serve`` on loopback, ready once ``/readyz`` answers 200 (database migrated).
 
     stderr (logs) goes to ``data_dir/sevbot.log``; stdout (what it would post to Slack) to ``stdout``,
-    or nowhere when that is ``None``.
+    or nowhere when that is ``None``. ``env`` adds variables named in full (``SLACK_BOT_TOKEN``).
     """
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = sevbot_env(data_dir=data_dir, token=token, database_url=database_url, **dict(settings or {}))
+    variables = sevbot_env(data_dir=data_dir, token=token, database_url=database_url, **dict(settings or {}))
+    variables.update(env or {})
     with start_process(
         name="sevbot",
         argv=[*sevbot_command(), "serve", "--host", LOOPBACK, "--port", str(port)],
         url=f"http://{LOOPBACK}:{port}",
         ready_path="/readyz",
         log_path=data_dir / "sevbot.log",
-        env=env,
+        env=variables,
         stdout=stdout,
         timeout=timeout,
     ) as running:
