@@ -4,15 +4,16 @@ Data flow: ``bot.reporting`` reads SQL into the DataFrames described by :class:`
 float seconds since the epoch, ``NaN`` when absent) ─► :func:`summarize` ─► one JSON-ready ``dict``
 (rendered as text, Markdown or JSON by ``bot.reporting``; drawn by ``analytics.charts``).
 
-Definitions (every figure is about the incidents *opened* in the period, and the alerts that *started*
-in it):
+Definitions (every figure is about the incidents *opened* in the period and their alerts):
 
 * MTTA: ``acknowledged_at - opened_at`` over the incidents a person acknowledged; MTTR:
   ``resolved_at - opened_at`` over the resolved incidents. Median and p90 use linear interpolation
   between the closest ranks (numpy's default), in seconds, rounded to milliseconds.
-* compression: alert firings per incident (``alerts / incidents``); duplicates (resends of the same
-  firing) are counted apart and not in ``alerts``.
-* a rule is an ``alertname``. ``fired``: its alert firings; ``incidents``: the incidents it opened;
+* compression: alert firings per incident (``alerts / incidents``, ``alerts`` being the firings that
+  went into those incidents); duplicates (resends of a firing that *started* in the period) are counted
+  apart and not in ``alerts``.
+* a rule is an ``alertname``. ``incidents``: the incidents it opened; ``fired``: the alert firings of
+  those incidents (with the default grouping, which keys on ``alertname``, these are all its own);
   ``share_acknowledged`` / ``share_noise``: of those incidents, the share a person acknowledged / marked
   as noise; ``flapping``: how many of them were flagged flapping; ``median_duration_s``: median time to
   resolve its resolved incidents. Rules are ranked by ``noise_score = fired × (1 − share_acknowledged)
@@ -51,7 +52,7 @@ INCIDENT_COLUMNS = (
     "acknowledged_s",
     "resolved_s",
 )
-ALERT_GROUP_COLUMNS = ("alertname", "service", "severity", "fired", "duplicates")
+DUPLICATE_COLUMNS = ("alertname", "duplicates")
 FEEDBACK_COLUMNS = ("id", "incident_id", "kind", "old_severity", "new_severity", "incident_severity")
 LLM_COLUMNS = ("outcome", "calls", "tokens_in", "tokens_out")
 
@@ -60,14 +61,15 @@ LLM_COLUMNS = ("outcome", "calls", "tokens_in", "tokens_out")
 class ReportFrames:
     """The inputs of a report; each frame has (at least) the columns named in ``*_COLUMNS``.
 
-    ``incidents``: one row per incident opened in the period. ``alert_groups``: alert firings that
-    started in the period, already counted per (alertname, service, severity) with the sum of their
-    duplicates. ``feedback``: every feedback row on those incidents, oldest first, with the incident's
-    current severity. ``llm``: LLM calls in the period counted per outcome with their token sums.
+    ``incidents``: one row per incident opened in the period, with its count of alert firings.
+    ``duplicates``: the resends of alerts that started in the period, summed per alertname (rules
+    without any may be absent). ``feedback``: every feedback row on those incidents, oldest first,
+    with the incident's current severity. ``llm``: LLM calls in the period counted per outcome, with
+    their token sums.
     """
 
     incidents: pd.DataFrame
-    alert_groups: pd.DataFrame
+    duplicates: pd.DataFrame
     feedback: pd.DataFrame
     llm: pd.DataFrame
 
@@ -75,7 +77,7 @@ class ReportFrames:
 def empty_frames() -> ReportFrames:
     return ReportFrames(
         incidents=pd.DataFrame(columns=list(INCIDENT_COLUMNS)),
-        alert_groups=pd.DataFrame(columns=list(ALERT_GROUP_COLUMNS)),
+        duplicates=pd.DataFrame(columns=list(DUPLICATE_COLUMNS)),
         feedback=pd.DataFrame(columns=list(FEEDBACK_COLUMNS)),
         llm=pd.DataFrame(columns=list(LLM_COLUMNS)),
     )
@@ -85,10 +87,10 @@ def summarize(frames: ReportFrames, *, start: datetime, end: datetime, top: int 
     """Every figure of the report for the period ``[start, end]``, as one JSON-ready dict."""
     _require(frames)
     inc = _incidents(frames.incidents)
-    groups = _alert_groups(frames.alert_groups)
+    duplicates = _duplicates(frames.duplicates)
     tta = inc["acknowledged_s"] - inc["opened_s"]
     ttr = inc["resolved_s"] - inc["opened_s"]
-    alerts = int(groups["fired"].sum())
+    alerts = int(inc["alert_count"].sum())
     incidents = len(inc)
     return {
         "period": {
@@ -98,18 +100,18 @@ def summarize(frames: ReportFrames, *, start: datetime, end: datetime, top: int 
         },
         "incidents": incidents,
         "alerts": alerts,
-        "duplicates": int(groups["duplicates"].sum()),
+        "duplicates": int(duplicates.sum()),
         "compression": _ratio(alerts, incidents),
         "status": {
             status: int((inc["status"] == status).sum()) for status in ("open", "acknowledged", "resolved")
         },
         "mtta_s": spread(tta),
         "mttr_s": spread(ttr),
-        "noisiest_rules": noisiest_rules(inc, groups, frames.feedback, top=top),
+        "noisiest_rules": noisiest_rules(inc, duplicates, frames.feedback, top=top),
         "model_agreement": model_agreement(frames.feedback),
         "llm": llm_use(frames.llm),
-        "by_service": _breakdown(inc, groups, "service", order=None),
-        "by_severity": _breakdown(inc, groups, "severity", order=LEVELS),
+        "by_service": _breakdown(inc, "service", order=None),
+        "by_severity": _breakdown(inc, "severity", order=LEVELS),
         "daily": daily(inc, start=start, end=end),
     }
 
@@ -124,10 +126,10 @@ def spread(seconds: pd.Series) -> dict[str, Any]:
 
 
 def noisiest_rules(
-    incidents: pd.DataFrame, alert_groups: pd.DataFrame, feedback: pd.DataFrame, *, top: int = 10
+    incidents: pd.DataFrame, duplicates: pd.Series, feedback: pd.DataFrame, *, top: int = 10
 ) -> list[dict[str, Any]]:
-    """The rules ranked noisiest first (see the module docstring for the score)."""
-    fired = alert_groups.groupby("alertname")[["fired", "duplicates"]].sum()
+    """The rules ranked noisiest first (see the module docstring for the score); ``duplicates`` is
+    indexed by alertname."""
     noise_ids = set(feedback.loc[feedback["kind"] == "noise", "incident_id"].astype(int))
     inc = incidents.assign(
         acked=incidents["acknowledged_s"].notna(),
@@ -135,13 +137,14 @@ def noisiest_rules(
         duration=incidents["resolved_s"] - incidents["opened_s"],
     )
     per_rule = inc.groupby("alertname").agg(
+        fired=("alert_count", "sum"),
         incidents=("id", "size"),
         acked=("acked", "sum"),
         noise=("noise", "sum"),
         flapping=("flapping", "sum"),
         median_duration=("duration", "median"),
     )
-    rules = fired.join(per_rule, how="outer")
+    rules = per_rule.join(duplicates.rename("duplicates"), how="left")
     rules[["fired", "duplicates", "incidents", "acked", "noise", "flapping"]] = (
         rules[["fired", "duplicates", "incidents", "acked", "noise", "flapping"]].fillna(0).astype(int)
     )
@@ -248,7 +251,7 @@ def daily(incidents: pd.DataFrame, *, start: datetime, end: datetime) -> list[di
 def _require(frames: ReportFrames) -> None:
     for name, frame, columns in (
         ("incidents", frames.incidents, INCIDENT_COLUMNS),
-        ("alert_groups", frames.alert_groups, ALERT_GROUP_COLUMNS),
+        ("duplicates", frames.duplicates, DUPLICATE_COLUMNS),
         ("feedback", frames.feedback, FEEDBACK_COLUMNS),
         ("llm", frames.llm, LLM_COLUMNS),
     ):
@@ -267,19 +270,14 @@ def _incidents(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _alert_groups(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    out["service"] = out["service"].where(out["service"].notna(), NO_SERVICE).astype(object)
-    out["fired"] = pd.to_numeric(out["fired"]).fillna(0).astype(int)
-    out["duplicates"] = pd.to_numeric(out["duplicates"]).fillna(0).astype(int)
-    return out
+def _duplicates(frame: pd.DataFrame) -> pd.Series:
+    counts = pd.to_numeric(frame["duplicates"]).fillna(0).astype(int)
+    return counts.groupby(frame["alertname"].astype(object)).sum()
 
 
-def _breakdown(
-    inc: pd.DataFrame, groups: pd.DataFrame, key: str, *, order: Iterable[str] | None
-) -> list[dict[str, Any]]:
-    fired = groups.groupby(key)["fired"].sum()
-    keys = list(order) if order is not None else sorted(set(inc[key]) | set(fired.index))
+def _breakdown(inc: pd.DataFrame, key: str, *, order: Iterable[str] | None) -> list[dict[str, Any]]:
+    fired = inc.groupby(key)["alert_count"].sum()
+    keys = list(order) if order is not None else sorted(set(inc[key]))
     tta = dict(list((inc["acknowledged_s"] - inc["opened_s"]).groupby(inc[key])))
     ttr = dict(list((inc["resolved_s"] - inc["opened_s"]).groupby(inc[key])))
     counts = inc.groupby(key).size()
