@@ -29,6 +29,7 @@ from matplotlib.container import BarContainer
 from sqlalchemy import insert
 
 from analytics import charts
+from analytics.reports import ReportFrames, empty_frames, summarize
 from bot.bootstrap import Services, build_services
 from bot.cli import main
 from bot.reporting import Report, build_report, write_charts
@@ -440,3 +441,15 @@ def test_sevbot_report_refuses_a_bad_since(
     monkeypatch.setenv("SEVBOT_DATA_DIR", str(tmp_path / "data"))
     assert main(["report", "--since", "a week"]) == 2
     assert "--since: 'a week' is not a duration" in capsys.readouterr().err
+
+
+def test_summarize_names_a_missing_column() -> None:
+    frames = empty_frames()
+    broken = ReportFrames(
+        incidents=frames.incidents.drop(columns=["resolved_s"]),
+        duplicates=frames.duplicates,
+        feedback=frames.feedback,
+        llm=frames.llm,
+    )
+    with pytest.raises(ValueError, match="report frame 'incidents' lacks column\\(s\\): resolved_s"):
+        summarize(broken, start=NOW - WEEK, end=NOW)
