@@ -77,6 +77,16 @@ class Bot:
         with self.services.db.read() as conn:
             return [(r.kind, r.status, r.payload) for r in conn.execute(stmt)]
 
+    def results(self, topic: str) -> list[tuple[str, dict[str, Any]]]:
+        """(status, result) of each outbox row of ``topic``, oldest first."""
+        stmt = (
+            select(OutboxMessage.status, OutboxMessage.result)
+            .where(OutboxMessage.topic == topic)
+            .order_by(OutboxMessage.id)
+        )
+        with self.services.db.read() as conn:
+            return [(r.status, r.result) for r in conn.execute(stmt)]
+
     def calls(self) -> list[LlmCall]:
         with self.session() as session:
             return list(session.scalars(select(LlmCall).order_by(LlmCall.id)))

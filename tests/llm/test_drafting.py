@@ -230,3 +230,30 @@ def test_without_an_llm_drafts_come_from_the_template_and_nothing_leaves(
         assert draft.source == "template"
         assert "No matching runbook section was found" in draft.text
         assert "Template draft · summary" in bot.lines[-1]
+
+
+def test_automatic_redrafts_wait_for_the_interval_and_then_draft_the_latest_state_once(
+    bot: Bot, llm: FakeLLM
+) -> None:
+    bot.alert(am_alert(instance="i0"))
+    bot.run()
+    bot.alert(*[am_alert(instance=f"i{i}") for i in range(1, 11)])  # 11 alerts: a redraft is asked for
+    bot.run()
+    bot.alert(*[am_alert(instance=f"i{i}") for i in range(11, 22)])  # 22: asked again
+    bot.run()
+
+    assert len(llm.requests) == 1  # both wait for the redraft interval (10 minutes by default)
+    assert [(p["reason"], s) for _, s, p in bot.outbox("llm")] == [
+        ("opened", "done"),
+        ("alerts", "pending"),
+        ("alerts", "pending"),
+    ]
+    bot.clock.now += timedelta(minutes=10)
+    bot.run()
+
+    assert len(llm.requests) == 2
+    assert '"alert_count": 22' in llm.requests[1].messages[1]["content"]
+    results = bot.results("llm")
+    assert results[1:] == [("done", {"skipped": "superseded by a newer request"}), ("done", results[2][1])]
+    assert results[2][1]["source"] == "llm"
+    assert [d.source for d in bot.drafts()] == ["llm", "llm"]
