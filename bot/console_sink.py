@@ -16,6 +16,12 @@ _CHANGE_TEXT = {
     "alert.resolved": "an alert resolved",
 }
 
+_ACTION_TEXT = {
+    "incident.acknowledged": "acknowledged",
+    "incident.resolved": "resolved",
+    "incident.noise": "marked not actionable (noise)",
+}
+
 
 def render(message: OutboxItem, incident: Incident | None) -> str:
     """A readable, multi-line rendering of one outbox message."""
@@ -63,8 +69,13 @@ def _describe(change: dict[str, Any]) -> str:
     kind = change.get("kind", "?")
     if kind == "alerts.joined":
         return f"+{change['count']} alert(s) joined: {', '.join(change['names'][:5])}"
+    note = change.get("note") or change.get("reason")
+    tail = f": {note}" if note else ""
     if kind == "severity.changed":
-        return f"severity {change['from']} → {change['to']}"
+        by = f" by {change['by']}" if change.get("by") else ""
+        return f"severity {change['from']} → {change['to']}{by}{tail}"
+    if change.get("by") and kind in _ACTION_TEXT:  # a person acted (Slack, CLI or replay)
+        return f"{_ACTION_TEXT[kind]} by {change['by']}{tail}"
     return _CHANGE_TEXT.get(kind, str(kind))
 
 

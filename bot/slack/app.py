@@ -159,10 +159,6 @@ def build_bolt_app(
             )
         )
 
-    @app.event("message")
-    async def ignore_messages() -> None:  # thread chatter reaches us only if subscribed; nothing to do
-        return None
-
     return app
 
 

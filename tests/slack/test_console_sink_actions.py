@@ -1,0 +1,34 @@
+"""Without a Slack token the console shows people's actions the way the thread would."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.bootstrap import Services
+from bot.console_sink import ConsoleSink
+from bot.worker import OutboxWorker, TopicRouter
+from storage.actions import IncidentActions
+from tests.conftest import Clock
+from tests.slack.helpers import fire
+from tests.support.payloads import am_alert
+
+
+def test_actions_are_printed_with_who_and_why(services: Services, clock: Clock) -> None:
+    lines: list[str] = []
+    fire(services, am_alert())
+    with services.db.write() as conn:
+        actions = IncidentActions(conn)
+        actions.acknowledge(1, user="U0ALICE", at=clock.now, now=clock.now)
+        actions.set_severity(
+            1, severity="SEV2", user="U0ALICE", at=clock.now, now=clock.now, reason="one region"
+        )
+        actions.resolve(1, user="U0BOB", at=clock.now, now=clock.now, note="rolled back")
+    worker = OutboxWorker(db=services.db, sink=TopicRouter({"slack": ConsoleSink(lines.append)}), clock=clock)
+
+    while asyncio.run(worker.run_once()):
+        pass
+
+    text = "\n".join(lines)
+    assert "acknowledged by U0ALICE" in text
+    assert "severity SEV1 → SEV2 by U0ALICE: one region" in text
+    assert "resolved by U0BOB: rolled back" in text

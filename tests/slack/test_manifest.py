@@ -1,0 +1,53 @@
+"""The Slack app manifest asks for exactly what the app uses, at the URL sevbot serves."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import yaml
+
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFEST = yaml.safe_load((ROOT / "docs" / "slack-app-manifest.yml").read_text(encoding="utf-8"))
+
+
+def web_api_methods() -> set[str]:
+    """The Web API methods bot/slack calls on its AsyncWebClient (``client.chat_postMessage(...)`` …)."""
+    methods: set[str] = set()
+    for path in (ROOT / "bot" / "slack").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr.startswith(
+                ("chat_", "users_", "conversations_", "files_")
+            ):
+                methods.add(node.attr)
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and node.value.startswith("chat_")
+            ):
+                methods.add(node.value)
+    return methods
+
+
+def test_the_manifest_matches_the_app() -> None:
+    settings = MANIFEST["settings"]
+    [command] = MANIFEST["features"]["slash_commands"]
+    urls = {
+        command["url"],
+        settings["event_subscriptions"]["request_url"],
+        settings["interactivity"]["request_url"],
+    }
+
+    assert command["command"] == Settings().slack_command == "/incident"
+    assert {url.split("://", 1)[1].split("/", 1)[1] for url in urls} == {"slack/events"}
+    assert settings["event_subscriptions"]["bot_events"] == ["app_mention"]
+    assert settings["interactivity"]["is_enabled"] is True
+    # chat:write covers every Web API method the app calls; nothing else is asked for.
+    assert web_api_methods() == {"chat_postMessage", "chat_update", "chat_postEphemeral"}
+    assert sorted(MANIFEST["oauth_config"]["scopes"]["bot"]) == [
+        "app_mentions:read",
+        "chat:write",
+        "commands",
+    ]
