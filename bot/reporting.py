@@ -60,6 +60,8 @@ def build_report(db: Database, *, since: timedelta, now: datetime, top: int = 10
         raise ValueError("now must be timezone-aware")
     start = now - since
     with db.read() as conn:
+        if not db.is_sqlite:  # one snapshot for every query (SQLite's read transaction already is one)
+            conn.execution_options(isolation_level="REPEATABLE READ")
         frames = read_frames(conn, start=start, end=now)
     return Report(summarize(frames, start=start, end=now, top=top))
 
