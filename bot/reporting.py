@@ -254,6 +254,7 @@ def _table(header: list[str], rows: list[list[str]], *, md: bool) -> list[str]:
         return ["(none)"]
     if md:
         return [
+            "",  # a table must not continue a paragraph or a list item
             "| " + " | ".join(header) + " |",
             "|" + "|".join("---" for _ in header) + "|",
             *("| " + " | ".join(row) + " |" for row in rows),
