@@ -111,10 +111,27 @@ class OutboxWorker:
                 stop_wait = asyncio.ensure_future(stop.wait())
                 wake_wait = asyncio.ensure_future(self._wake.wait())
                 await asyncio.wait(
-                    {stop_wait, wake_wait}, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                    {stop_wait, wake_wait},
+                    timeout=await self._idle_seconds(),
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 stop_wait.cancel()
                 wake_wait.cancel()
+
+    async def _idle_seconds(self) -> float:
+        """How long to wait for a wake-up: the poll interval, or less when a deferred row is due sooner."""
+        try:
+            due = await anyio.to_thread.run_sync(self._next_due)
+        except Exception:
+            log.exception("outbox worker could not read the next due time")
+            return self.poll_seconds
+        if due is None:
+            return self.poll_seconds
+        return min(self.poll_seconds, max(0.0, (due - self.clock()).total_seconds()))
+
+    def _next_due(self) -> datetime | None:
+        with self.db.read() as conn:
+            return OutboxRepository(conn).next_due_after(self.clock())
 
     async def run_once(self) -> int:
         """Claim one batch of due messages and deliver them in order; returns how many were taken."""

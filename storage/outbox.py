@@ -160,6 +160,14 @@ class OutboxRepository:
             )
         )
 
+    def next_due_after(self, now: datetime) -> datetime | None:
+        """When the earliest pending row that is not due yet (a retry, a deferral) becomes due."""
+        stmt = select(func.min(OutboxMessage.next_attempt_at)).where(
+            OutboxMessage.status == "pending", OutboxMessage.next_attempt_at > now
+        )
+        due: datetime | None = self.conn.execute(stmt).scalar_one()
+        return due
+
     def backlog(self) -> int:
         stmt = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
         return int(self.conn.execute(stmt).scalar_one())

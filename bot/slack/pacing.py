@@ -17,12 +17,20 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-class ChannelPacer:
-    """Before each post, take the channel's next free slot and wait for it.
+class PaceWait(RetryAfter):
+    """The channel's next turn is too far off to wait for here: the outbox brings the message back then."""
 
-    The slot is reserved in the database, so workers in other processes queue behind it. When the wait
-    would be longer than ``max_wait`` the message is handed back to the outbox (``RetryAfter``) instead
-    of holding the worker. Pacing uses the wall clock, whatever clock the rest of the worker uses.
+    def __str__(self) -> str:
+        return f"paced: the channel's next turn is in {self.seconds:.1f}s"
+
+
+class ChannelPacer:
+    """Before each post, take the channel's next free slot.
+
+    The slot is reserved in the database, so workers in other processes queue behind it. A turn at most
+    ``max_sleep`` away is waited for here; a later one is not reserved, and the message goes back to the
+    outbox until then (``PaceWait``), so one busy channel never holds up the worker for the others.
+    Pacing uses the wall clock, whatever clock the rest of the worker uses.
     """
 
     def __init__(
@@ -30,13 +38,13 @@ class ChannelPacer:
         db: Database,
         *,
         interval: float,
-        max_wait: float = 5.0,
+        max_sleep: float = 0.25,
         now: Callable[[], datetime] = wall_clock,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.db = db
         self.interval = timedelta(seconds=interval)
-        self.max_wait = timedelta(seconds=max_wait)
+        self.max_sleep = timedelta(seconds=max_sleep)
         self.now = now
         self.sleep = sleep
 
@@ -46,13 +54,13 @@ class ChannelPacer:
         now = self.now()
         slot = await anyio.to_thread.run_sync(self._reserve, channel, now)
         delay = (slot - now).total_seconds()
-        if slot - now > self.max_wait:
-            raise RetryAfter(delay)
+        if slot - now > self.max_sleep:
+            raise PaceWait(delay)
         if delay > 0:
             await self.sleep(delay)
 
     def _reserve(self, channel: str, now: datetime) -> datetime:
         with self.db.write() as conn:
             return SlackStateRepository(conn).reserve_slot(
-                channel, now=now, interval=self.interval, max_wait=self.max_wait
+                channel, now=now, interval=self.interval, max_wait=self.max_sleep
             )

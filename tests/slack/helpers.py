@@ -90,7 +90,7 @@ def make_delivery(
         config=config or FileConfig(),
         options=SlackOptions(default_channel="#alerts", reply_interval=reply_interval, sev1_mention=mention),
         metrics=metrics,
-        pacer=ChannelPacer(services.db, interval=pace) if pace else None,
+        pacer=ChannelPacer(services.db, interval=pace, max_sleep=5.0) if pace else None,
         clock=clock,
     )
     worker = OutboxWorker(
