@@ -56,7 +56,12 @@ class SlackRuntime:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         socket = AsyncSocketModeHandler(self.bolt, self.app_token)
-        await socket.connect_async()  # type: ignore[no-untyped-call]
+        try:
+            await socket.connect_async()  # type: ignore[no-untyped-call]
+        except Exception:
+            # Alerts must keep flowing even when Slack cannot be reached; the outbox catches up later.
+            log.exception("slack socket mode could not connect; commands and buttons are unavailable")
+            return None
         log.info("slack socket mode connected")
         return socket.close_async
 

@@ -331,3 +331,20 @@ def test_list_show_why_and_stats_answer(sevbot: Sevbot) -> None:
     assert sevbot.answer("stats 7d").args["text"].strip("`")
     assert sevbot.answer("show 99").args["text"] == "There is no incident #99."
     assert "silence MATCHERS DURATION" in sevbot.answer("help").args["text"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_permanent_slack_error_is_counted_in_metrics(sevbot: Sevbot) -> None:
+    sevbot.slack.unknown_channels.add("alerts")
+    sevbot.alert()
+    sevbot.slack.wait_for("chat.postMessage")
+
+    def counted() -> str | None:
+        text = sevbot.http.get(f"{sevbot.url}/metrics").text
+        failed = 'sevbot_outbox_delivered_total{outcome="failed",topic="slack"} 1.0'
+        return text if failed in text else None
+
+    metrics = wait_until(counted, what="the failed delivery in /metrics", interval=0.05)
+    assert 'sevbot_slack_api_errors_total{error="channel_not_found",method="chat.postMessage"} 1.0' in metrics
+    [row] = [r for r in sevbot.rows(OutboxMessage) if r.topic == "slack" and r.kind == "incident.opened"]
+    assert (row.status, row.last_error) == ("failed", "chat.postMessage: channel_not_found")
