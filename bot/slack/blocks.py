@@ -270,6 +270,8 @@ _CHANGE_TEXT = {
     "incident.flapping": ":warning: Flapping: many state changes in a short time; updates are throttled.",
 }
 BATCHED_KINDS = frozenset({"alert.joined", "alert.resolved"})
+# A flapping incident's resolutions and reopenings are throttled like joined alerts.
+FLAPPING_BATCHED_KINDS = BATCHED_KINDS | {"incident.resolved", "incident.reopened"}
 
 
 def changes_text(

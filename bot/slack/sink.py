@@ -172,7 +172,9 @@ class SlackSink:
         payloads = [message.payload, *(row.payload for row in absorbed)]
         changes = [c for p in payloads for c in p.get("changes", [])]
         total = sum(int(p.get("count", len(p.get("changes", [])))) for p in payloads)
-        batched_only = all(c.get("kind") in blocks.BATCHED_KINDS for c in changes)
+        throttled = blocks.FLAPPING_BATCHED_KINDS if view.incident.flapping else blocks.BATCHED_KINDS
+        # A person's action is never held back (it names who did it).
+        batched_only = all(c.get("kind") in throttled and not c.get("by") for c in changes)
         others_waiting = len(absorbed) < len(view.later)
         now = self.clock()
         last = view.last_joined_reply_at
@@ -192,7 +194,7 @@ class SlackSink:
             progress["root_updated"] = await self._update_root(view)
         if absorbed:
             progress["coalesced"] = [row.id for row in absorbed]
-        joined = any(c.get("kind") in blocks.BATCHED_KINDS for c in changes)
+        joined = any(c.get("kind") in throttled for c in changes)
         await anyio.to_thread.run_sync(
             self._finish_update, message.id, incident.id, absorbed, joined and bool(lines)
         )

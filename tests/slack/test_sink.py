@@ -7,11 +7,14 @@ import json
 from datetime import timedelta
 
 from prometheus_client import generate_latest
+from sqlalchemy import update
 
 from bot.bootstrap import Services
 from bot.settings import FileConfig
 from bot.slack.pacing import ChannelPacer
 from storage.actions import IncidentActions
+from storage.models import Incident
+from storage.outbox import NewMessage, OutboxRepository
 from tests.conftest import Clock
 from tests.slack.helpers import Delivery, fire, make_delivery
 from tests.support.fake_slack import FakeSlack
@@ -326,3 +329,29 @@ def test_a_busy_channel_does_not_hold_up_the_others(
     assert (
         delivery.run() >= 1 and len(slack.calls_to("chat.postMessage")) == 2
     )  # still not its turn (wall clock)
+
+
+def test_a_flapping_incident_does_not_post_every_resolution_and_reopening(
+    delivery: Delivery, slack: FakeSlack, clock: Clock
+) -> None:
+    fire(delivery.services, am_alert())
+    fire(delivery.services, am_alert(instance="b"))
+    delivery.run()  # root and a first reply
+    with delivery.services.db.write() as conn:
+        conn.execute(update(Incident).where(Incident.id == 1).values(flapping=True))
+        OutboxRepository(conn).enqueue(
+            [
+                NewMessage("slack", "incident.updated", 1, {"changes": [{"kind": "incident.resolved"}]}),
+                NewMessage("slack", "incident.updated", 1, {"changes": [{"kind": "incident.reopened"}]}),
+            ],
+            clock.now,
+        )
+    clock.now += timedelta(seconds=5)
+    delivery.run()
+    assert len(slack.calls_to("chat.postMessage")) == 2  # throttled
+
+    clock.now += timedelta(seconds=30)
+    delivery.run()
+
+    [*_, reply] = slack.calls_to("chat.postMessage")
+    assert "Resolved" in reply.args["text"] and "Reopened" in reply.args["text"]  # one reply for both
