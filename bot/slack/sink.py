@@ -165,10 +165,14 @@ class SlackSink:
 
     async def _updated(self, message: OutboxItem, view: _View, progress: dict[str, Any]) -> dict[str, Any]:
         absorbed: list[PendingRow] = []
-        for row in view.later:  # take the run of waiting updates right behind this one
-            if row.kind != "incident.updated":
-                break
-            absorbed.append(row)
+        if "coalesced" in progress:  # a retry: exactly the rows the first attempt took (and replied about)
+            taken = set(progress["coalesced"])
+            absorbed = [row for row in view.later if row.id in taken]
+        else:
+            for row in view.later:  # take the run of waiting updates right behind this one
+                if row.kind != "incident.updated":
+                    break
+                absorbed.append(row)
         payloads = [message.payload, *(row.payload for row in absorbed)]
         changes = [c for p in payloads for c in p.get("changes", [])]
         total = sum(int(p.get("count", len(p.get("changes", [])))) for p in payloads)
@@ -186,14 +190,13 @@ class SlackSink:
         incident = view.incident
         lines = blocks.changes_text(changes, incident=incident, total=total)
         link = self._links(view).get("incident")
+        progress["coalesced"] = [row.id for row in absorbed]
         if lines and "reply_ts" not in progress:
             reply = blocks.reply_message(lines, link=link)
             progress["reply_ts"] = await self._post_reply(view, reply)
             await anyio.to_thread.run_sync(self._save_progress, message.id, progress)
         if not posted_root and "root_updated" not in progress:
             progress["root_updated"] = await self._update_root(view)
-        if absorbed:
-            progress["coalesced"] = [row.id for row in absorbed]
         joined = any(c.get("kind") in throttled for c in changes)
         await anyio.to_thread.run_sync(
             self._finish_update, message.id, incident.id, absorbed, joined and bool(lines)

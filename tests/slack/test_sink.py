@@ -355,3 +355,20 @@ def test_a_flapping_incident_does_not_post_every_resolution_and_reopening(
 
     [*_, reply] = slack.calls_to("chat.postMessage")
     assert "Resolved" in reply.args["text"] and "Reopened" in reply.args["text"]  # one reply for both
+
+
+def test_a_retry_after_the_reply_went_out_does_not_swallow_newer_updates(
+    delivery: Delivery, slack: FakeSlack, clock: Clock
+) -> None:
+    fire(delivery.services, am_alert())
+    delivery.run()
+    fire(delivery.services, am_alert(instance="b"))
+    slack.fail_next("chat.update", status=500)
+    delivery.run()  # reply about "b" posted, root update failed: the row will be retried
+    fire(delivery.services, am_alert(instance="c"))  # arrives before the retry
+    clock.now += timedelta(seconds=31)
+
+    delivery.drain()
+
+    replies = [c.args["text"] for c in slack.calls_to("chat.postMessage") if "thread_ts" in c.args]
+    assert len(replies) == 2 and all("1 more alert joined" in r for r in replies)  # "c" was not swallowed
