@@ -244,7 +244,7 @@ class LlmCall(Base):
 
 
 class Silence(Base):
-    """No Slack posts for incidents matching ``matchers`` (``[{"name", "op", "value"}]``) until ``expires_at``."""
+    """No Slack posts for incidents matching ``matchers`` ([{"name", "op", "value"}]) until ``expires_at``."""
 
     __tablename__ = "silences"
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:  # importing openai takes a second: only when a draft is first asked of an LLM
+    import openai
 
 # A compatible server without authentication still needs some key for the client to send.
 NO_KEY = "sk-no-key-needed"
@@ -90,6 +91,8 @@ class DraftingClient:
         return self._client
 
     def _build(self) -> openai.AsyncOpenAI:
+        import openai
+
         c = self.config
         if c.azure_endpoint:
             return openai.AsyncAzureOpenAI(
@@ -106,6 +109,8 @@ class DraftingClient:
 
     async def complete(self, *, system: str, user: str, max_tokens: int) -> Completion:
         """One chat completion; raises :class:`LlmFailure` when it gives no usable text."""
+        import openai
+
         started = time.perf_counter()
         try:
             response: Any = await self._openai().chat.completions.create(
