@@ -195,11 +195,12 @@ class Drafter:
     def _cached(self, prepared: Prepared) -> dict[str, Any] | None:
         """The draft made from exactly this input, re-posted only when a person asked for it."""
         request = prepared.request
+        with self.db.read() as conn:
+            draft = DraftRepository(conn).by_hash(request.incident_id, request.kind, prepared.input_hash)
+        if draft is None:
+            return None
         with self.db.write() as conn:
             repo = DraftRepository(conn)
-            draft = repo.by_hash(request.incident_id, request.kind, prepared.input_hash)
-            if draft is None:
-                return None
             self._record_call(repo, prepared, outcome="cached")
             posted = request.reason == "command"
             if posted:
