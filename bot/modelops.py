@@ -240,7 +240,8 @@ def train_and_register(
         raise ValueError("no usable rules: every rule lacked a known severity label")
 
     heldout: HeldOut | None = None
-    split = split_heldout(team, seed) if team else None
+    # Held-out evaluation decides automatic promotion; an explicit choice does not need the extra fit.
+    split = split_heldout(team, seed) if team and promote == "auto" else None
     if split is not None:
         train_idx, test_idx = split
         candidate = train_model(training_set(rules=[team[i] for i in train_idx], seed=seed), seed=seed)

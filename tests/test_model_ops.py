@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from analytics.model import SeverityModel, train_model, training_set
 from analytics.scoring import RuleScorer
 from bot.app import create_app
 from bot.bootstrap import build_services
@@ -18,6 +19,7 @@ from bot.cli import main
 from bot.explain import explain_incident
 from bot.modelops import ModelWatcher, choose_scorer, model_to_bytes
 from bot.normalize import normalize
+from bot.rulefiles import load_rule_paths, rule_examples
 from storage.feedback import FeedbackRepository
 from storage.incidents import IncidentRepository
 from storage.registry import ModelRepository
@@ -72,18 +74,21 @@ def test_without_a_loadable_model_the_rule_scorer_serves_with_a_warning(tmp_path
         services.close()
 
 
-def test_a_model_promoted_elsewhere_is_picked_up_without_a_restart(
-    tmp_path: Path, database_url: str, clock: Clock
-) -> None:
-    from analytics.model import train_model, training_set
-    from bot.rulefiles import load_rule_paths, rule_examples
+@pytest.fixture(scope="module")
+def team_model() -> SeverityModel:
+    """A model that is not the bundled one: the catalogue plus a team's rule files (trained once)."""
+    rules = rule_examples(load_rule_paths([MIXINS / "assets" / "prometheus"])).examples
+    return train_model(training_set(rules=rules), seed=0)
 
+
+def test_a_model_promoted_elsewhere_is_picked_up_without_a_restart(
+    tmp_path: Path, database_url: str, clock: Clock, team_model: SeverityModel
+) -> None:
+    model = team_model
     settings = make_settings(tmp_path, database_url, scorer="model", model_cache_dir=MODEL_CACHE)
     services = build_services(settings, clock=clock)
     try:
         bundled = services.scorer.current.version
-        rules = rule_examples(load_rule_paths([MIXINS / "assets" / "prometheus"])).examples
-        model = train_model(training_set(rules=rules), seed=0)
         assert model.version != bundled
         watcher = ModelWatcher(services.db, services.scorer, MODEL_CACHE)
         assert watcher.check() is False  # nothing promoted: the bundled model stays
@@ -95,7 +100,7 @@ def test_a_model_promoted_elsewhere_is_picked_up_without_a_restart(
                 artifact=model_to_bytes(model),
                 metrics={},
                 features=[],
-                training_summary={"n_examples": len(rules)},
+                training_summary={"n_examples": model.summary.n_examples},
                 sklearn_version="x",
                 now=T0,
             )
@@ -224,11 +229,13 @@ def test_train_and_evaluate_name_what_is_wrong(cli_env: Path, capsys: pytest.Cap
 def test_evaluate_prints_the_model_beside_the_baseline_as_json(
     cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["model", "evaluate", "--rules", str(MIXINS / "assets"), "--folds", "3", "--json"]) == 0
+    rules = [str(MIXINS / "assets" / name) for name in ("kubernetes", "prometheus", "node-exporter", "etcd")]
+    assert main(["model", "evaluate", "--rules", *rules, "--folds", "3", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     for key in ("n", "macro_f1", "critical_f1", "baseline_macro_f1", "baseline_critical_f1", "per_class"):
         assert key in doc
     assert doc["n"] > 100
+    assert 0.0 <= doc["baseline_macro_f1"] <= 1.0 and 0.0 <= doc["macro_f1"] <= 1.0
     assert set(doc["per_class"]) <= {"SEV1", "SEV2", "SEV3", "SEV4"}
 
 
