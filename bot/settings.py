@@ -228,7 +228,7 @@ class Settings(BaseSettings):
     llm_calls_per_hour: int = Field(default=60, ge=0)
     llm_tokens_per_day: int = Field(default=200_000, ge=0)
     llm_redraft_interval: Duration = timedelta(minutes=10)
-    llm_handoff_seconds: float = Field(default=1.0, ge=0)
+    llm_handoff_seconds: float = Field(default=0.25, ge=0)
     runbooks_dir: Path | None = None
 
     # Slack (bot/slack). Without SLACK_BOT_TOKEN, the console sink prints what would be posted.

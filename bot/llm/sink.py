@@ -2,10 +2,14 @@
 
 The outbox worker delivers a claimed batch one row at a time, so a sink that waited for a slow LLM would
 hold back the Slack messages behind it. This sink therefore runs each draft as its own task and waits for
-it only ``handoff`` seconds. A draft done by then is delivered at once; otherwise the row is handed back
+it only ``handoff`` seconds, and not at all while another draft is still in flight. A draft done by then
+is delivered at once (a template draft takes milliseconds); otherwise the row is handed back
 (:class:`RetryAfter`, a short re-check) while the task carries on, and the next delivery of the same row
-picks up the task's result. The row stays pending until its draft is stored, so a crash loses nothing: the
-row is simply drafted again. Each call is still bounded by the client's own timeout and retries.
+picks up the task's result. So the worker waits at most ``handoff`` per draft row, and only for drafts that
+finish within it; slow ones run side by side in the background. The row stays pending until its draft is
+stored, so a crash loses nothing: the row is simply drafted again. Each call is still bounded by the
+client's own timeout and retries. (With several ``sevbot worker`` processes, a row handed back may be
+taken by another process and drafted twice; the cache and the budget still hold.)
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 class DraftSink:
-    def __init__(self, drafter: Drafter, *, handoff: float = 1.0, recheck: float = 1.0) -> None:
+    def __init__(self, drafter: Drafter, *, handoff: float = 0.25, recheck: float = 1.0) -> None:
         self.drafter = drafter
         self.handoff = handoff
         self.recheck = recheck
@@ -47,7 +51,8 @@ class DraftSink:
         if task is None or task.get_loop() is not loop or task.cancelled():
             task = loop.create_task(self.drafter.draft(request), name=f"draft-{message.id}")
             self._tasks[message.id] = task
-        done, _ = await asyncio.wait({task}, timeout=self.handoff)
+        others = any(not t.done() for key, t in self._tasks.items() if key != message.id)
+        done, _ = await asyncio.wait({task}, timeout=0 if others else self.handoff)
         if not done:
             raise RetryAfter(self.recheck)
         del self._tasks[message.id]

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.llm import request_draft
+from bot.worker import RetryAfter
 from storage.models import Alert
 from tests.conftest import Clock
 from tests.llm.helpers import Bot, running_bot
@@ -257,3 +258,25 @@ def test_automatic_redrafts_wait_for_the_interval_and_then_draft_the_latest_stat
     assert results[1:] == [("done", {"skipped": "superseded by a newer request"}), ("done", results[2][1])]
     assert results[2][1]["source"] == "llm"
     assert [d.source for d in bot.drafts()] == ["llm", "llm"]
+
+
+def test_while_a_draft_is_in_flight_another_request_is_handed_back_at_once(bot: Bot, llm: FakeLLM) -> None:
+    """The worker waits for one draft at a time at most: a second request never waits behind the first."""
+    llm.script(Answer(hold=True), Answer(hold=True))
+    bot.alert(am_alert("ApiDown", service="api"), group_key="g1")
+    bot.alert(am_alert("DiskFull", service="db"), group_key="g2")
+    [first, second] = [item for item in bot.worker()._claim() if item.topic == "llm"]
+
+    async def scenario() -> None:
+        waiting = asyncio.create_task(bot.sink.deliver(first, None))  # waits up to the 30 s hand-off
+        await asyncio.to_thread(llm.wait_for, 1)
+        with pytest.raises(RetryAfter):
+            await bot.sink.deliver(second, None)
+        assert bot.sink.in_flight == 2 and not waiting.done()
+        llm.release()
+        assert (await waiting)["source"] == "llm"
+        await bot.sink.drain()
+        assert (await bot.sink.deliver(second, None))["source"] == "llm"
+
+    asyncio.run(scenario())
+    assert len(llm.requests) == 2
