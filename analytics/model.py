@@ -240,8 +240,11 @@ class SeverityModel:
         return ModelScorer(self)
 
 
+_LEVELS = tuple(Severity)  # iterating an Enum class is slow enough to matter on the request path
+
+
 def _by_severity(classes: Sequence[Severity], proba: NDArray[np.float64]) -> dict[Severity, float]:
-    out = dict.fromkeys(Severity, 0.0)
+    out = dict.fromkeys(_LEVELS, 0.0)
     for severity, p in zip(classes, proba, strict=True):
         out[severity] = float(p)
     return out
@@ -263,28 +266,27 @@ class ModelScorer:
         return self.model.version
 
     def score(self, alert: AlertRecord, context: ScoringContext) -> Score:
+        # The request path: one small matrix product over the alert's known features, then plain Python
+        # over a few dozen floats (cheaper than more numpy calls on arrays this small).
         lean = self.model.lean
         features = self.model.features(alert, context)
-        indices, values = lean.lookup(features)
-        rows = lean.weights[indices]
-        terms = rows * np.array(values)[:, None]
+        indices, values = lean.encode(features)  # known features, then the intercept row
+        terms = lean.weights[indices] * np.array(values)[:, None]
         logits = terms.sum(axis=0)
         proba = _softmax(logits[None, :])[0]
         k = int(np.argmax(logits))
         level = lean.classes[k]
-        column = terms[:-1, k]
-        order = np.argsort(-np.abs(column), kind="stable")[: self.top_reasons]
+        column: list[float] = terms[:-1, k].tolist()
+        order = sorted(range(len(column)), key=lambda i: -abs(column[i]))[: self.top_reasons]
+        shown = [i for i in order if column[i] != 0.0]
         names = lean.feature_names
-        shown = [int(i) for i in order if column[i] != 0.0]
         reasons = [
-            Reason(describe_feature(names[indices[i]], values[i], alert, context), float(column[i]))
-            for i in shown
+            Reason(describe_feature(names[indices[i]], values[i], alert, context), column[i]) for i in shown
         ]
-        known = sum(1 for j in indices[:-1] if j != lean.unknown_index)
-        if known > len(shown):
+        if len(column) > len(shown):
             hidden = set(shown)
-            remainder = math.fsum(float(column[i]) for i in range(len(column)) if i not in hidden)
-            reasons.append(Reason(f"{known - len(shown)} other signals", remainder))
+            remainder = math.fsum(c for i, c in enumerate(column) if i not in hidden)
+            reasons.append(Reason(f"{len(column) - len(shown)} other signals", remainder))
         reasons.append(Reason(f"base rate for {level}", float(terms[-1, k])))
         return Score(
             level=level,
