@@ -48,12 +48,15 @@ class DraftSink:
         request = DraftRequest.from_payload(message.id, message.incident_id, message.payload)
         loop = asyncio.get_running_loop()
         task = self._tasks.get(message.id)
-        if task is None or task.get_loop() is not loop or task.cancelled():
+        if task is not None and (task.cancelled() or (not task.done() and task.get_loop() is not loop)):
+            task = None  # cancelled, or left running in an event loop that is gone: draft again
+        if task is None:
             task = loop.create_task(self.drafter.draft(request), name=f"draft-{message.id}")
             self._tasks[message.id] = task
-        others = any(not t.done() for key, t in self._tasks.items() if key != message.id)
-        done, _ = await asyncio.wait({task}, timeout=0 if others else self.handoff)
-        if not done:
+        if not task.done():
+            others = any(not t.done() for key, t in self._tasks.items() if key != message.id)
+            await asyncio.wait({task}, timeout=0 if others else self.handoff)
+        if not task.done():
             raise RetryAfter(self.recheck)
         del self._tasks[message.id]
         return task.result()
@@ -61,6 +64,11 @@ class DraftSink:
     @property
     def in_flight(self) -> int:
         return sum(not task.done() for task in self._tasks.values())
+
+    @property
+    def ready(self) -> int:
+        """Drafts finished in the background whose rows have not been delivered again yet."""
+        return sum(task.done() for task in self._tasks.values())
 
     async def drain(self) -> None:
         """Wait for every draft in flight (tests, and a graceful shutdown)."""

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +60,20 @@ class Bot:
         return OutboxWorker(db=self.services.db, sink=self.router, clock=self.clock, name="test")
 
     async def drain(self) -> None:
-        """Deliver every due row, waiting for drafts in flight, until nothing is due or in flight."""
+        """Deliver every due row, waiting for drafts in flight, until nothing is due or in flight.
+
+        A row handed back while another draft was in flight comes due after the sink's re-check: the
+        clock moves on by that much when such a draft is ready.
+        """
         worker = self.worker()
-        while await worker.run_once() or self.sink.in_flight:
-            await self.sink.drain()
+        while True:
+            delivered = await worker.run_once()
+            if self.sink.in_flight:
+                await self.sink.drain()
+            elif self.sink.ready:
+                self.clock.now += timedelta(seconds=self.sink.recheck)
+            elif not delivered:
+                return
 
     def run(self) -> None:
         asyncio.run(self.drain())

@@ -280,3 +280,23 @@ def test_while_a_draft_is_in_flight_another_request_is_handed_back_at_once(bot: 
 
     asyncio.run(scenario())
     assert len(llm.requests) == 2
+
+
+def test_a_draft_finished_after_its_row_was_handed_back_is_delivered_without_a_second_call(
+    bot: Bot, llm: FakeLLM
+) -> None:
+    llm.script(Answer(hold=True))
+    bot.alert(am_alert())
+    [request] = [item for item in bot.worker()._claim() if item.topic == "llm"]
+
+    async def hand_back() -> None:
+        bot.sink.handoff = 0.0
+        with pytest.raises(RetryAfter):
+            await bot.sink.deliver(request, None)
+        llm.release()
+        await bot.sink.drain()
+
+    asyncio.run(hand_back())  # the draft finished in that event loop; the row is delivered in a new one
+    result = asyncio.run(bot.sink.deliver(request, None))
+
+    assert (result["source"], len(llm.requests), bot.sink.ready) == ("llm", 1, 0)

@@ -94,7 +94,7 @@ def test_the_prompt_carries_the_sections_with_their_citations(
         bot.alert(am_alert())
         bot.run()
 
-    user = llm.requests[-1].messages[1]["content"]
+    [user] = [r.messages[1]["content"] for r in llm.requests if "summary of incident #2" in r.text]
     assert '"cite": "checkout/CheckoutHighErrorRate.md § Diagnosis"' in user
     assert "Look at the checkout error dashboard" in user
     assert '"resolution_note": "rolled back deploy 4411"' in user
