@@ -81,9 +81,11 @@ class OutboxWorker:
         poll_seconds: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
         name: str | None = None,
+        concurrency: int = 8,
     ) -> None:
         self.db = db
         self.sink = sink
+        self.concurrency = max(1, concurrency)  # incidents delivered at once (each one's messages in order)
         self.metrics = metrics
         self.batch_size = batch_size
         self.lease = lease
@@ -136,13 +138,28 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Claim one batch of due messages and deliver them in order; returns how many were taken."""
         items = await anyio.to_thread.run_sync(self._claim)
-        held: set[tuple[int, str]] = set()  # incidents whose earlier message will be retried: keep order
+        # One lane per incident and topic, delivered in order; lanes run side by side, so one slow
+        # receiver (or one busy Slack channel) does not hold up every other incident.
+        lanes: dict[tuple[object, str], list[OutboxItem]] = {}
         for item in items:
-            key = (item.incident_id, item.topic) if item.incident_id is not None else None
-            if key in held:
-                await anyio.to_thread.run_sync(self._release, item)
-            elif not await self._deliver(item) and key is not None:
-                held.add(key)
+            key = (item.incident_id if item.incident_id is not None else f"row {item.id}", item.topic)
+            lanes.setdefault(key, []).append(item)
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def deliver_lane(lane: list[OutboxItem]) -> None:
+            async with limit:
+                for index, item in enumerate(lane):
+                    if not await self._deliver(item):  # to be retried: the rest waits behind it
+                        for later in lane[index + 1 :]:
+                            await anyio.to_thread.run_sync(self._release, later)
+                        return
+
+        outcomes = await asyncio.gather(
+            *(deliver_lane(lane) for lane in lanes.values()), return_exceptions=True
+        )
+        for outcome in outcomes:  # every lane finished; now report the first failure of the pass itself
+            if isinstance(outcome, BaseException):
+                raise outcome
         return len(items)
 
     def _release(self, item: OutboxItem) -> None:

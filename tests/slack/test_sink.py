@@ -208,7 +208,9 @@ def test_an_earlier_failed_message_holds_back_later_ones_of_its_incident(
 ) -> None:
     fire(delivery.services, am_alert(name="A"))
     fire(delivery.services, am_alert(name="B"))
-    slack.fail_next("chat.postMessage", status=500)  # A's root fails; B's goes through
+    slack.fail_next(
+        "chat.postMessage", status=500, where=lambda args: "#1" in args.get("text", "")
+    )  # A's root
     delivery.run()
     fire(delivery.services, am_alert(name="A", instance="later"))
     delivery.run()  # A's update must not overtake A's root
@@ -248,11 +250,11 @@ def test_routing_sends_incidents_to_the_matching_channel(
 
     delivery.run()
 
-    assert [c.args["channel"] for c in slack.calls_to("chat.postMessage")] == [
-        "#payments-oncall",
-        "#general",
-        "#storage",
-    ]
+    routed = {
+        c.args["text"].split(": ", 1)[1].split(" on ")[0]: c.args["channel"]
+        for c in slack.calls_to("chat.postMessage")
+    }
+    assert routed == {"PayDown": "#payments-oncall", "PayWarn": "#general", "DiskFull": "#storage"}
 
 
 def test_silenced_incidents_get_no_posts_until_the_silence_expires(
@@ -321,9 +323,9 @@ def test_a_busy_channel_does_not_hold_up_the_others(
 
     delivery.run()
 
-    assert [c.args["channel"] for c in slack.calls_to("chat.postMessage")] == ["#alerts", "#db"]
+    assert sorted(c.args["channel"] for c in slack.calls_to("chat.postMessage")) == ["#alerts", "#db"]
     waiting = [r for r in delivery.rows() if r["status"] == "pending"]
-    assert [r["incident_id"] for r in waiting] == [2]
+    assert len(waiting) == 1 and waiting[0]["incident_id"] in (1, 2)  # whichever of A and B came second
     assert waiting[0]["last_error"].startswith("paced: the channel's next turn is in")
     clock.now += timedelta(seconds=61)
     assert (

@@ -69,6 +69,7 @@ class Failure:
     error: str | None = None
     retry_after: int | None = None
     body: str | None = None  # a raw body (e.g. an HTML error page) instead of JSON
+    where: Callable[[dict[str, Any]], bool] | None = None  # only calls whose arguments match
 
 
 @dataclass(slots=True)
@@ -169,17 +170,20 @@ class FakeSlack:
         retry_after: int | None = None,
         body: str | None = None,
         times: int = 1,
+        where: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         """Make the next ``times`` calls of ``method`` fail.
 
         ``status=429, retry_after=N`` is Slack's rate limit; ``status=500`` (optionally with a raw ``body``)
         an outage; ``error="channel_not_found"`` an ``{"ok": false}`` answer with HTTP 200, as Slack does.
+        ``where`` limits the failures to calls whose arguments match (``lambda args: "#1" in args["text"]``).
         """
         if error is None and status == 200:
             raise ValueError("fail_next needs an error, or a status other than 200")
         with self._cond:
             self._state.failures.setdefault(method, []).extend(
-                Failure(status=status, error=error, retry_after=retry_after, body=body) for _ in range(times)
+                Failure(status=status, error=error, retry_after=retry_after, body=body, where=where)
+                for _ in range(times)
             )
 
     def clear_failures(self) -> None:
@@ -278,9 +282,10 @@ class FakeSlack:
     def _answer(
         self, method: str, path: str, headers: dict[str, str], args: dict[str, Any], raw: bytes
     ) -> tuple[int, dict[str, str], dict[str, Any], bytes]:
-        queued = self._state.failures.get(method)
-        if queued:
-            failure = queued.pop(0)
+        queued = self._state.failures.get(method, [])
+        failure = next((f for f in queued if f.where is None or f.where(args)), None)
+        if failure is not None:
+            queued.remove(failure)
             extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             if failure.body is not None:
                 extra["Content-Type"] = "text/html"
