@@ -46,6 +46,7 @@ BOT_TOKEN = "xoxb-bench-slack-latency"
 SIGNING_SECRET = "bench-signing-secret-5f1e0c2a9b"
 WEBHOOK_TOKEN = "bench-webhook-token-7d3a"
 RATES = (1, 10, 100)
+VERBOSE = False
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -102,11 +103,11 @@ async def _send_incidents(
         async def one(i: int) -> None:
             name = f"{prefix}{i}"
             payload = am_payload([am_alert(name=name, service=f"svc{i % channels}", instance=f"{name}:9100")])
-            response = await client.post(
-                f"{url}/webhooks/alertmanager",
-                json=payload,
-                headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"},
-            )
+            headers = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
+            try:
+                response = await client.post(f"{url}/webhooks/alertmanager", json=payload, headers=headers)
+            except httpx.TransportError:  # a kept-alive connection the server closed meanwhile: send again
+                response = await client.post(f"{url}/webhooks/alertmanager", json=payload, headers=headers)
             if response.status_code != 202:
                 raise RuntimeError(f"webhook answered {response.status_code}: {response.text}")
             accepted[name] = time.monotonic()
@@ -137,6 +138,10 @@ def measure_delivery(
         name = str(call.args["text"]).split(": ", 1)[1].split(" on ", 1)[0]
         if name in accepted:
             latencies.append(call.at - accepted[name])
+    if VERBOSE:
+        print(
+            f"  {rate}/s latencies in send order (ms):", [round(x * 1000) for x in latencies], file=sys.stderr
+        )
     return percentiles(latencies)
 
 
@@ -231,7 +236,10 @@ def main() -> int:
     parser.add_argument("--channels", type=int, default=0, help="channels to route over (default 2 × rate)")
     parser.add_argument("--mode", choices=("both", "process", "in-process"), default="both")
     parser.add_argument("--database-url", default=None, help="PostgreSQL server (default: SQLite files)")
+    parser.add_argument("--verbose", action="store_true", help="also print every latency (stderr)")
     args = parser.parse_args()
+    global VERBOSE
+    VERBOSE = args.verbose
     modes = ("process", "in-process") if args.mode == "both" else (args.mode,)
     report: dict[str, Any] = {"database": "postgresql" if args.database_url else "sqlite", "pacing_s": 1.0}
     with tempfile.TemporaryDirectory(prefix="sevbot-slackbench-") as tmp:
