@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from bot.bootstrap import build_services, outbox_sinks
 from bot.console_sink import ConsoleSink
+from bot.llm.sink import DraftSink
 from bot.normalize import normalize
 from bot.settings import Settings
 from bot.worker import OutboxWorker
@@ -76,11 +77,16 @@ def notifications(incidents: int, alerts: int, seed: int = 7) -> list[tuple[str,
     return out
 
 
-async def drain(worker: OutboxWorker) -> int:
-    total = 0
-    while delivered := await worker.run_once():
-        total += delivered
-    return total
+async def drain(worker: OutboxWorker, sink: DraftSink, clock: WallClock) -> None:
+    """Deliver until nothing is due: wait for drafts in flight, and let handed-back rows come due."""
+    while True:
+        delivered = await worker.run_once()
+        if sink.in_flight:
+            await sink.drain()
+        elif sink.ready:
+            clock.offset += timedelta(seconds=sink.recheck)
+        elif not delivered:
+            return
 
 
 async def storm(incidents: int, alerts: int, *, resolve: bool) -> dict[str, Any]:
@@ -96,9 +102,10 @@ async def storm(incidents: int, alerts: int, *, resolve: bool) -> dict[str, Any]
         )
         clock = WallClock()
         services = build_services(settings, clock=clock)
-        worker = OutboxWorker(
-            db=services.db, sink=outbox_sinks(services, slack=ConsoleSink(lambda _: None)), clock=clock
-        )
+        router = outbox_sinks(services, slack=ConsoleSink(lambda _: None))
+        worker = OutboxWorker(db=services.db, sink=router, clock=clock)
+        sink = router.sinks["llm"]
+        assert isinstance(sink, DraftSink)
         started = time.perf_counter()
         sent: dict[str, list[dict[str, Any]]] = {}
         for n, (key, chunk) in enumerate(notifications(incidents, alerts), start=1):
@@ -107,8 +114,8 @@ async def storm(incidents: int, alerts: int, *, resolve: bool) -> dict[str, Any]
             )
             sent.setdefault(key, []).extend(chunk)
             if n % 10 == 0:
-                await drain(worker)
-        await drain(worker)
+                await drain(worker, sink, clock)
+        await drain(worker, sink, clock)
         if resolve:
             for key, fired in sent.items():
                 for i in range(0, len(fired), 10):
@@ -118,9 +125,9 @@ async def storm(incidents: int, alerts: int, *, resolve: bool) -> dict[str, Any]
                     services.ingestor.ingest(
                         normalize("alertmanager", body(am_payload(resolved, group_key=key)), GROUP_BY)
                     )
-            await drain(worker)
+            await drain(worker, sink, clock)
         clock.offset += settings.llm_redraft_interval + timedelta(minutes=1)
-        await drain(worker)
+        await drain(worker, sink, clock)
         elapsed = time.perf_counter() - started
         with services.db.read() as conn:
             per_incident = Counter(

@@ -4,6 +4,11 @@ The result is stored in one transaction with the record of the call (``llm_calls
 prompt) and the outbox row that posts the draft to the incident's thread (topic "slack", kind
 "incident.draft"). Every path ends in a draft: with no LLM configured, over budget, or when the call times
 out or fails, the template draft stands in, so an LLM outage loses nothing.
+
+Pacing: an automatic draft (opened, severity, alerts, resolved) of a kind the incident already got a draft
+of waits until the redraft interval has passed since that draft, and a newer waiting request for the same
+incident and kind replaces an older one; a summary asked for automatically after the incident resolved is
+dropped (its resolution draft stands). A person asking (reason "command") never waits.
 """
 
 from __future__ import annotations
@@ -38,9 +43,8 @@ PROMPT_OF_KIND = {
     "resolution": "resolution_summary",
 }
 MAX_WORDS = {"summary": 180, "runbook": 180, "resolution": 100}
+DEFER_RECHECK_SECONDS = 30.0
 TEMPLATE_MODEL = "template"
-# Automatic redrafts wait for the redraft interval; a person asking, an opening or a resolution never waits.
-DEFERRABLE_REASONS = ("alerts", "severity")
 _BROADCAST = re.compile(r"<!(channel|here|everyone)[^>]*>|@(channel|here|everyone)\b")
 
 
@@ -164,13 +168,18 @@ class Drafter:
             )
             if grounding is None:
                 return None, "incident no longer exists"
-            if request.reason in DEFERRABLE_REASONS:
-                if grounding.status == "resolved":
-                    return None, "incident resolved; the resolution draft stands"
+            automatic = request.reason != "command"
+            if automatic and request.kind == "summary" and grounding.status == "resolved":
+                return None, "incident resolved; the resolution draft stands"
+            if automatic and request.kind == "resolution" and grounding.status != "resolved":
+                return None, "incident no longer resolved"
+            if automatic:
                 latest = repo.latest(request.incident_id, request.kind)
                 if latest is not None and now - latest.created_at < self.redraft_interval:
+                    # Looked at again at least every half minute: the outbox keeps an incident's rows in
+                    # order, so a waiting request must not hold a resolution draft back for long.
                     wait = self.redraft_interval - (now - latest.created_at)
-                    raise RetryAfter(max(1.0, wait.total_seconds()))
+                    raise RetryAfter(min(DEFER_RECHECK_SECONDS, max(1.0, wait.total_seconds())))
         return self._render(request, grounding, model), ""
 
     def _render(self, request: DraftRequest, grounding: Grounding, model: str) -> Prepared:

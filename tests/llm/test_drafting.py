@@ -22,7 +22,7 @@ from storage.models import Alert
 from tests.conftest import Clock
 from tests.llm.helpers import Bot, running_bot
 from tests.support.fake_llm import Answer, FakeLLM
-from tests.support.payloads import am_alert
+from tests.support.payloads import T0, am_alert, iso
 
 MODEL = "test-model"
 
@@ -300,3 +300,42 @@ def test_a_draft_finished_after_its_row_was_handed_back_is_delivered_without_a_s
     result = asyncio.run(bot.sink.deliver(request, None))
 
     assert (result["source"], len(llm.requests), bot.sink.ready) == ("llm", 1, 0)
+
+
+def test_a_flapping_incident_is_not_redrafted_at_every_flap(bot: Bot, llm: FakeLLM) -> None:
+    alert = am_alert()
+    for flap in range(6):  # fire, resolve, fire again … a flap a minute: flagged flapping after a few
+        bot.clock.now += timedelta(minutes=1)
+        starts = T0 + timedelta(minutes=4 * flap)
+        fired = {**alert, "startsAt": iso(starts), "endsAt": iso(starts + timedelta(minutes=5))}
+        bot.alert(fired)
+        bot.run()
+        bot.alert({**fired, "status": "resolved", "endsAt": iso(starts + timedelta(minutes=1))})
+        bot.run()
+
+    incident = bot.client.get("/api/incidents/1").json()["incident"]
+    assert incident["flapping"] is True
+    # The first summary and the first resolution; every later one waits for the redraft interval ...
+    assert [d.kind for d in bot.drafts()] == ["summary", "resolution"]
+    bot.clock.now += timedelta(minutes=10)
+    bot.run()
+    # ... and then only the newest request is drafted: the incident is resolved, so its resolution.
+    assert [d.kind for d in bot.drafts()] == ["summary", "resolution", "resolution"]
+    assert len(llm.requests) == 3
+
+
+def test_a_waiting_redraft_does_not_hold_back_the_resolution_draft(bot: Bot, llm: FakeLLM) -> None:
+    alerts = [am_alert(instance=f"i{i}") for i in range(11)]
+    bot.alert(alerts[0])
+    bot.run()
+    bot.alert(*alerts[1:])  # 11 alerts: a redraft is asked for, and waits for the redraft interval
+    bot.run()
+    bot.alert(*[{**a, "status": "resolved", "endsAt": "2026-11-20T08:03:00Z"} for a in alerts])
+    bot.run()
+    assert [d.kind for d in bot.drafts()] == ["summary"]  # the resolution waits behind the redraft ...
+
+    bot.clock.now += timedelta(seconds=30)
+    bot.run()
+
+    assert [d.kind for d in bot.drafts()] == ["summary", "resolution"]  # ... for half a minute at most
+    assert bot.results("llm")[1] == ("done", {"skipped": "incident resolved; the resolution draft stands"})
