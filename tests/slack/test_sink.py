@@ -374,3 +374,27 @@ def test_a_retry_after_the_reply_went_out_does_not_swallow_newer_updates(
 
     replies = [c.args["text"] for c in slack.calls_to("chat.postMessage") if "thread_ts" in c.args]
     assert len(replies) == 2 and all("1 more alert joined" in r for r in replies)  # "c" was not swallowed
+
+
+def test_huge_alert_texts_and_many_alerts_are_accepted_by_slack(
+    delivery: Delivery, slack: FakeSlack, clock: Clock
+) -> None:
+    huge = "<!channel> " + "disk full on /var/lib/postgresql " * 700  # ~23,000 characters
+    fire(
+        delivery.services,
+        am_alert(annotations={"summary": huge, "description": huge}, extra_labels={"team": huge[:500]}),
+    )
+    delivery.run()
+    for i in range(60):
+        fire(
+            delivery.services,
+            am_alert(name=f"Other{i}-" + "x" * 200, instance=f"i{i}"),
+            group_key="one-group",
+        )
+    fire(delivery.services, *[am_alert(instance=f"host-{i}") for i in range(120)])
+
+    delivery.drain(step=timedelta(seconds=31))
+
+    posts = slack.calls_to("chat.postMessage") + slack.calls_to("chat.update")
+    assert posts and all(c.ok for c in posts), [c.response for c in posts if not c.ok]
+    assert all("<!channel>" not in c.args.get("text", "") for c in posts)
