@@ -34,6 +34,8 @@ from storage.outbox import OutboxItem
 
 log = logging.getLogger(__name__)
 
+MAX_TRACKED = 512  # finished drafts kept for their rows' next delivery before the oldest are dropped
+
 
 class DraftSink:
     def __init__(self, drafter: Drafter, *, handoff: float = 0.25, recheck: float = 1.0) -> None:
@@ -51,6 +53,7 @@ class DraftSink:
         if task is not None and (task.cancelled() or (not task.done() and task.get_loop() is not loop)):
             task = None  # cancelled, or left running in an event loop that is gone: draft again
         if task is None:
+            self._forget_uncollected()
             task = loop.create_task(self.drafter.draft(request), name=f"draft-{message.id}")
             self._tasks[message.id] = task
         if not task.done():
@@ -60,6 +63,12 @@ class DraftSink:
             raise RetryAfter(self.recheck)
         del self._tasks[message.id]
         return task.result()
+
+    def _forget_uncollected(self) -> None:
+        """Drop finished drafts nobody came back for (their row was taken by another worker process)."""
+        if len(self._tasks) >= MAX_TRACKED:
+            for key in [key for key, task in self._tasks.items() if task.done()]:
+                del self._tasks[key]
 
     @property
     def in_flight(self) -> int:
