@@ -144,10 +144,9 @@ class SlackSink:
     async def deliver(self, message: OutboxItem, incident: Incident | None) -> dict[str, Any]:
         if incident is None or message.incident_id is None:
             return {"skipped": "the incident no longer exists"}
-        status, progress = await anyio.to_thread.run_sync(self._progress, message.id)
-        if status != "pending":
+        progress, view = await anyio.to_thread.run_sync(self._load, message)
+        if view is None:
             return progress  # already sent along with an earlier row
-        view = await anyio.to_thread.run_sync(self._view, message)
         if view.silence is not None:
             return {**progress, "silenced": view.silence}
         if message.kind == "incident.opened":
@@ -326,14 +325,14 @@ class SlackSink:
 
     # --- SQL (run in a worker thread) ---------------------------------------------------------------
 
-    def _progress(self, message_id: int) -> tuple[str, dict[str, Any]]:
-        with self.db.read() as conn:
-            return SlackStateRepository(conn).outbox_result(message_id)
-
-    def _view(self, message: OutboxItem) -> _View:
+    def _load(self, message: OutboxItem) -> tuple[dict[str, Any], _View | None]:
+        """What an earlier attempt already did, and (unless the row is done already) the view, in one read."""
         assert message.incident_id is not None
         now = self.clock()
         with self.db.read() as conn:
+            status, progress = SlackStateRepository(conn).outbox_result(message.id)
+            if status != "pending":
+                return progress, None
             repo = IncidentRepository(conn)
             incident = repo.get(message.incident_id)
             if incident is None:
@@ -353,7 +352,7 @@ class SlackSink:
             state = SlackStateRepository(conn)
             later = state.pending_after(message.id, incident_id=incident.id, topic=TOPIC)
             channel_key, last = state.thread(incident.id)
-        return _View(incident, first_alert, noise, silence, later, channel_key, last)
+        return progress, _View(incident, first_alert, noise, silence, later, channel_key, last)
 
     def _silence(self, silences: SilenceRepository, facts: Mapping[str, str], now: datetime) -> str | None:
         for row in silences.active(now):
