@@ -348,3 +348,23 @@ def test_a_permanent_slack_error_is_counted_in_metrics(sevbot: Sevbot) -> None:
     assert 'sevbot_slack_api_errors_total{error="channel_not_found",method="chat.postMessage"} 1.0' in metrics
     [row] = [r for r in sevbot.rows(OutboxMessage) if r.topic == "slack" and r.kind == "incident.opened"]
     assert (row.status, row.last_error) == ("failed", "chat.postMessage: channel_not_found")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_slacks_url_verification_challenge_is_answered(sevbot: Sevbot) -> None:
+    body = json.dumps(
+        {
+            "token": "x",
+            "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+            "type": "url_verification",
+        }
+    ).encode()
+
+    response = sevbot.http.post(
+        f"{sevbot.url}/slack/events",
+        content=body,
+        headers=signed_headers(SIGNING_SECRET, body, content_type=JSON),
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
