@@ -338,14 +338,14 @@ def draft_message(
     label = f"AI draft ({esc(model or 'unknown model')})" if source == "llm" else "Template draft"
     head = f"*{label}* · {esc(kind)} · a draft, check it before acting on it"
     body = esc(text.strip()) or "(empty)"
-    chunks = _chunks(body, SECTION_TEXT - 100)
-    blocks = [context(head)] + [section(chunk, link) for chunk in chunks]
+    parts = split_text(body, SECTION_TEXT - 100)
+    blocks = [context(head)] + [section(part, link) for part in parts]
     return SlackMessage(
         text=cut(f"{label}: {text.strip()}", FALLBACK_TEXT), blocks=limit_blocks(blocks, link)
     )
 
 
-def _chunks(text: str, size: int) -> list[str]:
+def split_text(text: str, size: int) -> list[str]:
     """Split on paragraph or line boundaries where possible, never above ``size`` characters."""
     chunks: list[str] = []
     while len(text) > size:
@@ -368,7 +368,7 @@ def explanation_blocks(incident_id: int, lines: Sequence[str], *, link: str | No
     body = "\n".join(esc(line) for line in lines) or "No explanation is stored for this incident."
     blocks = [
         section(f"*Why incident #{incident_id} was flagged*"),
-        *[section(c, link) for c in _chunks(body, 2900)],
+        *[section(c, link) for c in split_text(body, 2900)],
     ]
     return SlackMessage(
         text=cut(f"Why #{incident_id}: {body}", FALLBACK_TEXT), blocks=limit_blocks(blocks, link)

@@ -41,7 +41,7 @@ class Reply:
 def _reply(text: str, *, wake: bool = False, link: str | None = None) -> Reply:
     if len(text) <= blocks.SECTION_TEXT:
         return Reply(text=text, wake=wake)
-    message = blocks.reply_message(blocks._chunks(text, blocks.SECTION_TEXT - 100), link=link)
+    message = blocks.reply_message(blocks.split_text(text, blocks.SECTION_TEXT - 100), link=link)
     return Reply(text=message.text, blocks=message.blocks, wake=wake)
 
 
