@@ -368,3 +368,32 @@ def test_slacks_url_verification_challenge_is_answered(sevbot: Sevbot) -> None:
 
     assert response.status_code == 200
     assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+
+
+def test_an_event_retried_to_another_replica_is_dropped_there(
+    sevbot: Sevbot, tmp_path: Path, database_url: str
+) -> None:
+    """Slack's retry may reach another ``sevbot serve`` replica behind the load balancer: same database."""
+    sevbot.alert()
+    sevbot.slack.wait_for("chat.postMessage")
+    channel, ts = sevbot.root()
+    replica_settings = make_settings(
+        tmp_path,
+        database_url,
+        worker_in_process=False,
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=sevbot.slack.api_url,
+    )
+    mention = app_mention("why was this flagged?", channel=channel, thread_ts=ts)
+    with serve(create_app(replica_settings)) as replica_url:
+        replica = Sevbot(replica_url, sevbot.slack, sevbot.http, None)
+        first = sevbot.event(mention, event_id="Ev0REPLICA")
+        retries = [replica.event(mention, event_id="Ev0REPLICA", retry_num=n).status_code for n in (1, 2)]
+        replica.event(app_mention("what?", channel=channel, thread_ts=ts), event_id="Ev0SENTINEL")
+        sevbot.slack.wait_for("chat.postMessage", where=lambda c: "I can explain" in c.args.get("text", ""))
+        sevbot.slack.wait_for("chat.postMessage", where=lambda c: "Why #1" in c.args.get("text", ""))
+
+    assert first.status_code == 200 and retries == [200, 200]
+    whys = [c for c in sevbot.slack.calls_to("chat.postMessage") if "Why #1" in c.args.get("text", "")]
+    assert len(whys) == 1
