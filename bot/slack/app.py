@@ -9,11 +9,13 @@ event id is recorded in SQL first, so a retry is dropped by whichever process re
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -93,7 +95,7 @@ def build_bolt_app(
         return None
 
     @app.command(command_name)
-    async def on_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
+    async def on_command(ack: Any, command: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
         thread_incident = await anyio.to_thread.run_sync(
             handlers.incident_for_thread, command.get("channel_id"), command.get("thread_ts")
         )
@@ -103,9 +105,12 @@ def build_bolt_app(
             await ack(text=str(exc))  # ephemeral by default
             return
         await ack()
-        reply = await anyio.to_thread.run_sync(_run, handlers, parsed, command.get("user_id", "?"))
+        user = command.get("user_id", "?")
+        reply = await anyio.to_thread.run_sync(_run, handlers, parsed, user)
         await answer(reply)
         await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral", replace_original=False)
+        if reply.files:
+            await _share_files(client, reply.files, channel=command.get("channel_id"), user=user)
 
     async def on_button(
         ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
@@ -196,6 +201,30 @@ def _mention_reply(
     )
 
 
+async def _share_files(
+    client: AsyncWebClient, files: tuple[Path, ...], *, channel: str | None, user: str
+) -> None:
+    """Upload the report's charts to the channel the command came from, then remove them."""
+    try:
+        if channel:
+            uploads = [
+                {"file": str(path), "filename": path.name, "title": path.stem.replace("_", " ")}
+                for path in files
+            ]
+            await _safe(
+                client.files_upload_v2(
+                    channel=channel,
+                    file_uploads=uploads,
+                    initial_comment=f"Incident charts, asked for by <@{user}>",
+                )
+            )
+    finally:
+        for path in files:
+            path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            files[0].parent.rmdir()
+
+
 async def _safe(call: Awaitable[Any]) -> None:
     try:
         await call
@@ -218,12 +247,13 @@ def mount_slack(
         token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
     )
 
-    def report(db: Database, since: Any, now: datetime) -> str:
-        from bot.reporting import build_report
+    def report(
+        db: Database, since: timedelta, now: datetime, charts_dir: Path | None
+    ) -> tuple[str, list[Path]]:
+        from bot.reporting import build_report, write_charts
 
-        return build_report(
-            db, since=since if isinstance(since, timedelta) else timedelta(days=7), now=now
-        ).as_text()
+        built = build_report(db, since=since, now=now)
+        return built.as_text(), write_charts(built, charts_dir) if charts_dir is not None else []
 
     handlers = SlackHandlers(db=db, clock=clock, command_name=settings.slack_command, report=report)
     bolt = build_bolt_app(

@@ -30,7 +30,7 @@ USAGE = {
     "summarize": "summarize ID",
     "runbook": "runbook ID",
     "silence": "silence MATCHERS DURATION  |  silence list  |  silence remove SILENCE_ID",
-    "stats": "stats [7d]",
+    "stats": "stats [7d] [charts]",
 }
 VERBS = tuple(USAGE)
 _ALIASES = {
@@ -60,6 +60,7 @@ class Command:
     silence_action: str | None = None  # add | list | remove
     silence_id: int | None = None
     since: timedelta | None = None
+    charts: bool = False  # stats: also share the report's charts in the channel
 
 
 def help_text(command: str = "/incident") -> str:
@@ -159,14 +160,17 @@ def _silence(rest: list[str], command: str) -> Command:
 
 
 def _stats(rest: list[str], command: str) -> Command:
+    charts = bool(rest) and rest[-1].lower() == "charts"
+    if charts:
+        rest = rest[:-1]
     if not rest:
-        return Command("stats", since=timedelta(days=7))
+        return Command("stats", since=timedelta(days=7), charts=charts)
     if len(rest) > 1:
-        raise usage("stats", "`stats` takes one period, e.g. 7d.", command)
+        raise usage("stats", "`stats` takes one period, e.g. 7d, and optionally `charts`.", command)
     try:
         since = parse_duration(rest[0])
     except ValueError:
         raise usage("stats", f"{rest[0]!r} is not a period such as 24h, 7d or 30d.", command) from None
     if since <= timedelta(0) or since > timedelta(days=366):
         raise usage("stats", "The period must be more than 0 and at most 366d.", command)
-    return Command("stats", since=since)
+    return Command("stats", since=since, charts=charts)

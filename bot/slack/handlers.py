@@ -7,9 +7,11 @@ its timeline, the feedback row and the outbox message for the thread are one tra
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -36,6 +38,7 @@ class Reply:
     text: str
     blocks: list[dict[str, Any]] | None = None
     wake: bool = False
+    files: tuple[Path, ...] = ()  # to share in the channel (stats charts); the caller removes them
 
 
 def _reply(text: str, *, wake: bool = False, link: str | None = None) -> Reply:
@@ -52,7 +55,7 @@ class SlackHandlers:
         db: Database,
         clock: Callable[[], datetime],
         command_name: str = "/incident",
-        report: Callable[[Database, Any, datetime], str] | None = None,
+        report: Callable[[Database, timedelta, datetime, Path | None], tuple[str, list[Path]]] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -249,7 +252,11 @@ class SlackHandlers:
         )
 
     def stats(self, command: Command) -> Reply:
+        """The report's text; with ``charts``, its PNG charts too (in a fresh temporary directory)."""
         if self.report is None:
             return Reply("Reports are not available in this installation.")
-        text = self.report(self.db, command.since, self.clock())
-        return _reply(f"```{text}```" if len(text) < blocks.SECTION_TEXT - 6 else text)
+        since = command.since or timedelta(days=7)
+        charts_dir = Path(tempfile.mkdtemp(prefix="sevbot-stats-")) if command.charts else None
+        text, charts = self.report(self.db, since, self.clock(), charts_dir)
+        reply = _reply(f"```{text}```" if len(text) < blocks.SECTION_TEXT - 6 else text)
+        return Reply(text=reply.text, blocks=reply.blocks, files=tuple(charts))

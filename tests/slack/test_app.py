@@ -397,3 +397,22 @@ def test_an_event_retried_to_another_replica_is_dropped_there(
     assert first.status_code == 200 and retries == [200, 200]
     whys = [c for c in sevbot.slack.calls_to("chat.postMessage") if "Why #1" in c.args.get("text", "")]
     assert len(whys) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_stats_with_charts_shares_the_report_charts_in_the_channel(sevbot: Sevbot) -> None:
+    sevbot.alert()
+    sevbot.slack.wait_for("chat.postMessage")
+
+    sevbot.command("stats 7d charts", channel_id="C0ALERTS")
+
+    assert "```" in sevbot.answer("stats 7d charts").args["text"]
+    [complete] = sevbot.slack.wait_for("files.completeUploadExternal")
+    files = (
+        json.loads(complete.args["files"])
+        if isinstance(complete.args["files"], str)
+        else complete.args["files"]
+    )
+    assert complete.ok and complete.args["channel_id"] == "C0ALERTS" and len(files) >= 1
+    uploads = sevbot.slack.calls_to("upload")
+    assert all(c.args["_raw"][:8] == b"\x89PNG\r\n\x1a\n" for c in uploads)  # real PNG files went up

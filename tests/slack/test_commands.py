@@ -33,6 +33,8 @@ from bot.slack.commands import Command, UsageError, parse
         ("runbook 3", Command("runbook", incident_id=3)),
         ("stats", Command("stats", since=timedelta(days=7))),
         ("stats 24h", Command("stats", since=timedelta(hours=24))),
+        ("stats charts", Command("stats", since=timedelta(days=7), charts=True)),
+        ("stats 30d charts", Command("stats", since=timedelta(days=30), charts=True)),
         ("silence list", Command("silence", silence_action="list")),
         ("silence remove 4", Command("silence", silence_action="remove", silence_id=4)),
     ],

@@ -44,10 +44,11 @@ def test_the_manifest_matches_the_app() -> None:
     assert {url.split("://", 1)[1].split("/", 1)[1] for url in urls} == {"slack/events"}
     assert settings["event_subscriptions"]["bot_events"] == ["app_mention"]
     assert settings["interactivity"]["is_enabled"] is True
-    # chat:write covers every Web API method the app calls; nothing else is asked for.
-    assert web_api_methods() == {"chat_postMessage", "chat_update", "chat_postEphemeral"}
+    # chat:write covers the chat.* methods, files:write the chart upload; nothing else is asked for.
+    assert web_api_methods() == {"chat_postMessage", "chat_update", "chat_postEphemeral", "files_upload_v2"}
     assert sorted(MANIFEST["oauth_config"]["scopes"]["bot"]) == [
         "app_mentions:read",
         "chat:write",
         "commands",
+        "files:write",
     ]
