@@ -416,3 +416,22 @@ def test_stats_with_charts_shares_the_report_charts_in_the_channel(sevbot: Sevbo
     assert complete.ok and complete.args["channel_id"] == "C0ALERTS" and len(files) >= 1
     uploads = sevbot.slack.calls_to("upload")
     assert all(c.args["_raw"][:8] == b"\x89PNG\r\n\x1a\n" for c in uploads)  # real PNG files went up
+
+
+def test_in_the_incident_thread_a_mention_runs_a_command_without_the_id(sevbot: Sevbot) -> None:
+    sevbot.alert()
+    sevbot.slack.wait_for("chat.postMessage")
+    channel, ts = sevbot.root()
+
+    sevbot.event(
+        app_mention("sev SEV2 only one region", user="U0CAROL", channel=channel, thread_ts=ts), event_id="Ev7"
+    )
+
+    answer = sevbot.slack.wait_for("chat.postMessage", where=lambda c: "now SEV2" in c.args.get("text", ""))[
+        0
+    ]
+    assert answer.args["thread_ts"] == ts
+    [feedback] = sevbot.rows(Feedback)
+    assert (feedback.user, feedback.new_severity, feedback.reason) == ("U0CAROL", "SEV2", "only one region")
+    update = sevbot.slack.wait_for("chat.update")[-1]
+    assert "SEV2 · #1" in _update_blocks(update)
