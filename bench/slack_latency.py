@@ -9,10 +9,11 @@ app served by uvicorn inside this process (``in-process``, same code path minus 
   second; from the webhook's ``202`` (committed) until the fake Slack receives the incident's root
   ``chat.postMessage`` (the outbox worker woken by the commit, the Slack sink, slack_sdk over HTTP).
 
-Each incident has its own service, and services are routed over ``2 × rate`` channels (``SEVBOT_CONFIG``
-routes), so the one-post-per-second-per-channel pacing (kept on, at its default of 1 s) is not what is
-measured; ``--channels 1`` shows what pacing alone does to a burst in one channel. The LLM drafting is
-on (template drafts, no LLM key) as in the embedded default, so thread replies compete for the worker.
+Each incident has its own service, and services are routed over ``4 × rate`` channels (``SEVBOT_CONFIG``
+routes). Every incident makes two posts (its root, then the template draft in its thread), so each channel
+runs at half of the one-post-per-second pacing (kept on, at its default of 1 s): the pipeline is measured,
+not Slack's rate limit. ``--channels N`` shows what pacing does when channels are busier. The LLM
+drafting is on (template drafts, no LLM key) as in the embedded default, so drafts compete for the worker.
 
     .venv/bin/python bench/slack_latency.py            # ~1 minute, SQLite
     .venv/bin/python bench/slack_latency.py --json     # one JSON object
@@ -180,7 +181,7 @@ def run(mode: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"ack": {}, "delivery": {}}
     start = whole_process if mode == "process" else in_process
     for rate in args.rates:
-        channels = args.channels or 2 * rate
+        channels = args.channels or 4 * rate
         with FakeSlack() as slack:
             data_dir = root / f"{mode}-{rate}"
             data_dir.mkdir()
@@ -233,7 +234,7 @@ def main() -> int:
     parser.add_argument("--rates", type=int, nargs="+", default=list(RATES), help="incidents per second")
     parser.add_argument("--seconds", type=float, default=5.0, help="how long each rate is sent")
     parser.add_argument("--ack-samples", type=int, default=200)
-    parser.add_argument("--channels", type=int, default=0, help="channels to route over (default 2 × rate)")
+    parser.add_argument("--channels", type=int, default=0, help="channels to route over (default 4 × rate)")
     parser.add_argument("--mode", choices=("both", "process", "in-process"), default="both")
     parser.add_argument("--database-url", default=None, help="PostgreSQL server (default: SQLite files)")
     parser.add_argument("--verbose", action="store_true", help="also print every latency (stderr)")
