@@ -255,6 +255,7 @@ def test_an_event_retried_three_times_is_handled_once(sevbot: Sevbot) -> None:
     # A different event afterwards: once its answer is in, any answer to the retries would be too.
     sevbot.event(app_mention("summarize", channel=channel, thread_ts=ts), event_id="Ev0OTHER")
     sevbot.slack.wait_for("chat.postMessage", where=lambda c: "Drafting" in c.args.get("text", ""))
+    sevbot.slack.wait_for("chat.postMessage", where=lambda c: "Why #1" in c.args.get("text", ""))
 
     assert statuses == [200, 200, 200, 200]
     whys = [c for c in sevbot.slack.calls_to("chat.postMessage") if "Why #1" in c.args.get("text", "")]
