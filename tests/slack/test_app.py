@@ -307,6 +307,19 @@ def test_silence_list_remove_and_no_posts_for_silenced_alerts(sevbot: Sevbot) ->
     sevbot.alert(name="Noisy")
     sevbot.alert(name="Real")
     sevbot.slack.wait_for("chat.postMessage", where=lambda c: "Real" in c.args.get("text", ""))
+
+    def noisy_handled() -> list[Any]:
+        return [
+            r
+            for r in sevbot.rows(OutboxMessage)
+            if r.topic == "slack"
+            and r.kind == "incident.opened"
+            and r.incident_id == 1
+            and r.status == "done"
+        ]
+
+    [noisy] = wait_until(noisy_handled, what="the silenced incident's root row to be handled", interval=0.02)
+    assert noisy.result == {"silenced": "silence 1"}
     sevbot.command("silence list")
     listed = sevbot.answer("silence list").args["text"]
     sevbot.command("silence remove 1")
