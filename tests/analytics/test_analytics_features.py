@@ -10,6 +10,8 @@ from analytics.features import (
     describe_feature,
     duration_minutes,
     expression_features,
+    name_grams,
+    stem,
     words,
 )
 from analytics.records import AlertRecord, AlertStatus
@@ -118,3 +120,23 @@ def test_describe_feature_puts_features_in_plain_words() -> None:
     assert describe_feature("sev:critical", 1.0, alert, context) == "source says critical"
     assert describe_feature("fn:absent", 0.5, alert, context) == "query uses absent()"
     assert describe_feature("hour:night", 1.0, alert, context) == "night (00–06 UTC)"
+
+
+def test_name_grams_and_stems_are_options() -> None:
+    assert name_grams("PodDown") == ("<pod", "pod>", "<dow", "down", "own>")
+    alert = make_alert(labels={"alertname": "ProcessRestarting"}, annotations={"summary": "It restarted"})
+    plain = alert_features(alert)
+    assert not any(name.startswith("gram:") for name in plain) and "name:restart" not in plain
+    grams = alert_features(alert, options=FeatureOptions(name_grams=0.5))
+    assert grams["gram:tart"] == 0.5 and grams["gram:<res"] == 0.5
+    assert describe_feature("gram:<res", 0.5, alert, None) == "alert name contains “res”"
+    stemmed = alert_features(alert, options=FeatureOptions(stems=True))
+    assert {"name:restarting", "name:restart", "text:restarted", "text:restart"} <= stemmed.keys()
+    assert [stem(w) for w in ("restarted", "failures", "process", "status", "errors", "up")] == [
+        "restart",
+        "fail",
+        "process",
+        "status",
+        "error",
+        "up",
+    ]

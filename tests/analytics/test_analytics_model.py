@@ -14,17 +14,20 @@ from analytics.catalogue import catalogue_examples
 from analytics.examples import TrainingExample, feedback_example, rule_alert
 from analytics.features import FeatureOptions, alert_features
 from analytics.model import (
+    ArtifactError,
     ModelScorer,
     SeverityModel,
     default_artifact_name,
     default_scorer,
     load_model,
     load_scorer,
+    render_reason,
     save_model,
+    signed,
     train_model,
 )
 from analytics.records import AlertRecord, AlertStatus, Severity
-from analytics.scoring import Scorer, ScoringContext
+from analytics.scoring import Reason, Scorer, ScoringContext
 
 
 def real_alerts(rules: list[dict[str, Any]], instances: list[dict[str, Any]]) -> list[AlertRecord]:
@@ -213,11 +216,65 @@ def test_load_refuses_other_files_and_tampered_coefficients(
     document = json.loads(path.read_text())
     document["coef"][0][0] += 1.0
     path.write_text(json.dumps(document))
-    with pytest.raises(ValueError, match="version"):
+    with pytest.raises(ArtifactError, match="recorded version"):
         load_model(path)
     (tmp_path / "other.json").write_text('{"format": "something-else"}')
     with pytest.raises(ValueError, match="not a sevbot"):
         load_model(tmp_path / "other.json")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(format_version=1), "unsupported model format version 1"),
+        (lambda d: d.update(format_version=99), "unsupported model format version 99"),
+        (lambda d: d.pop("coef"), "malformed model artifact: KeyError"),
+        (lambda d: d.update(coef=[[1.0, 2.0]]), "do not match"),
+        (lambda d: d.update(classes=["SEV1", "SEV9", "SEV3", "SEV4"]), "malformed model artifact"),
+        (lambda d: d.update(feature_names=[1, 2]), "feature_names must be a list of strings"),
+        (lambda d: d["options"].update(run="os.system"), "malformed model artifact: TypeError"),
+        (lambda d: d.update(summary=[]), "options and summary must be objects"),
+    ],
+)
+def test_load_names_what_is_wrong_with_a_malformed_artifact(
+    default_model: SeverityModel, tmp_path: Path, change: Any, message: str
+) -> None:
+    document = json.loads(save_model(default_model, tmp_path / "model.json").read_text())
+    change(document)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(ArtifactError, match=message):
+        load_model(path)
+
+
+def test_load_rejects_files_that_are_not_json_objects(tmp_path: Path) -> None:
+    for name, text in (("half.json", '{"format": "sevbot-sev'), ("list.json", "[1, 2]")):
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ArtifactError, match="not JSON"):
+        load_model(tmp_path / "half.json")
+    with pytest.raises(ArtifactError, match="not a sevbot severity model"):
+        load_model(tmp_path / "list.json")
+    (tmp_path / "latin1.json").write_bytes(b"\xff\xfe{")
+    with pytest.raises(ArtifactError, match="unreadable"):
+        load_model(tmp_path / "latin1.json")
+    with pytest.raises(ArtifactError, match="unreadable"):
+        load_model(tmp_path / "missing.json")
+
+
+def test_reasons_render_in_plain_words_with_signs(default_model: SeverityModel) -> None:
+    assert render_reason(Reason("source says critical", 1.94)) == "source says critical +1.9"
+    assert render_reason(Reason("night (00–06 UTC)", -0.2)) == "night (00–06 UTC) \u22120.2"
+    assert render_reason(Reason("label env=dev", 0.04)) == "label env=dev +0.04"
+    assert signed(-0.001) == "±0"
+    example = catalogue_examples(seed=5)[17]
+    explanation = default_model.explain(example.alert, example.context)
+    lines = explanation.lines(top=3)
+    assert len(lines) == 5
+    assert lines[0] == render_reason(
+        Reason(explanation.contributions[0].text, explanation.contributions[0].weight)
+    )
+    assert lines[-1].startswith(f"base rate for {explanation.level} ")
+    assert lines[-2].startswith(f"{len(explanation.contributions) - 3} other signals ")
 
 
 def test_default_scorer_trains_once_then_loads_the_cached_artifact(tmp_path: Path) -> None:
