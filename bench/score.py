@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analytics.catalogue import catalogue_examples
 from analytics.examples import TrainingExample
-from analytics.features import alert_features
-from analytics.model import train_default_model
+from analytics.features import FeatureOptions, alert_features
+from analytics.model import train_default_model, train_model
 from analytics.records import AlertRecord
 
 
@@ -56,9 +56,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--alerts", type=int, default=5000)
+    parser.add_argument(
+        "--name-grams",
+        type=float,
+        default=None,
+        help="train the catalogue model with alert-name 4-grams of this value (the default model has none)",
+    )
     args = parser.parse_args()
 
-    model = train_default_model(seed=0)
+    if args.name_grams is None:
+        model = train_default_model(seed=0)
+    else:
+        options = FeatureOptions(name_grams=args.name_grams)
+        model = train_model(catalogue_examples(seed=0), seed=0, options=options)
     scorer = model.scorer()
     alerts = instances(catalogue_examples(seed=3), args.alerts)
     for e in alerts[:500]:  # warm up
@@ -79,7 +89,7 @@ def main() -> None:
     pipeline = []
     for e in alerts[:1000]:
         start = time.perf_counter()
-        model.pipeline.predict_proba([alert_features(e.alert, e.context)])
+        model.pipeline.predict_proba([alert_features(e.alert, e.context, options=model.options)])
         pipeline.append((time.perf_counter() - start) * 1000.0)
 
     result = {
