@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
+from analytics import features
 from analytics.features import (
     FeatureOptions,
     alert_features,
@@ -140,3 +143,17 @@ def test_name_grams_and_stems_are_options() -> None:
         "error",
         "up",
     ]
+
+
+def test_words_of_rendered_text_are_those_of_its_tokens_and_the_token_memo_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = (
+        "KubeAPIDown on node-3: HTTPServer2Errors\tfor {{ $labels.job }} job_name=api_gatewayV2 (value 0.93)"
+    )
+    expected = ("kube", "api", "down", "node", "http", "server2", "errors", "job", "name", "gateway", "v2")
+    assert words(text) == expected
+    monkeypatch.setattr(features, "_TOKEN_CACHE_LIMIT", 4)
+    features._TOKEN_WORDS.clear()
+    assert words(text) == expected  # the memo was cleared on the way and the answer is the same
+    assert len(features._TOKEN_WORDS) <= 4
