@@ -506,10 +506,10 @@ class Server:
 
 
 @contextmanager
-def own_server(database_url: str | None, *, workers: int = 1) -> Iterator[Server]:
+def own_server(database_url: str | None, *, workers: int = 1, outbox: bool = True) -> Iterator[Server]:
     """``sevbot serve`` on a free port with a fresh database (SQLite, or one made on ``database_url``)."""
     token = secrets.token_urlsafe(24)
-    settings = {"log_level": "WARNING", "workers": str(workers)}
+    settings = {"log_level": "WARNING", "workers": str(workers), "worker_in_process": str(outbox).lower()}
     with tempfile.TemporaryDirectory(prefix="sevbot-bench-") as tmp:
         data_dir = Path(tmp)
         if database_url is None:
@@ -541,6 +541,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"run on SQLite, then PostgreSQL (--database-url, default {DEFAULT_POSTGRES})",
     )
     parser.add_argument("--workers", type=int, default=1, help="sevbot serve --workers (own server only)")
+    parser.add_argument(
+        "--no-outbox",
+        action="store_true",
+        help="own server without the in-process outbox worker (ingestion alone; messages stay queued)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     modes = ["throughput", "rate"] if args.mode == "both" else [args.mode]
@@ -572,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.json:
             _print(reports[-1])
     for database in targets:
-        with own_server(database, workers=args.workers) as server:
+        with own_server(database, workers=args.workers, outbox=not args.no_outbox) as server:
             load = os.getloadavg()[0]
             reports.append(Report(server.label, load, run(server)))
         if not args.json:

@@ -81,6 +81,8 @@ def create_app(
     app.state.sinks = router
     # SQLite has one writer: webhooks queue here (and commit together) rather than in SQLite's busy loop.
     app.state.committer = GroupCommitter(services.ingestor, writers=1 if services.db.is_sqlite else 4)
+    if worker is not None:
+        worker.yield_to = app.state.committer.busy  # webhooks first; Slack and drafts when it is quiet
     app.include_router(webhooks.router)
     app.include_router(api.router)
     app.include_router(health.router)

@@ -14,8 +14,8 @@ from analytics.similar import incident_text, most_similar
 from storage.incidents import IncidentRepository
 from storage.models import Feedback, Incident, TimelineEvent
 
-# How many past incidents are compared (newest first); plenty for a team's memory, cheap to score.
-CANDIDATES = 2000
+# How many past incidents of the same alert name, and of the same service, are compared (newest first).
+CANDIDATES = 200
 
 
 def explain_incident(conn: Connection, incident_id: int) -> dict[str, Any] | None:
@@ -35,13 +35,22 @@ def explain_incident(conn: Connection, incident_id: int) -> dict[str, Any] | Non
 
 
 def similar_incidents(conn: Connection, incident: Incident, *, k: int = 3) -> list[dict[str, Any]]:
+    """The ``k`` past incidents most like this one, among those sharing its alert name or its service."""
     columns = (Incident.id, Incident.title, Incident.alertname, Incident.service, Incident.labels)
-    rows = conn.execute(
-        select(*columns, Incident.severity, Incident.status)
-        .where(Incident.id != incident.id, Incident.opened_at <= incident.opened_at)
-        .order_by(Incident.id.desc())
-        .limit(CANDIDATES)
-    ).all()
+    earlier = select(*columns, Incident.severity, Incident.status).where(
+        Incident.id != incident.id, Incident.opened_at <= incident.opened_at
+    )
+    # Candidates come from two index range scans, so the cost does not grow with the history.
+    same_name = earlier.where(Incident.alertname == incident.alertname)
+    rows = list(conn.execute(same_name.order_by(Incident.id.desc()).limit(CANDIDATES)))
+    if incident.service:
+        seen = {r.id for r in rows}
+        same_service = earlier.where(Incident.service == incident.service)
+        rows += [
+            r
+            for r in conn.execute(same_service.order_by(Incident.id.desc()).limit(CANDIDATES))
+            if r.id not in seen
+        ]
     target = incident_text(
         alertname=incident.alertname, title=incident.title, service=incident.service, labels=incident.labels
     )

@@ -9,11 +9,15 @@ its own result, and a bad batch fails alone (see ``Ingestor.ingest_many``).
 from __future__ import annotations
 
 import asyncio
+import time
 
 import anyio
 
 from bot.ingest import Ingestor, IngestResult
 from bot.normalize import Batch
+
+# Webhooks closer together than this count as one busy spell (the in-process worker waits it out).
+QUIET_SECONDS = 0.05
 
 
 class GroupCommitter:
@@ -23,9 +27,15 @@ class GroupCommitter:
         self.max_batches = max_batches
         self._pending: list[tuple[Batch, asyncio.Future[IngestResult]]] = []
         self._running = 0
+        self._last_submit = float("-inf")
+
+    def busy(self, quiet_seconds: float = QUIET_SECONDS) -> bool:
+        """Whether webhooks are being committed, or arrived within ``quiet_seconds``."""
+        return bool(self._pending or self._running) or time.monotonic() - self._last_submit < quiet_seconds
 
     async def submit(self, batch: Batch) -> IngestResult:
         """Queue ``batch`` and wait until it is committed (or failed, nothing written)."""
+        self._last_submit = time.monotonic()
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         self._pending.append((batch, future))
         if self._running < self.writers:

@@ -8,6 +8,7 @@ is retried with exponential backoff, so an outage of the sink delays messages an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -27,6 +28,7 @@ from storage.outbox import OutboxItem, OutboxRepository
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
+YIELD_STEP_SECONDS = 0.02  # how often a yielding worker looks whether ingestion has gone quiet
 
 
 class PermanentError(Exception):
@@ -82,6 +84,9 @@ class OutboxWorker:
         clock: Callable[[], datetime] = utcnow,
         name: str | None = None,
         concurrency: int = 8,
+        yield_to: Callable[[], bool] | None = None,
+        max_yield_seconds: float = 1.0,
+        busy_batch_size: int = 10,
     ) -> None:
         self.db = db
         self.sink = sink
@@ -94,6 +99,12 @@ class OutboxWorker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Ingestion first: inside `sevbot serve` the worker shares the process with the webhooks, so while
+        # ``yield_to()`` says webhooks are being committed it waits (at most ``max_yield_seconds``), then
+        # takes a small batch. Messages are delayed during a storm, never lost, and webhooks stay fast.
+        self.yield_to = yield_to
+        self.max_yield_seconds = max_yield_seconds
+        self.busy_batch_size = busy_batch_size
 
     def wake(self) -> None:
         """Ask the worker to look at the outbox now; safe to call from any thread."""
@@ -103,8 +114,9 @@ class OutboxWorker:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         while not stop.is_set():
+            limit = await self._make_way(stop)
             try:
-                delivered = await self.run_once()
+                delivered = await self.run_once(limit)
             except Exception:
                 log.exception("outbox worker pass failed")
                 delivered = 0
@@ -135,19 +147,30 @@ class OutboxWorker:
         with self.db.read() as conn:
             return OutboxRepository(conn).next_due_after(self.clock())
 
-    async def run_once(self) -> int:
+    async def _make_way(self, stop: asyncio.Event) -> int:
+        """Wait while ingestion is busy (bounded); how many messages to take next."""
+        if self.yield_to is None or not self.yield_to():
+            return self.batch_size
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_yield_seconds
+        while self.yield_to() and loop.time() < deadline and not stop.is_set():
+            with contextlib.suppress(TimeoutError):  # look again shortly, or stop at once
+                await asyncio.wait_for(stop.wait(), timeout=YIELD_STEP_SECONDS)
+        return self.busy_batch_size if self.yield_to() else self.batch_size
+
+    async def run_once(self, limit: int | None = None) -> int:
         """Claim one batch of due messages and deliver them in order; returns how many were taken."""
-        items = await anyio.to_thread.run_sync(self._claim)
+        items = await anyio.to_thread.run_sync(self._claim, limit or self.batch_size)
         # One lane per incident and topic, delivered in order; lanes run side by side, so one slow
         # receiver (or one busy Slack channel) does not hold up every other incident.
         lanes: dict[tuple[object, str], list[OutboxItem]] = {}
         for item in items:
             key = (item.incident_id if item.incident_id is not None else f"row {item.id}", item.topic)
             lanes.setdefault(key, []).append(item)
-        limit = asyncio.Semaphore(self.concurrency)
+        lanes_at_once = asyncio.Semaphore(self.concurrency)
 
         async def deliver_lane(lane: list[OutboxItem]) -> None:
-            async with limit:
+            async with lanes_at_once:
                 for index, item in enumerate(lane):
                     if not await self._deliver(item):  # to be retried: the rest waits behind it
                         for later in lane[index + 1 :]:
@@ -166,10 +189,10 @@ class OutboxWorker:
         with self.db.write() as conn:
             OutboxRepository(conn).release([item.id])
 
-    def _claim(self) -> list[OutboxItem]:
+    def _claim(self, limit: int | None = None) -> list[OutboxItem]:
         with self.db.write() as conn:
             return OutboxRepository(conn).claim(
-                worker=self.name, now=self.clock(), lease=self.lease, limit=self.batch_size
+                worker=self.name, now=self.clock(), lease=self.lease, limit=limit or self.batch_size
             )
 
     async def _deliver(self, item: OutboxItem) -> bool:

@@ -79,6 +79,8 @@ class Incident(Base):
         Index("ix_incidents_group_key_id", "group_key", "id"),
         Index("ix_incidents_status_opened_at", "status", "opened_at"),
         Index("ix_incidents_opened_at", "opened_at"),
+        Index("ix_incidents_alertname_id", "alertname", "id"),
+        Index("ix_incidents_service_id", "service", "id"),
     )
 
 

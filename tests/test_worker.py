@@ -148,3 +148,31 @@ def test_concurrent_workers_never_claim_the_same_message(services: Services, clo
         queued = list(conn.execute(select(OutboxMessage.id).order_by(OutboxMessage.id)).scalars())
     assert len(queued) == 30
     assert sorted(claimed) == queued
+
+
+def test_while_webhooks_are_busy_the_in_process_worker_waits_then_takes_a_small_batch(
+    services: Services, clock: Clock
+) -> None:
+    for n in range(5):
+        fire(services, am_alert(f"Alert{n}"))
+    sink = RecordingSink()
+    looked: list[bool] = []
+
+    def ingestion_busy() -> bool:  # busy for the first three looks, then quiet
+        looked.append(True)
+        return len(looked) <= 3
+
+    outbox_worker = OutboxWorker(
+        db=services.db, sink=sink, clock=clock, yield_to=ingestion_busy, max_yield_seconds=5
+    )
+    stop = asyncio.Event()
+    assert asyncio.run(outbox_worker._make_way(stop)) == outbox_worker.batch_size  # waited until quiet
+    assert len(looked) >= 4  # it looked again until ingestion had gone quiet
+
+    always_busy = OutboxWorker(
+        db=services.db, sink=sink, clock=clock, yield_to=lambda: True, max_yield_seconds=0, busy_batch_size=2
+    )
+    limit = asyncio.run(always_busy._make_way(stop))
+    assert limit == 2  # never quiet: after the longest wait it still delivers, a little at a time
+    assert asyncio.run(always_busy.run_once(limit)) == 2
+    assert len(sink.delivered) == 2

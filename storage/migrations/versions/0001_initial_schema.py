@@ -49,6 +49,8 @@ def upgrade() -> None:
     with op.batch_alter_table('incidents', schema=None) as batch_op:
         batch_op.create_index('ix_incidents_group_key_id', ['group_key', 'id'], unique=False)
         batch_op.create_index('ix_incidents_opened_at', ['opened_at'], unique=False)
+        batch_op.create_index('ix_incidents_alertname_id', ['alertname', 'id'], unique=False)
+        batch_op.create_index('ix_incidents_service_id', ['service', 'id'], unique=False)
         batch_op.create_index('ix_incidents_status_opened_at', ['status', 'opened_at'], unique=False)
 
     op.create_table('model_versions',
@@ -270,6 +272,8 @@ def downgrade() -> None:
     op.drop_table('model_versions')
     with op.batch_alter_table('incidents', schema=None) as batch_op:
         batch_op.drop_index('ix_incidents_status_opened_at')
+        batch_op.drop_index('ix_incidents_alertname_id')
+        batch_op.drop_index('ix_incidents_service_id')
         batch_op.drop_index('ix_incidents_opened_at')
         batch_op.drop_index('ix_incidents_group_key_id')
 
