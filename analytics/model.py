@@ -21,7 +21,7 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -377,17 +377,27 @@ def train_model(
     class_weight: str | None = "balanced",
     options: FeatureOptions = DEFAULT_OPTIONS,
     rows: Sequence[FeatureDict] | None = None,
+    name_gram_choices: Sequence[float] = (),
 ) -> SeverityModel:
     """Fit the pipeline on weighted examples and return the model with its lean scorer and metadata.
 
     Feedback is simply more examples (``origin="feedback"``) with a larger ``weight``. ``rows`` may hold the
-    examples' features already computed with ``options`` (evaluation reuses them across folds).
+    examples' features already computed with ``options`` (evaluation reuses them across folds). With two or
+    more ``name_gram_choices`` (e.g. ``analytics.evaluate.NAME_GRAM_CHOICES``) the value of the alert-name
+    4-grams is chosen by grouped cross-validation on these examples, as ``sevbot model evaluate`` does
+    inside each training fold; the choice is kept in the model's options.
     """
     import sklearn
 
     levels = sorted({e.level for e in examples}, key=lambda s: s.rank)
     if len(levels) < 2:
         raise ValueError("training needs examples of at least two severity levels")
+    if len(set(name_gram_choices)) > 1:
+        from analytics.evaluate import select_options
+
+        candidates = [replace(options, name_grams=v) for v in dict.fromkeys(name_gram_choices)]
+        options, _ = select_options(examples, candidates=candidates, seed=seed, c=c)
+        rows = None
     if rows is None:
         rows = [alert_features(e.alert, e.context, options=options) for e in examples]
     elif len(rows) != len(examples):

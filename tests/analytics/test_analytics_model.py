@@ -307,3 +307,13 @@ def test_training_needs_two_levels() -> None:
 def test_training_is_reproducible() -> None:
     examples: list[TrainingExample] = catalogue_examples(seed=4)[::3]
     assert train_model(examples, seed=0).version == train_model(examples, seed=0).version
+
+
+def test_training_can_choose_the_name_gram_value_by_grouped_cross_validation() -> None:
+    examples = catalogue_examples(seed=6, variants=2)
+    chosen = train_model(examples, seed=0, name_gram_choices=(0.0, 1.0))
+    assert chosen.options.name_grams in (0.0, 1.0)
+    again = train_model(examples, seed=0, name_gram_choices=(0.0, 1.0))
+    assert again.version == chosen.version
+    fixed = train_model(examples, seed=0, options=chosen.options)
+    assert fixed.version == chosen.version
