@@ -105,6 +105,7 @@ class OutboxWorker:
         self.yield_to = yield_to
         self.max_yield_seconds = max_yield_seconds
         self.busy_batch_size = busy_batch_size
+        self._stop = asyncio.Event()
 
     def wake(self) -> None:
         """Ask the worker to look at the outbox now; safe to call from any thread."""
@@ -113,6 +114,7 @@ class OutboxWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
+        self._stop = stop
         while not stop.is_set():
             limit = await self._make_way(stop)
             try:
@@ -147,8 +149,9 @@ class OutboxWorker:
         with self.db.read() as conn:
             return OutboxRepository(conn).next_due_after(self.clock())
 
-    async def _make_way(self, stop: asyncio.Event) -> int:
+    async def _make_way(self, stop: asyncio.Event | None = None) -> int:
         """Wait while ingestion is busy (bounded); how many messages to take next."""
+        stop = stop or self._stop
         if self.yield_to is None or not self.yield_to():
             return self.batch_size
         loop = asyncio.get_running_loop()
@@ -172,6 +175,7 @@ class OutboxWorker:
         async def deliver_lane(lane: list[OutboxItem]) -> None:
             async with lanes_at_once:
                 for index, item in enumerate(lane):
+                    await self._make_way()  # also between messages: a batch must not crowd out webhooks
                     if not await self._deliver(item):  # to be retried: the rest waits behind it
                         for later in lane[index + 1 :]:
                             await anyio.to_thread.run_sync(self._release, later)
