@@ -309,6 +309,9 @@ def render_evaluation(evaluation: Evaluation, *, title: str = "") -> str:
     lines.append(f"{'macro-F1':<35}{evaluation.model.macro_f1:>7.3f}{evaluation.baseline.macro_f1:>13.3f}")
     model, baseline = evaluation.model, evaluation.baseline
     lines.append(f"{'critical-F1 (SEV1-2)':<35}{model.critical_f1:>7.3f}{baseline.critical_f1:>13.3f}")
+    if evaluation.name_grams_chosen:
+        chosen = ", ".join(f"{v:g}" for v in evaluation.name_grams_chosen)
+        lines.append(f"alert-name 4-gram value chosen inside each training fold: {chosen}")
     lines.append("confusion (rows true, columns predicted): " + " ".join(evaluation.labels))
     for label, row in zip(evaluation.labels, evaluation.model.confusion, strict=True):
         lines.append(f"  {label:<6}" + "".join(f"{v:>6}" for v in row))

@@ -62,6 +62,7 @@ def test_evaluation_reports_both_methods_on_the_same_grouped_folds() -> None:
     assert document["per_class"]["SEV1"]["support"] == evaluation.model.per_class["SEV1"].support
     text = render_evaluation(evaluation, title="catalogue")
     assert "macro-F1" in text and "SEV4" in text and text.startswith("catalogue")
+    assert "chosen inside each training fold" in text
 
 
 def test_duplicates_are_removed_before_splitting() -> None:
