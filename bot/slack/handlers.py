@@ -116,6 +116,10 @@ class SlackHandlers:
                 result = actions.acknowledge(incident_id, user=user, at=now, now=now)
             elif verb == "resolve":
                 result = actions.resolve(incident_id, user=user, at=now, now=now, note=text)
+                if result.changed:  # a short resolution summary, as when its alerts resolve
+                    request_draft(
+                        conn, incident_id, "resolution", reason="resolved", requested_by=user, now=now
+                    )
             elif verb == "sev":
                 assert severity is not None
                 result = actions.set_severity(

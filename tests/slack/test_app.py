@@ -182,6 +182,10 @@ def test_ack_and_resolve_from_commands_update_the_root_and_the_thread(sevbot: Se
     assert any("Resolved by <@U0ALICE>" in r and "rolled back the deploy" in r for r in replies)
     [resolved] = [e for e in sevbot.rows(TimelineEvent) if e.kind == "incident.resolved"]
     assert resolved.actor == "U0ALICE" and resolved.data["note"] == "rolled back the deploy"
+    # A person's resolution asks for a resolution summary, as a resolution by the alerts does.
+    asked = [m.payload for m in sevbot.rows(OutboxMessage) if m.kind == "draft.requested"]
+    wanted = {"kind": "resolution", "reason": "resolved", "requested_by": "U0ALICE"}
+    assert wanted.items() <= asked[-1].items()
 
 
 def test_buttons_acknowledge_and_resolve_and_answer_privately(sevbot: Sevbot) -> None:
