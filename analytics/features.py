@@ -434,8 +434,13 @@ def _label_names(key: str, value: str) -> tuple[str, ...]:
     return (f"has:{lkey}",)
 
 
+_SKIPPED_LABELS = INSTANCE_LABELS | frozenset(SEVERITY_LABELS)
+
+
 def _label_features(labels: Mapping[str, str], out: FeatureDict) -> None:
     for key, value in labels.items():
+        if key in _SKIPPED_LABELS:  # per-instance values (pod, instance) would only churn the cache
+            continue
         for name in _label_names(key, value):
             out[name] = 1.0
     env = _env_class(labels)
