@@ -286,6 +286,7 @@ def cmd_incidents_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_incidents_show(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.model import signed
     from bot.api import alert_json, event_json, incident_json
     from bot.bootstrap import build_services
     from storage.incidents import IncidentRepository
@@ -320,7 +321,7 @@ def cmd_incidents_show(args: argparse.Namespace, settings: Settings) -> int:
         f"  opened {inc['opened_at']}" + (f" · resolved {inc['resolved_at']}" if inc["resolved_at"] else "")
     )
     for reason in inc["severity"]["explanation"]:
-        print(f"  why: {reason['text']} ({reason['weight']:+.2f})")
+        print(f"  why: {reason['text']} {signed(reason['weight'])}")
     print("Alerts:")
     for a in doc["alerts"]:
         print(

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from analytics.model import signed
 from storage.models import Incident
 from storage.outbox import OutboxItem
 
@@ -38,7 +39,7 @@ def render(message: OutboxItem, incident: Incident | None) -> str:
     if message.kind == "incident.opened":
         lines.append(f"[slack] NEW INCIDENT {head}")
         for reason in incident.reasons[:3]:
-            lines.append(f"    why: {reason['text']} ({reason['weight']:+.2f})")
+            lines.append(f"    why: {reason['text']} {signed(reason['weight'])}")
     else:
         lines.append(f"[slack] update {head}")
         lines.extend(f"    {_describe(change)}" for change in _summarize(message.payload.get("changes", [])))

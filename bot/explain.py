@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from analytics.model import signed
 from analytics.similar import incident_text, most_similar
 from storage.incidents import IncidentRepository
 from storage.models import Feedback, Incident, TimelineEvent
@@ -115,7 +116,7 @@ def render_explanation(explanation: dict[str, Any]) -> str:
     ]
     if explanation["reasons"]:
         lines.append("Why (contributions to the score, largest first; they add up to it):")
-        lines.extend(f"  {r['weight']:+.2f}  {r['text']}" for r in explanation["reasons"])
+        lines.extend(f"  {r['text']} {signed(r['weight'])}" for r in explanation["reasons"])
     else:
         lines.append("No recorded reasons.")
     if explanation["similar"]:

@@ -22,6 +22,7 @@ import anyio
 import numpy as np
 
 from analytics.drift import DriftReport, drift_report
+from analytics.evaluate import NAME_GRAM_CHOICES
 from analytics.examples import TrainingExample, feedback_example
 from analytics.model import (
     ModelScorer,
@@ -253,7 +254,10 @@ def train_and_register(
             current_macro_f1=macro_f1(current, test),
             current_version=current.version,
         )
-    model = train_model(training_set(rules=team, seed=seed), seed=seed)
+    # With a team's rule files, the alert-name 4-gram weight is chosen by grouped CV inside the training
+    # data, exactly as `sevbot model evaluate` measures it (feedback alone keeps the default).
+    choices = NAME_GRAM_CHOICES if from_rules and from_rules.examples else ()
+    model = train_model(training_set(rules=team, seed=seed), seed=seed, name_gram_choices=choices)
     metrics: dict[str, Any] = {"heldout": _heldout_json(heldout)}
     summary = model.summary
     with db.write() as conn:

@@ -69,7 +69,7 @@ def test_replay_feeds_the_pipeline_and_incidents_list_and_show_read_it_back(
     assert main(["incidents", "show", "1"]) == 0
     shown = capsys.readouterr().out
     assert "Incident #1: CheckoutHighErrorRate on checkout-1:8080" in shown
-    assert "why: source says critical (+1.00)" in shown
+    assert "why: source says critical +1.0" in shown
     assert "(+1 duplicates)" in shown
 
     assert main(["incidents", "show", "1", "--json"]) == 0

@@ -64,7 +64,7 @@ def test_console_sink_prints_what_it_would_post(services: Services, clock: Clock
 
     assert delivered == 2
     assert lines[0].startswith("[slack] NEW INCIDENT #1 SEV1 [open] CheckoutHighErrorRate on a")
-    assert "why: source says critical (+1.00)" in lines[0]
+    assert "why: source says critical +1.0" in lines[0]
     assert "+1 alert(s) joined: CheckoutHighErrorRate" in lines[1]
     assert [r[:2] for r in rows(services)] == [("incident.opened", "done"), ("incident.updated", "done")]
 

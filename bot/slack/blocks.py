@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from analytics.model import signed
 from storage.models import Alert, Incident
 
 MAX_BLOCKS = 50
@@ -211,7 +212,7 @@ def _top_reasons(reasons: Sequence[Any], n: int = 3) -> list[str]:
     for reason in list(reasons or [])[:n]:
         if isinstance(reason, Mapping):
             weight = reason.get("weight")
-            suffix = f" ({weight:+.2f})" if isinstance(weight, int | float) else ""
+            suffix = f" {signed(weight)}" if isinstance(weight, int | float) else ""
             lines.append(f"• {esc(reason.get('text', ''))}{suffix}")
         else:
             lines.append(f"• {esc(reason)}")

@@ -82,7 +82,7 @@ def test_the_root_message_has_everything_on_call_needs() -> None:
         "model m-3",
     ):
         assert expected in text
-    assert "source says critical (+0.61)" in text and "error rate far above normal" in text
+    assert "source says critical +0.6" in text and "error rate far above normal" in text
     assert "fourth reason" not in text  # the top three only
     assert "<https://runbooks.internal/checkout|Runbook>" in text
     assert "<https://sevbot.internal/api/incidents/7|Details>" in text
