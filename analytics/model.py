@@ -114,13 +114,10 @@ class LeanScorer:
     def encode(self, features: Mapping[str, float]) -> tuple[list[int], list[float]]:
         """Known feature indices and values, plus the intercept row (unknown features carry no weight)."""
         get = self.vocabulary.get
-        indices: list[int] = []
-        values: list[float] = []
-        for name, value in features.items():
-            j = get(name)
-            if j is not None:
-                indices.append(j)
-                values.append(value)
+        pairs = zip(map(get, features), features.values(), strict=True)
+        known = [(j, value) for j, value in pairs if j is not None]
+        indices = [j for j, _ in known]
+        values = [value for _, value in known]
         indices.append(self.intercept_index)
         values.append(1.0)
         return indices, values
@@ -270,8 +267,8 @@ _LEVELS = tuple(Severity)  # iterating an Enum class is slow enough to matter on
 
 def _by_severity(classes: Sequence[Severity], proba: NDArray[np.float64]) -> dict[Severity, float]:
     out = dict.fromkeys(_LEVELS, 0.0)
-    for severity, p in zip(classes, proba, strict=True):
-        out[severity] = float(p)
+    for severity, p in zip(classes, proba.tolist(), strict=True):  # tolist: Python floats in one call
+        out[severity] = p
     return out
 
 
@@ -302,7 +299,8 @@ class ModelScorer:
         k = int(np.argmax(logits))
         level = lean.classes[k]
         column: list[float] = terms[:-1, k].tolist()
-        order = sorted(range(len(column)), key=lambda i: -abs(column[i]))[: self.top_reasons]
+        magnitude = [-abs(c) for c in column]
+        order = sorted(range(len(column)), key=magnitude.__getitem__)[: self.top_reasons]  # stable
         shown = [i for i in order if column[i] != 0.0]
         names = lean.feature_names
         reasons = [
