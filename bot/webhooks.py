@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from bot.auth import is_authorized
@@ -43,14 +43,13 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 @router.post("/webhooks/{source}", status_code=202)
-async def receive_webhook(
-    source: Source,
-    request: Request,
-    services: ServicesDep,
-    authorization: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
+async def receive_webhook(source: Source, request: Request) -> JSONResponse:
+    # The hottest route: services and the Authorization header are read directly rather than through
+    # FastAPI's dependency machinery (measurably cheaper per request at thousands of webhooks a second).
     started = time.perf_counter()
+    services: Services = request.app.state.services
     metrics = services.metrics
+    authorization = request.headers.get("authorization")
     if not is_authorized(services.settings.webhook_token_for(source), authorization):
         metrics.webhook_requests.labels(source, "401").inc()
         return JSONResponse(
