@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
@@ -113,8 +114,6 @@ def cmd_model_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _exists(path: str) -> bool:
-    from pathlib import Path
-
     return Path(path).exists()
 
 

@@ -18,7 +18,7 @@ import json
 import threading
 import urllib.parse
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -130,7 +130,8 @@ class FakeLLM:
 
             def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
                 data = body.encode()
-                try:
+                # The client may have given up (timed out) before the answer: nothing to send it then.
+                with suppress(BrokenPipeError, ConnectionResetError):
                     self.send_response(status)
                     self.send_header("content-type", "application/json")
                     self.send_header("content-length", str(len(data)))
@@ -138,8 +139,6 @@ class FakeLLM:
                         self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timed out) before the answer
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
