@@ -1,6 +1,6 @@
 """Cross-validate the severity model against a plain text baseline, split by rule group (pure; no I/O).
 
-Data flow: labelled examples (usually a team's rule files via ``bot.rulefiles.rule_examples``) ─►
+Data flow: labelled examples (usually a team's rule files via ``bot.model.rulefiles.rule_examples``) ─►
 :func:`evaluate` ─► :class:`Evaluation` ─► ``to_json()`` / :func:`render_evaluation` for
 ``sevbot model evaluate``.
 

@@ -1,6 +1,6 @@
 """Labelled training examples: the catalogue, rule files and people's corrections all become these (pure).
 
-Data flow: catalogue rows (``analytics.catalogue``), team rule files (``bot.rulefiles``) and feedback
+Data flow: catalogue rows (``analytics.catalogue``), team rule files (``bot.model.rulefiles``) and feedback
 (severity corrections) ─► :class:`TrainingExample` ─► ``analytics.model.train_model`` /
 ``analytics.evaluate``.
 A training example is an :class:`AlertRecord` as serving would see it, its :class:`ScoringContext`, the level

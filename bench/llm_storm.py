@@ -28,11 +28,11 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from bot.bootstrap import build_services, outbox_sinks
-from bot.console_sink import ConsoleSink
 from bot.llm.sink import DraftSink
 from bot.normalize import normalize
+from bot.outbox.console import ConsoleSink
+from bot.outbox.worker import OutboxWorker
 from bot.settings import Settings
-from bot.worker import OutboxWorker
 from storage.models import LlmCall, OutboxMessage
 from tests.support.fake_llm import FakeLLM
 from tests.support.payloads import am_alert, am_payload, body

@@ -13,15 +13,15 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from analytics.scoring import Scorer
-from bot import api, health, webhooks
 from bot.bootstrap import build_services, outbox_sinks
+from bot.clock import utcnow
 from bot.errors import InvalidPayload, PayloadError
-from bot.group_commit import GroupCommitter
-from bot.ingest import utcnow
-from bot.modelops import ModelWatcher, keep_model_current
+from bot.http import api, health, webhooks
+from bot.ingest.group_commit import GroupCommitter
+from bot.model.serving import ModelWatcher, keep_model_current
+from bot.outbox.worker import OutboxWorker, Sink
 from bot.settings import Settings
-from bot.slack.app import mount_slack
-from bot.worker import OutboxWorker, Sink
+from bot.slack.bolt import mount_slack
 
 log = logging.getLogger(__name__)
 

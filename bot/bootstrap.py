@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from analytics.scoring import RuleScorer, Scorer
-from bot.console_sink import ConsoleSink
-from bot.context import ContextProvider
-from bot.incidents import IncidentRules
-from bot.ingest import Ingestor, utcnow
+from bot.clock import utcnow
+from bot.incidents.rules import IncidentRules
+from bot.ingest.context import ContextProvider
+from bot.ingest.pipeline import Ingestor
 from bot.llm.sink import build_draft_sink
 from bot.metrics import Metrics
-from bot.modelops import ScorerChoice, choose_scorer
+from bot.model.serving import ScorerChoice, choose_scorer
+from bot.outbox.console import ConsoleSink
+from bot.outbox.worker import Sink, TopicRouter
 from bot.settings import FileConfig, Settings
 from bot.slack.sink import build_slack_sink
-from bot.worker import Sink, TopicRouter
 from storage.db import Database, create_database
 from storage.migrate import upgrade
 from storage.outbox import OutboxRepository

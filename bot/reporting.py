@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -288,7 +288,3 @@ def _num(value: float | None, suffix: str = "") -> str:
 
 def report_json_text(report: Report) -> str:
     return json.dumps(report.as_json(), indent=2)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

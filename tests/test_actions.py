@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from bot.bootstrap import Services
 from bot.cli import main
+from bot.incidents.actions import IncidentActions, IncidentNotFound, find_incident
 from bot.normalize import normalize
-from storage.actions import IncidentActions, IncidentNotFound, find_incident
 from storage.feedback import FeedbackRepository
 from storage.incidents import IncidentRepository
 from storage.models import Feedback, OutboxMessage

@@ -9,8 +9,8 @@ import pytest
 from analytics.records import AlertRecord
 from analytics.scoring import RuleScorer, Score, ScoringContext
 from bot.bootstrap import Services
-from bot.group_commit import GroupCommitter
-from bot.ingest import IngestResult
+from bot.ingest.group_commit import GroupCommitter
+from bot.ingest.pipeline import IngestResult
 from bot.normalize import Batch, normalize
 from tests.conftest import row_counts
 from tests.support.payloads import am_alert, am_payload, body

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from analytics.records import AlertRecord
 from analytics.scoring import RuleScorer, Score, ScoringContext
 from bot.bootstrap import Services
-from bot.ingest import IngestResult
+from bot.ingest.pipeline import IngestResult
 from bot.normalize import normalize
 from storage.incidents import IncidentRepository
 from storage.models import Alert, OutboxMessage

@@ -16,10 +16,10 @@ from analytics.scoring import RuleScorer
 from bot.app import create_app
 from bot.bootstrap import build_services
 from bot.cli import main
-from bot.explain import explain_incident
-from bot.modelops import ModelWatcher, choose_scorer, model_to_bytes
+from bot.incidents.explain import explain_incident
+from bot.model.rulefiles import load_rule_paths, rule_examples
+from bot.model.serving import ModelWatcher, choose_scorer, model_to_bytes
 from bot.normalize import normalize
-from bot.rulefiles import load_rule_paths, rule_examples
 from storage.feedback import FeedbackRepository
 from storage.incidents import IncidentRepository
 from storage.registry import ModelRepository

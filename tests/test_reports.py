@@ -414,7 +414,7 @@ def test_sevbot_report_prints_json_and_writes_charts(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SEVBOT_DATA_DIR", str(tmp_path / "data"))
     # The CLI reports back from the real now; move the dataset so it sits in the last 7 days.
-    monkeypatch.setattr("bot.reporting.utcnow", lambda: NOW)
+    monkeypatch.setattr("bot.clock.utcnow", lambda: NOW)
     built = build_services(make_settings(tmp_path / "data"))
     load_dataset(built.db)
     built.close()

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from bot.bootstrap import Services
-from bot.console_sink import ConsoleSink
 from bot.normalize import normalize
-from bot.worker import OutboxWorker, PermanentError, RetryAfter
+from bot.outbox.console import ConsoleSink
+from bot.outbox.worker import OutboxWorker, PermanentError, RetryAfter
 from storage.models import Incident, OutboxMessage
 from storage.outbox import OutboxItem
 from tests.conftest import Clock

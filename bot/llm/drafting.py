@@ -30,7 +30,7 @@ from bot.llm.grounding import Grounding, build_grounding, prompt_values
 from bot.llm.redaction import Redactor
 from bot.llm.runbooks import RunbookLibrary
 from bot.metrics import Metrics
-from bot.worker import PermanentError, RetryAfter
+from bot.outbox.worker import PermanentError, RetryAfter
 from storage.db import Database
 from storage.drafts import DraftRepository
 from storage.outbox import NewMessage, OutboxRepository

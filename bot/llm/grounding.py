@@ -248,11 +248,11 @@ def similar_incidents(conn: Connection, incident: Incident, limit: int = 3) -> l
 
 
 def _explanation(conn: Connection, incident: Incident) -> dict[str, Any]:
-    """The explanation from ``bot.explain`` where it exists, else the reasons stored on the incident."""
+    """The explanation from ``bot.incidents.explain`` where it exists, else the stored reasons."""
     reasons: list[dict[str, Any]] = list(incident.reasons or [])
     similar: list[SimilarIncident] = []
     try:
-        explain = importlib.import_module("bot.explain")
+        explain = importlib.import_module("bot.incidents.explain")
     except ImportError:
         return {"reasons": reasons, "similar": similar}
     try:

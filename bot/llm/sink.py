@@ -26,8 +26,8 @@ from bot.llm.drafting import Budget, Drafter, DraftRequest
 from bot.llm.redaction import Redactor
 from bot.llm.runbooks import RunbookLibrary
 from bot.metrics import Metrics
+from bot.outbox.worker import PermanentError, RetryAfter
 from bot.settings import FileConfig, Settings
-from bot.worker import PermanentError, RetryAfter
 from storage.db import Database
 from storage.models import Incident
 from storage.outbox import OutboxItem

@@ -1,8 +1,8 @@
 """What ``/incident`` commands, buttons and mentions do: SQL reads and writes, answers as mrkdwn text.
 
 Synchronous (the Bolt listeners run these in a worker thread after acknowledging Slack). Writes go
-through :class:`storage.actions.IncidentActions` (the same code ``sevbot replay`` uses), so the incident,
-its timeline, the feedback row and the outbox message for the thread are one transaction.
+through :class:`bot.incidents.actions.IncidentActions` (the same code ``sevbot replay`` uses), so the
+incident, its timeline, the feedback row and the outbox message for the thread are one transaction.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.explain import explain_incident, render_explanation
+from bot.incidents.actions import IncidentActions, IncidentNotFound
+from bot.incidents.explain import explain_incident, render_explanation
 from bot.llm import request_draft
 from bot.slack import blocks
 from bot.slack.commands import Command, help_text
 from bot.slack.routing import matcher_text
-from storage.actions import IncidentActions, IncidentNotFound
 from storage.db import Database
 from storage.incidents import IncidentFilter, IncidentRepository
 from storage.models import Incident

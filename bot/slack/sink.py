@@ -31,13 +31,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from bot.ingest import utcnow
+from bot.clock import utcnow
 from bot.metrics import Metrics
+from bot.outbox.worker import PermanentError, RetryAfter
 from bot.settings import FileConfig, Settings
 from bot.slack import blocks
 from bot.slack.pacing import ChannelPacer
 from bot.slack.routing import ChannelRouter, config_matchers, incident_facts, matches
-from bot.worker import PermanentError, RetryAfter
 from storage.db import Database
 from storage.incidents import IncidentRepository
 from storage.models import Alert, Draft, Feedback, Incident

@@ -19,7 +19,7 @@ from analytics.evaluate import (
 from analytics.examples import TrainingExample, rule_alert
 from analytics.features import FeatureOptions
 from analytics.records import Severity
-from bot.rulefiles import load_rule_paths, rule_examples
+from bot.model.rulefiles import load_rule_paths, rule_examples
 
 
 def as_rules(examples: list[TrainingExample]) -> list[TrainingExample]:

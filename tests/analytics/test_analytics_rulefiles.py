@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics.records import Severity
-from bot.rulefiles import (
+from bot.model.rulefiles import (
     load_rule_file,
     load_rule_paths,
     parse_rule_text,

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from bot.app import create_app
 from bot.bootstrap import Services
-from bot.console_sink import ConsoleSink
 from bot.llm.sink import DraftSink
-from bot.worker import OutboxWorker, TopicRouter
+from bot.outbox.console import ConsoleSink
+from bot.outbox.worker import OutboxWorker, TopicRouter
 from storage.models import Draft, LlmCall, OutboxMessage
 from tests.conftest import Clock, make_settings
 from tests.support.payloads import am_payload, body

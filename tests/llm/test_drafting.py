@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.llm import request_draft
-from bot.worker import RetryAfter
+from bot.outbox.worker import RetryAfter
 from storage.models import Alert
 from tests.conftest import Clock
 from tests.llm.helpers import Bot, running_bot

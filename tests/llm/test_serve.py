@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
-from bot.console_sink import ConsoleSink
+from bot.outbox.console import ConsoleSink
 from tests.conftest import make_settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.payloads import am_alert, am_payload, body

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from bot.bootstrap import Services
 from bot.metrics import Metrics
 from bot.normalize import normalize
+from bot.outbox.worker import OutboxWorker, TopicRouter
 from bot.settings import FileConfig
 from bot.slack.pacing import ChannelPacer
 from bot.slack.sink import SlackOptions, SlackSink
-from bot.worker import OutboxWorker, TopicRouter
 from storage.models import Incident, OutboxMessage
 from tests.conftest import Clock
 from tests.support.fake_slack import FakeSlack

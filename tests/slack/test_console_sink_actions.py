@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from bot.bootstrap import Services
-from bot.console_sink import ConsoleSink
-from bot.worker import OutboxWorker, TopicRouter
-from storage.actions import IncidentActions
+from bot.incidents.actions import IncidentActions
+from bot.outbox.console import ConsoleSink
+from bot.outbox.worker import OutboxWorker, TopicRouter
 from tests.conftest import Clock
 from tests.slack.helpers import fire
 from tests.support.payloads import am_alert

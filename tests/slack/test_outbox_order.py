@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.bootstrap import Services
-from bot.worker import OutboxWorker
+from bot.outbox.worker import OutboxWorker
 from storage.models import OutboxMessage
 from storage.outbox import NewMessage, OutboxRepository
 from tests.conftest import Clock

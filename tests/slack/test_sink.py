@@ -10,9 +10,9 @@ from prometheus_client import generate_latest
 from sqlalchemy import update
 
 from bot.bootstrap import Services
+from bot.incidents.actions import IncidentActions
 from bot.settings import FileConfig
 from bot.slack.pacing import ChannelPacer
-from storage.actions import IncidentActions
 from storage.models import Incident
 from storage.outbox import NewMessage, OutboxRepository
 from tests.conftest import Clock

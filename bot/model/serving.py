@@ -36,7 +36,7 @@ from analytics.model import (
 from analytics.records import AlertRecord, AlertStatus, Severity
 from analytics.scoring import RuleScorer, Scorer, ScoringContext
 from bot.metrics import Metrics
-from bot.rulefiles import RuleLoad, load_rule_paths, rule_examples
+from bot.model.rulefiles import RuleLoad, load_rule_paths, rule_examples
 from storage.db import Database
 from storage.feedback import FeedbackRepository, LabelledAlert
 from storage.registry import ModelInfo, ModelRepository

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot import model_commands
+from bot.cli import model as model_commands
 from bot.errors import ConfigError, PayloadError
 from bot.settings import SOURCES, Settings, load_settings
 
 if TYPE_CHECKING:
-    from bot.actions import ActionRecord
+    from bot.incidents.replay import ActionRecord
 
 log = logging.getLogger("sevbot")
 
@@ -137,7 +137,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bootstrap import build_services, outbox_sinks
-    from bot.worker import OutboxWorker
+    from bot.outbox.worker import OutboxWorker
 
     services = build_services(settings)
     worker = OutboxWorker(
@@ -182,8 +182,8 @@ class ReplayLine:
 
 def read_replay(path: Path) -> tuple[list[ReplayLine], list[str]]:
     """Every line of a replay file, and a message for each line that is not ``{source, payload}``
-    or a valid action record (``{"source": "action", …}``, see ``bot.actions``)."""
-    from bot.actions import ACTION_SOURCE, parse_action
+    or a valid action record (``{"source": "action", …}``, see ``bot.incidents.replay``)."""
+    from bot.incidents.replay import ACTION_SOURCE, parse_action
 
     lines: list[ReplayLine] = []
     errors: list[str] = []
@@ -213,8 +213,8 @@ def read_replay(path: Path) -> tuple[list[ReplayLine], list[str]]:
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.actions import NoMatchingIncident, apply_action
     from bot.bootstrap import build_services
+    from bot.incidents.replay import NoMatchingIncident, apply_action
     from bot.normalize import Batch, normalize
 
     try:
@@ -287,8 +287,8 @@ def cmd_incidents_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_incidents_show(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.model import signed
-    from bot.api import alert_json, event_json, incident_json
     from bot.bootstrap import build_services
+    from bot.http.api import alert_json, event_json, incident_json
     from storage.incidents import IncidentRepository
 
     services = build_services(settings)
@@ -335,7 +335,8 @@ def cmd_incidents_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.reporting import build_report, utcnow, write_charts
+    from bot.clock import utcnow
+    from bot.reporting import build_report, write_charts
     from bot.settings import parse_duration
     from storage.db import create_database
     from storage.migrate import is_current, upgrade

@@ -13,7 +13,7 @@ import time
 
 import anyio
 
-from bot.ingest import Ingestor, IngestResult
+from bot.ingest.pipeline import Ingestor, IngestResult
 from bot.normalize import Batch
 
 # Webhooks closer together than this count as one busy spell (the in-process worker waits it out).

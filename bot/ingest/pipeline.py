@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from analytics.records import AlertRecord, AlertStatus, Severity
 from analytics.scoring import Score, Scorer, source_severity
-from bot.context import BatchContext, ContextProvider
-from bot.incidents import (
+from bot.clock import utcnow
+from bot.incidents.rules import (
     STATE_CHANGE_KINDS,
     IncidentRules,
     IncidentStatus,
@@ -26,6 +26,7 @@ from bot.incidents import (
     is_flapping,
     place_firing_alert,
 )
+from bot.ingest.context import BatchContext, ContextProvider
 from bot.llm import alert_growth_is_material, draft_request
 from bot.metrics import Metrics
 from bot.normalize import Batch
@@ -34,10 +35,6 @@ from storage.incidents import IncidentRepository, IncidentState
 from storage.outbox import NewMessage, OutboxRepository
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

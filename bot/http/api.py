@@ -9,9 +9,9 @@ import anyio
 from fastapi import APIRouter, HTTPException, Query
 
 from bot.bootstrap import Services
-from bot.explain import explain_incident
+from bot.http.webhooks import ServicesDep
+from bot.incidents.explain import explain_incident
 from bot.settings import parse_duration
-from bot.webhooks import ServicesDep
 from storage.drafts import DraftRepository
 from storage.incidents import IncidentFilter, IncidentRepository
 from storage.models import Alert, Incident, TimelineEvent

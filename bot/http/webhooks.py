@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from bot.auth import is_authorized
 from bot.bootstrap import Services
 from bot.errors import PayloadTooLarge
+from bot.http.auth import is_authorized
 from bot.normalize import normalize
 
 router = APIRouter()

@@ -8,7 +8,7 @@ A replay file (``sevbot replay``) may hold, besides webhook payloads, what peopl
 ``action`` is ``ack`` | ``resolve`` | ``sev`` (needs ``"severity": "SEV1".."SEV4"``) | ``noise``; ``reason``
 is optional text. ``incident_match`` names the incident by ``alertname``, ``service`` and/or
 ``group_key`` (at least one): the newest incident with those values opened at or before ``at``.
-The writes go through :class:`storage.actions.IncidentActions`, the same code the Slack app uses.
+The writes go through :class:`bot.incidents.actions.IncidentActions`, the same code the Slack app uses.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from bot.incidents.actions import ActionResult, IncidentActions, find_incident
 from bot.normalize.common import validate
-from storage.actions import ActionResult, IncidentActions, find_incident
 from storage.db import Database
 
 ACTION_SOURCE = "action"

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import anyio
 
-from bot.ingest import utcnow
+from bot.clock import utcnow
 from bot.metrics import Metrics
 from storage.db import Database
 from storage.incidents import IncidentRepository

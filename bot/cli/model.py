@@ -51,7 +51,7 @@ def register(sub: Any, incidents: Any) -> None:
 
 def cmd_incidents_why(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bootstrap import build_services
-    from bot.explain import explain_incident, render_explanation
+    from bot.incidents.explain import explain_incident, render_explanation
 
     services = build_services(settings)
     try:
@@ -68,8 +68,8 @@ def cmd_incidents_why(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_model_train(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bootstrap import build_services
-    from bot.ingest import utcnow
-    from bot.modelops import train_and_register
+    from bot.clock import utcnow
+    from bot.model.serving import train_and_register
 
     if not args.rules and not args.feedback:
         print("sevbot: model train needs --rules PATH… and/or --feedback", file=sys.stderr)
@@ -119,7 +119,7 @@ def _exists(path: str) -> bool:
 
 def cmd_model_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.evaluate import evaluate, render_evaluation
-    from bot.rulefiles import load_rule_paths, rule_examples
+    from bot.model.rulefiles import load_rule_paths, rule_examples
 
     missing = [p for p in args.rules if not _exists(p)]
     if missing:
@@ -161,8 +161,8 @@ def cmd_model_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 def _drift(settings: Settings) -> dict[str, Any] | None:
     """Live drift of the serving model, when there is a database with recent alerts."""
     from bot.bootstrap import build_services
-    from bot.ingest import utcnow
-    from bot.modelops import live_drift
+    from bot.clock import utcnow
+    from bot.model.serving import live_drift
 
     if settings.database_url is None and not (settings.data_dir / "sevbot.db").exists():
         return None
@@ -226,8 +226,8 @@ def cmd_model_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_model_promote(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bootstrap import build_services
-    from bot.ingest import utcnow
-    from bot.modelops import model_from_bytes
+    from bot.clock import utcnow
+    from bot.model.serving import model_from_bytes
     from storage.registry import ModelRepository
 
     services = build_services(settings)
@@ -251,7 +251,7 @@ def cmd_model_promote(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_model_rollback(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bootstrap import build_services
-    from bot.ingest import utcnow
+    from bot.clock import utcnow
     from storage.registry import ModelRepository
 
     services = build_services(settings)

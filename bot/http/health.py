@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from bot.webhooks import ServicesDep
+from bot.http.webhooks import ServicesDep
 from storage.migrate import is_current
 
 router = APIRouter()

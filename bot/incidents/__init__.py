@@ -1,0 +1,1 @@
+"""Incidents: the life-cycle rules, what people do to an incident, and why it has its severity."""

@@ -1,0 +1,1 @@
+"""Ingestion: a normalized batch is deduplicated, scored and grouped, then committed in one transaction."""
