@@ -30,18 +30,15 @@ from typing import Any
 import numpy as np
 
 from analytics.examples import TrainingExample
-from analytics.features import FeatureDict, FeatureOptions, alert_features, words
-from analytics.model import DEFAULT_C, fit_pipeline, train_model
+from analytics.features import FeatureOptions, alert_features
 from analytics.records import Severity
+from analytics.text import words
+from analytics.training import DEFAULT_C, INNER_FOLDS, NAME_GRAM_CHOICES, select_options, train_model
 
 logger = logging.getLogger(__name__)
 
 RULES_OPTIONS = FeatureOptions(include_source_severity=False)
 CRITICAL_LEVELS = frozenset({Severity.SEV1.value, Severity.SEV2.value})
-# Values of the alert-name 4-gram features tried inside each training fold (0: none). Fixed before looking
-# at any held-out fold; the inner choice keeps the outer folds untouched.
-NAME_GRAM_CHOICES: tuple[float, ...] = (0.0, 0.5, 1.0)
-INNER_FOLDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,68 +123,6 @@ def baseline_text(example: TrainingExample) -> str:
             alert.annotations.get("description", ""),
         ]
     )
-
-
-def _macro_f1(y: Sequence[str], pred: Sequence[str]) -> float:
-    from sklearn.metrics import f1_score
-
-    labels = sorted(set(y))
-    return float(f1_score(list(y), list(pred), labels=labels, average="macro", zero_division=0))
-
-
-def select_options(
-    examples: Sequence[TrainingExample],
-    *,
-    candidates: Sequence[FeatureOptions],
-    folds: int = INNER_FOLDS,
-    seed: int = 0,
-    c: float = DEFAULT_C,
-    extra_training: Sequence[TrainingExample] = (),
-    rows: Mapping[FeatureOptions, Sequence[FeatureDict]] | None = None,
-) -> tuple[FeatureOptions, dict[FeatureOptions, float]]:
-    """Pick feature options by grouped cross-validation on the given (training) examples alone.
-
-    Returns the candidate with the best out-of-fold macro-F1 (ties go to the earlier candidate) and every
-    candidate's score. ``rows`` may hold precomputed features per candidate, aligned with ``examples``.
-    """
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    groups = np.array([e.group or f"row-{i}" for i, e in enumerate(examples)])
-    y = np.array([e.level.value for e in examples])
-    folds = min(folds, len(set(groups.tolist())))
-    if len(candidates) == 1 or folds < 2:
-        return candidates[0], {}
-    splits = list(
-        StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(
-            np.zeros(len(y)), y, groups
-        )
-    )
-    extra_y = [e.level.value for e in extra_training]
-    extra_w = [e.weight for e in extra_training]
-    scores: dict[FeatureOptions, float] = {}
-    for options in candidates:
-        features = (
-            rows[options]
-            if rows is not None
-            else [alert_features(e.alert, e.context, options=options) for e in examples]
-        )
-        extra_rows = [alert_features(e.alert, e.context, options=options) for e in extra_training]
-        pred = np.empty(len(y), dtype=object)
-        for train_idx, test_idx in splits:
-            if len(set(y[train_idx].tolist())) < 2:
-                pred[test_idx] = y[train_idx][0]
-                continue
-            pipeline = fit_pipeline(
-                [features[i] for i in train_idx] + extra_rows,
-                [*y[train_idx].tolist(), *extra_y],
-                weights=[examples[i].weight for i in train_idx] + extra_w,
-                seed=seed,
-                c=c,
-            )
-            pred[test_idx] = pipeline.predict([features[i] for i in test_idx])
-        scores[options] = _macro_f1(y.tolist(), pred.astype(str).tolist())
-    best = max(candidates, key=lambda o: (scores[o], -candidates.index(o)))
-    return best, scores
 
 
 def evaluate(

@@ -9,16 +9,16 @@ into plain words for "why was this flagged?".
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from urllib.parse import parse_qs, urlsplit
 
 from analytics.burst import context_burst
+from analytics.promql import duration_minutes, expression_features, expression_of, for_bucket
 from analytics.records import AlertRecord
 from analytics.scoring import SEVERITY_LABELS, ScoringContext, map_severity, source_severity
+from analytics.text import name_grams, stem, words
 
 FeatureDict = dict[str, float]
 
@@ -72,131 +72,6 @@ ENV_WORDS: Mapping[str, str] = {
     "sandbox": "dev",
     "ci": "dev",
 }
-STOPWORDS = frozenset(
-    (
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "been",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "than",
-        "that",
-        "the",
-        "their",
-        "there",
-        "this",
-        "to",
-        "was",
-        "were",
-        "will",
-        "with",
-        "value",
-        "labels",
-        "label",
-        "instance",
-        "templated",
-        "more",
-        "less",
-        "over",
-        "under",
-        "not",
-        "no",
-    )
-)
-PROMQL_FUNCTIONS = frozenset(
-    (
-        "abs",
-        "absent",
-        "absent_over_time",
-        "avg_over_time",
-        "ceil",
-        "changes",
-        "clamp",
-        "clamp_max",
-        "clamp_min",
-        "count_over_time",
-        "day_of_week",
-        "delta",
-        "deriv",
-        "exp",
-        "floor",
-        "histogram_quantile",
-        "holt_winters",
-        "idelta",
-        "increase",
-        "irate",
-        "label_join",
-        "label_replace",
-        "ln",
-        "log2",
-        "log10",
-        "max_over_time",
-        "min_over_time",
-        "predict_linear",
-        "quantile_over_time",
-        "rate",
-        "resets",
-        "round",
-        "scalar",
-        "sort",
-        "sort_desc",
-        "stddev_over_time",
-        "sum_over_time",
-        "time",
-        "timestamp",
-        "vector",
-        "last_over_time",
-        "present_over_time",
-        "sum",
-        "avg",
-        "min",
-        "max",
-        "count",
-        "stddev",
-        "stdvar",
-        "topk",
-        "bottomk",
-        "quantile",
-        "count_values",
-        "group",
-    )
-)
-
-_TEMPLATE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_WORD = re.compile(r"[a-z0-9]*[a-z][a-z0-9]*")
-_IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_STRING = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`[^`]*`")
-_MATCHERS = re.compile(r"\{[^{}]*\}")
-_RANGE = re.compile(r"\[(\d+)([smhdwy])(?::\d*[smhdwy]?)?\]")
-_COMPARISON = re.compile(r"(>=|<=|==|!=|>|<)\s*(?:bool\s+)?(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)", re.IGNORECASE)
-_PERCENT = re.compile(r"\*\s*100\b|\b100\s*\*|percent|ratio", re.IGNORECASE)
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_UNIT_MINUTES = {"ms": 1 / 60000, "s": 1 / 60, "m": 1.0, "h": 60.0, "d": 1440.0, "w": 10080.0, "y": 525600.0}
-_KEYWORDS = frozenset({"and", "or", "unless", "offset", "bool", "inf", "nan"})
-_GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)", re.IGNORECASE)
-
-
-# Query-structure features (metric names and their words, functions, operators, windows) are noisier than
-# the wording of an alert: they carry half the value, chosen by grouped cross-validation on real rule files.
-STRUCTURE_VALUE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,125 +98,6 @@ class FeatureOptions:
 DEFAULT_OPTIONS = FeatureOptions()
 
 
-_TOKEN_WORDS: dict[str, tuple[str, ...]] = {}
-_TOKEN_CACHE_LIMIT = 200_000
-
-
-def _token_words(token: str) -> tuple[str, ...]:
-    """Words of one whitespace-free token (camelCase and snake_case split, filtered), memoised."""
-    found = _TOKEN_WORDS.get(token)
-    if found is None:
-        if token.islower() or (token.isalpha() and token.isupper()):
-            pieces = _WORD.findall(token.lower().replace("_", " "))
-        else:
-            pieces = _WORD.findall(_CAMEL.sub(" ", token).lower().replace("_", " "))
-        found = tuple(w for w in pieces if len(w) > 1 and w not in STOPWORDS)
-        if len(_TOKEN_WORDS) >= _TOKEN_CACHE_LIMIT:  # rendered values (IPs, numbers) never repeat
-            _TOKEN_WORDS.clear()
-        _TOKEN_WORDS[token] = found
-    return found
-
-
-def words(text: str) -> tuple[str, ...]:
-    """Lower-case words of a text, camelCase and snake_case split, templates and stopwords removed.
-
-    This runs for every alert's freshly rendered annotations, so after templates are removed the text is
-    cut at whitespace (no word, camelCase boundary or snake_case part spans it) and each token's words
-    are memoised: the words of a rendered text are those of its tokens, in order, without repeats.
-    """
-    if "{{" in text:
-        text = _TEMPLATE.sub(" ", text)
-    seen: dict[str, None] = {}
-    for token in text.split():
-        for word in _token_words(token):
-            seen[word] = None
-    return tuple(seen)
-
-
-def duration_minutes(text: str | None) -> float | None:
-    """Minutes in a Prometheus duration (``"5m"``, ``"1h30m"``); ``None`` when absent or unreadable."""
-    if not text:
-        return None
-    parts = _DURATION_PART.findall(text.strip())
-    if not parts:
-        return None
-    return sum(float(n) * _UNIT_MINUTES[unit] for n, unit in parts)
-
-
-def _for_bucket(minutes: float) -> str:
-    if minutes <= 0:
-        return "0"
-    if minutes <= 1:
-        return "le1m"
-    if minutes <= 5:
-        return "le5m"
-    if minutes <= 15:
-        return "le15m"
-    if minutes <= 60:
-        return "le1h"
-    return "gt1h"
-
-
-def _threshold_bucket(value: float, percent: bool) -> str:
-    if value == 0:
-        return "0"
-    if percent and 0 < value <= 100:
-        return f"pct{int(value // 10 * 10)}" if value < 95 else "pct95"
-    magnitude = math.floor(math.log10(abs(value)))
-    return f"{'neg' if value < 0 else ''}e{magnitude}"
-
-
-@lru_cache(maxsize=4096)
-def expression_features(expr: str) -> tuple[tuple[str, float], ...]:
-    """Features of a PromQL expression: metric names and their words, functions, comparison, threshold."""
-    out: dict[str, float] = {}
-    code = "\n".join(line.split("#", 1)[0] for line in expr.splitlines())
-    code = _STRING.sub(" ", code)
-    for number, unit in _RANGE.findall(code):
-        out[f"range:{_for_bucket(float(number) * _UNIT_MINUTES[unit])}"] = STRUCTURE_VALUE
-    bare = _MATCHERS.sub(" ", _RANGE.sub(" ", code))
-    for clause in _GROUPING.findall(bare):
-        out[f"op:{clause.lower()}"] = STRUCTURE_VALUE
-    bare = _GROUPING.sub(" ", bare)
-    for match in _IDENT.finditer(bare):
-        ident = match.group(0)
-        lower = ident.lower()
-        if match.start() > 0 and (bare[match.start() - 1].isdigit() or bare[match.start() - 1] == "."):
-            continue  # the exponent of a number such as 1e3
-        if bare[match.end() :].lstrip().startswith("("):
-            if lower in PROMQL_FUNCTIONS:
-                out[f"fn:{lower}"] = STRUCTURE_VALUE
-        elif lower in _KEYWORDS:
-            out[f"op:{lower}"] = STRUCTURE_VALUE
-        else:
-            out[f"metric:{lower}"] = STRUCTURE_VALUE
-            for word in words(ident):
-                out[f"mword:{word}"] = STRUCTURE_VALUE
-    comparisons = _COMPARISON.findall(code)
-    if comparisons:
-        op, number = comparisons[-1]
-        out[f"cmp:{op}"] = 1.0
-        value = float(number)
-        percent = bool(_PERCENT.search(code))
-        bucket = _threshold_bucket(value, percent)
-        out[f"thr:{bucket}"] = 1.0
-        out[f"check:{op}{bucket}"] = 1.0
-    return tuple(sorted(out.items()))
-
-
-def expression_of(alert: AlertRecord) -> str | None:
-    """The alert's PromQL expression, or the one in a Prometheus generator URL (``g0.expr=``)."""
-    if alert.expression:
-        return alert.expression
-    url = alert.generator_url
-    if url and "expr=" in url:
-        query = parse_qs(urlsplit(url).query)
-        for key, values in query.items():
-            if key.endswith("expr") and values:
-                return values[0]
-    return None
-
-
 def _env_class(labels: Mapping[str, str]) -> str | None:
     for key in ("env", "environment", "stage", "tier", "cluster", "namespace"):
         value = labels.get(key)
@@ -354,52 +110,10 @@ def _env_class(labels: Mapping[str, str]) -> str | None:
     return None
 
 
-_SUFFIXES = (
-    "izations",
-    "ization",
-    "isations",
-    "isation",
-    "ations",
-    "ation",
-    "ings",
-    "ing",
-    "ions",
-    "ion",
-    "ures",
-    "ure",
-    "ed",
-    "es",
-    "s",
-    "ly",
-)
-
-
-@lru_cache(maxsize=16384)
-def stem(word: str) -> str:
-    """A light suffix-stripping stem: ``restarted``/``restarting``/``restarts`` → ``restart``."""
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            if suffix == "s" and word.endswith(("ss", "us", "is")):  # process, status, analysis
-                return word
-            return word[: -len(suffix)]
-    return word
-
-
 def _with_stems(found: tuple[str, ...], stems: bool) -> tuple[str, ...]:
     if not stems:
         return found
     return tuple(dict.fromkeys([w for word in found for w in (word, stem(word))]))
-
-
-@lru_cache(maxsize=8192)
-def name_grams(name: str) -> tuple[str, ...]:
-    """Character 4-grams of each word of an alert name, word boundaries marked with ``<`` and ``>``."""
-    grams: dict[str, None] = {}
-    for word in words(name):
-        marked = f"<{word}>"
-        for i in range(len(marked) - 3):
-            grams.setdefault(marked[i : i + 4], None)
-    return tuple(grams)
 
 
 @lru_cache(maxsize=16384)
@@ -511,7 +225,7 @@ def alert_features(
     for_value = alert.values.get("for")
     minutes = duration_minutes(for_value) if isinstance(for_value, str) else None
     if minutes is not None:
-        out[f"for:{_for_bucket(minutes)}"] = 1.0
+        out[f"for:{for_bucket(minutes)}"] = 1.0
     if options.include_time and alert.starts_at is not None:
         _time_features(alert.starts_at, out)
     if options.include_context and context is not None:
@@ -524,100 +238,3 @@ def batch_features(
 ) -> list[FeatureDict]:
     """:func:`alert_features` over many (alert, context) pairs."""
     return [alert_features(alert, context, options=options) for alert, context in items]
-
-
-_HOURS = {"night": "00–06", "morning": "06–12", "afternoon": "12–18", "evening": "18–24"}
-_FOR_WORDS = {
-    "0": "fires at once (no for:)",
-    "le1m": "must hold for up to 1 min",
-    "le5m": "must hold 1–5 min",
-    "le15m": "must hold 5–15 min",
-    "le1h": "must hold 15–60 min",
-    "gt1h": "must hold over an hour",
-}
-
-
-def describe_feature(name: str, value: float, alert: AlertRecord, context: ScoringContext | None) -> str:
-    """One feature in plain words, using the alert and context it came from for the figures."""
-    family, _, rest = name.partition(":")
-    if family == "alert":
-        return f"alert name {alert.alertname}"
-    if family == "name":
-        return f"alert name mentions “{rest}”"
-    if family == "text":
-        return f"summary/description mention “{rest}”"
-    if family == "topic":
-        return f"alert is about “{rest}”"
-    if family == "gram":
-        return f"alert name contains “{rest.strip('<>')}”"
-    if family == "check":
-        op = rest[:2] if rest[:2] in (">=", "<=", "==", "!=") else rest[:1]
-        return f"fires when the query is {op} {_threshold_words(rest[len(op) :])}"
-    if family == "sev":
-        return f"source says {rest}"
-    if family == "sevmap":
-        return (
-            "source severity is not a known word" if rest == "unknown" else f"source severity maps to {rest}"
-        )
-    if family == "has":
-        return f"has a {rest} label"
-    if family == "label":
-        return f"label {rest}"
-    if family == "env":
-        return f"{rest} environment"
-    if family == "metric":
-        return f"query reads {rest}"
-    if family == "mword":
-        return f"query metric mentions “{rest}”"
-    if family == "fn":
-        return f"query uses {rest}()"
-    if family == "op":
-        return f"query uses “{rest}”"
-    if family == "cmp":
-        return f"query compares with {rest}"
-    if family == "thr":
-        return f"threshold {_threshold_words(rest)}"
-    if family == "range":
-        return f"query window {rest.replace('le', '≤ ').replace('gt', '> ')}"
-    if family == "for":
-        return _FOR_WORDS.get(rest, f"for: {rest}")
-    if family == "hour":
-        return f"{rest} ({_HOURS.get(rest, rest)} UTC)"
-    if family == "day":
-        return rest
-    if family == "ctx":
-        return _describe_context(rest, alert, context or ScoringContext())
-    return name
-
-
-def _threshold_words(bucket: str) -> str:
-    if bucket.startswith("pct"):
-        low = int(bucket[3:])
-        return f"{low}–{100 if low == 95 else 94 if low == 90 else low + 9}%"
-    if bucket.startswith(("e", "nege")):
-        sign = "-" if bucket.startswith("neg") else ""
-        return f"about {sign}1e{bucket.rsplit('e', 1)[1]}"
-    return bucket
-
-
-def _describe_context(rest: str, alert: AlertRecord, context: ScoringContext) -> str:
-    service = alert.service or "this service"
-    if rest == "rate_ratio":
-        return f"{context_burst(context).ratio:.0f}× the usual alert rate for {service}"
-    if rest == "burst":
-        burst = context_burst(context)
-        return f"burst on {service}: this many alerts has p < 1e-{int(burst.surprise)} at its usual rate"
-    if rest == "group_5m":
-        return f"{context.group_alerts_5m} alerts in the same group in 5 min"
-    if rest == "group_60m":
-        return f"{context.group_alerts_60m} alerts in the same group in 60 min"
-    if rest == "flapping":
-        return "flapping"
-    if rest == "duplicates":
-        return f"{context.duplicates} duplicates"
-    key, _, level = rest.partition("=")
-    if key == "criticality":
-        return f"{service} criticality {level}"
-    if key == "rated":
-        return f"people rated past incidents of this alert {level}"
-    return rest

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analytics.catalogue import catalogue_examples
 from analytics.examples import TrainingExample
 from analytics.features import FeatureOptions, alert_features
-from analytics.model import train_default_model, train_model
 from analytics.records import AlertRecord
+from analytics.training import train_default_model, train_model
 
 
 def instances(examples: list[TrainingExample], n: int, seed: int = 1) -> list[TrainingExample]:

@@ -14,7 +14,7 @@ from bot.ingest.context import ContextProvider
 from bot.ingest.pipeline import Ingestor
 from bot.llm.sink import build_draft_sink
 from bot.metrics import Metrics
-from bot.model.serving import ScorerChoice, choose_scorer
+from bot.model.serving import ScorerSlot, choose_scorer
 from bot.outbox.console import ConsoleSink
 from bot.outbox.worker import Sink, TopicRouter
 from bot.settings import FileConfig, Settings
@@ -24,25 +24,6 @@ from storage.migrate import upgrade
 from storage.outbox import OutboxRepository
 
 log = logging.getLogger(__name__)
-
-
-class ScorerSlot:
-    """Holds the scorer in use; swapping it (a newly promoted model) needs no restart.
-
-    ``origin`` says where it came from (registry, bundled, rules, given); ``warning`` why it is not the
-    model one would expect (shown by ``/readyz``).
-    """
-
-    def __init__(self, scorer: Scorer, origin: str = "given", warning: str | None = None) -> None:
-        self.current = scorer
-        self.origin = origin
-        self.warning = warning
-
-    def __call__(self) -> Scorer:
-        return self.current
-
-    def set(self, choice: ScorerChoice) -> None:
-        self.current, self.origin, self.warning = choice.scorer, choice.origin, choice.warning
 
 
 @dataclass

@@ -11,14 +11,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from analytics.model import SeverityModel, train_model, training_set
+from analytics.artifact import model_to_bytes
+from analytics.model import SeverityModel
 from analytics.scoring import RuleScorer
+from analytics.training import train_model, training_set
 from bot.app import create_app
 from bot.bootstrap import build_services
 from bot.cli import main
 from bot.incidents.explain import explain_incident
 from bot.model.rulefiles import load_rule_paths, rule_examples
-from bot.model.serving import ModelWatcher, choose_scorer, model_to_bytes
+from bot.model.serving import ModelWatcher, choose_scorer
 from bot.normalize import normalize
 from storage.feedback import FeedbackRepository
 from storage.incidents import IncidentRepository

@@ -286,7 +286,7 @@ def cmd_incidents_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_incidents_show(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.model import signed
+    from analytics.explain import signed
     from bot.bootstrap import build_services
     from bot.http.api import alert_json, event_json, incident_json
     from storage.incidents import IncidentRepository

@@ -69,7 +69,7 @@ def cmd_incidents_why(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_model_train(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bootstrap import build_services
     from bot.clock import utcnow
-    from bot.model.serving import train_and_register
+    from bot.model.training import train_and_register
 
     if not args.rules and not args.feedback:
         print("sevbot: model train needs --rules PATH… and/or --feedback", file=sys.stderr)
@@ -162,7 +162,7 @@ def _drift(settings: Settings) -> dict[str, Any] | None:
     """Live drift of the serving model, when there is a database with recent alerts."""
     from bot.bootstrap import build_services
     from bot.clock import utcnow
-    from bot.model.serving import live_drift
+    from bot.model.drift import live_drift
 
     if settings.database_url is None and not (settings.data_dir / "sevbot.db").exists():
         return None
@@ -225,9 +225,9 @@ def cmd_model_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_model_promote(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.artifact import model_from_bytes
     from bot.bootstrap import build_services
     from bot.clock import utcnow
-    from bot.model.serving import model_from_bytes
     from storage.registry import ModelRepository
 
     services = build_services(settings)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from analytics.model import signed
+from analytics.explain import signed
 from analytics.similar import incident_text, most_similar
 from storage.incidents import IncidentRepository
 from storage.models import Feedback, Incident, TimelineEvent

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from analytics.model import signed
+from analytics.explain import signed
 from storage.models import Incident
 from storage.outbox import OutboxItem
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from analytics.model import signed
+from analytics.explain import signed
 from storage.models import Alert, Incident
 
 MAX_BLOCKS = 50

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from analytics.model import SeverityModel, train_default_model
+from analytics.model import SeverityModel
+from analytics.training import train_default_model
 from tests.conftest import missing
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"

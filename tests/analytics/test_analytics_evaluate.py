@@ -8,17 +8,11 @@ from pathlib import Path
 import pytest
 
 from analytics.catalogue import catalogue_examples
-from analytics.evaluate import (
-    NAME_GRAM_CHOICES,
-    Evaluation,
-    deduplicate,
-    evaluate,
-    render_evaluation,
-    select_options,
-)
+from analytics.evaluate import Evaluation, deduplicate, evaluate, render_evaluation
 from analytics.examples import TrainingExample, rule_alert
 from analytics.features import FeatureOptions
 from analytics.records import Severity
+from analytics.training import NAME_GRAM_CHOICES, select_options
 from bot.model.rulefiles import load_rule_paths, rule_examples
 
 

@@ -6,19 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from analytics import features
-from analytics.features import (
-    FeatureOptions,
-    alert_features,
-    describe_feature,
-    duration_minutes,
-    expression_features,
-    name_grams,
-    stem,
-    words,
-)
+from analytics import text as text_module
+from analytics.explain import describe_feature
+from analytics.features import FeatureOptions, alert_features
+from analytics.promql import duration_minutes, expression_features
 from analytics.records import AlertRecord, AlertStatus
 from analytics.scoring import ScoringContext
+from analytics.text import name_grams, stem, words
 
 
 def make_alert(**overrides: object) -> AlertRecord:
@@ -153,7 +147,7 @@ def test_words_of_rendered_text_are_those_of_its_tokens_and_the_token_memo_stays
     )
     expected = ("kube", "api", "down", "node", "http", "server2", "errors", "job", "name", "gateway", "v2")
     assert words(text) == expected
-    monkeypatch.setattr(features, "_TOKEN_CACHE_LIMIT", 4)
-    features._TOKEN_WORDS.clear()
+    monkeypatch.setattr(text_module, "_TOKEN_CACHE_LIMIT", 4)
+    text_module._TOKEN_WORDS.clear()
     assert words(text) == expected  # the memo was cleared on the way and the answer is the same
-    assert len(features._TOKEN_WORDS) <= 4
+    assert len(text_module._TOKEN_WORDS) <= 4

@@ -10,24 +10,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from analytics.catalogue import catalogue_examples
-from analytics.examples import TrainingExample, feedback_example, rule_alert
-from analytics.features import FeatureOptions, alert_features
-from analytics.model import (
+from analytics.artifact import (
     ArtifactError,
-    ModelScorer,
-    SeverityModel,
     default_artifact_name,
     default_scorer,
     load_model,
     load_scorer,
-    render_reason,
     save_model,
-    signed,
-    train_model,
 )
+from analytics.catalogue import catalogue_examples
+from analytics.examples import TrainingExample, feedback_example, rule_alert
+from analytics.explain import render_reason, signed
+from analytics.features import FeatureOptions, alert_features
+from analytics.model import ModelScorer, SeverityModel
 from analytics.records import AlertRecord, AlertStatus, Severity
 from analytics.scoring import Reason, Scorer, ScoringContext
+from analytics.training import train_model
 
 
 def real_alerts(rules: list[dict[str, Any]], instances: list[dict[str, Any]]) -> list[AlertRecord]:

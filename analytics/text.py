@@ -1,0 +1,140 @@
+"""Words of alert text: camelCase and snake_case split, templates and stopwords out, stems, 4-grams (pure).
+
+Everything that turns free text (alert names, summaries, descriptions, metric names) into words lives here,
+so the feature function, the evaluation's baseline and similar-incident search read text the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "than",
+        "that",
+        "the",
+        "their",
+        "there",
+        "this",
+        "to",
+        "was",
+        "were",
+        "will",
+        "with",
+        "value",
+        "labels",
+        "label",
+        "instance",
+        "templated",
+        "more",
+        "less",
+        "over",
+        "under",
+        "not",
+        "no",
+    ]
+)
+
+_TEMPLATE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_WORD = re.compile(r"[a-z0-9]*[a-z][a-z0-9]*")
+
+
+_TOKEN_WORDS: dict[str, tuple[str, ...]] = {}
+_TOKEN_CACHE_LIMIT = 200_000
+
+
+def _token_words(token: str) -> tuple[str, ...]:
+    """Words of one whitespace-free token (camelCase and snake_case split, filtered), memoised."""
+    found = _TOKEN_WORDS.get(token)
+    if found is None:
+        if token.islower() or (token.isalpha() and token.isupper()):
+            pieces = _WORD.findall(token.lower().replace("_", " "))
+        else:
+            pieces = _WORD.findall(_CAMEL.sub(" ", token).lower().replace("_", " "))
+        found = tuple(w for w in pieces if len(w) > 1 and w not in STOPWORDS)
+        if len(_TOKEN_WORDS) >= _TOKEN_CACHE_LIMIT:  # rendered values (IPs, numbers) never repeat
+            _TOKEN_WORDS.clear()
+        _TOKEN_WORDS[token] = found
+    return found
+
+
+def words(text: str) -> tuple[str, ...]:
+    """Lower-case words of a text, camelCase and snake_case split, templates and stopwords removed.
+
+    This runs for every alert's freshly rendered annotations, so after templates are removed the text is
+    cut at whitespace (no word, camelCase boundary or snake_case part spans it) and each token's words
+    are memoised: the words of a rendered text are those of its tokens, in order, without repeats.
+    """
+    if "{{" in text:
+        text = _TEMPLATE.sub(" ", text)
+    seen: dict[str, None] = {}
+    for token in text.split():
+        for word in _token_words(token):
+            seen[word] = None
+    return tuple(seen)
+
+
+_SUFFIXES = (
+    "izations",
+    "ization",
+    "isations",
+    "isation",
+    "ations",
+    "ation",
+    "ings",
+    "ing",
+    "ions",
+    "ion",
+    "ures",
+    "ure",
+    "ed",
+    "es",
+    "s",
+    "ly",
+)
+
+
+@lru_cache(maxsize=16384)
+def stem(word: str) -> str:
+    """A light suffix-stripping stem: ``restarted``/``restarting``/``restarts`` → ``restart``."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix == "s" and word.endswith(("ss", "us", "is")):  # process, status, analysis
+                return word
+            return word[: -len(suffix)]
+    return word
+
+
+@lru_cache(maxsize=8192)
+def name_grams(name: str) -> tuple[str, ...]:
+    """Character 4-grams of each word of an alert name, word boundaries marked with ``<`` and ``>``."""
+    grams: dict[str, None] = {}
+    for word in words(name):
+        marked = f"<{word}>"
+        for i in range(len(marked) - 3):
+            grams.setdefault(marked[i : i + 4], None)
+    return tuple(grams)
