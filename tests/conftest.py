@@ -1,50 +1,23 @@
-"""Shared fixtures: a database per test on SQLite and on PostgreSQL, settings, a controllable clock."""
+"""Fixtures every test may use: a database per test on SQLite and PostgreSQL, settings, a clock, the CLI's
+environment, and the real public data beside the checkout. Helpers live in ``tests/support/``."""
 
 from __future__ import annotations
 
+import json
 import os
-import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-import psycopg
 import pytest
-from sqlalchemy import func, select
 
 from bot.bootstrap import Services, build_services
-from bot.settings import Settings
-from storage.db import Database
-from storage.models import Alert, Incident, OutboxMessage, TimelineEvent
-from tests.support.payloads import T0
+from tests.support.clock import Clock
+from tests.support.db import postgres_schema
+from tests.support.fake_slack import FakeSlack
 from tests.support.processes import MODEL_CACHE
-
-POSTGRES_URL = os.environ.get("SEVBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REQUIRE_ALL = os.environ.get("SEVBOT_TEST_REQUIRE_ALL") == "1"
-
-
-def missing(reason: str) -> None:
-    """Skip locally when a real part is absent; in CI (SEVBOT_TEST_REQUIRE_ALL=1) that is a failure."""
-    if REQUIRE_ALL:
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
-
-
-def _postgres_schema() -> Iterator[str]:
-    conninfo = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    try:
-        admin = psycopg.connect(conninfo, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        missing(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
-        raise
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()
+from tests.support.requirements import SHARED_DATA, missing
+from tests.support.settings import make_settings
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -53,7 +26,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'sevbot.db'}"
     else:
-        yield from _postgres_schema()
+        yield from postgres_schema()
 
 
 @pytest.fixture
@@ -61,33 +34,9 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'sevbot.db'}"
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "data_dir": tmp_path,
-        "database_url": database_url,
-        "worker_in_process": False,
-        # Grouping tests score with the rule scorer (its levels are fixed by the words); tests of the
-        # model ask for scorer="model" and share one cached bundled model.
-        "scorer": "rules",
-        "model_cache_dir": MODEL_CACHE,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -97,10 +46,49 @@ def services(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[Servic
     built.close()
 
 
-def row_counts(db: Database) -> dict[str, int]:
-    """How many rows each table the ingest path writes holds (to prove nothing was half-written)."""
-    with db.read() as conn:
-        return {
-            model.__tablename__: int(conn.execute(select(func.count()).select_from(model)).scalar_one())
-            for model in (Incident, Alert, TimelineEvent, OutboxMessage)
-        }
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    """A fake Slack Web API over real HTTP that records every call (see tests/support/fake_slack.py)."""
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The environment ``sevbot`` commands read, with nothing of the developer's own: a fresh data folder,
+    the shared model cache, the rule scorer (levels fixed by the source's words). Returns ``tmp_path``."""
+    for name in list(os.environ):
+        if name.startswith(("SEVBOT_", "SLACK_", "OPENAI_", "AZURE_OPENAI_")) and not name.startswith(
+            "SEVBOT_TEST_"
+        ):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SEVBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SEVBOT_MODEL_CACHE_DIR", str(MODEL_CACHE))
+    monkeypatch.setenv("SEVBOT_SCORER", "rules")
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout: the real public alert rules and runbooks."""
+    if not (SHARED_DATA / "alert_rules.jsonl").exists():
+        missing(f"real public alert data not found at {SHARED_DATA}")  # skipped locally; fails in CI
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def mixins(shared_data: Path) -> Path:
+    """The rendered monitoring-mixins rule files of the shared data."""
+    return shared_data / "upstream" / "monitoring-mixins__website"
+
+
+@pytest.fixture(scope="session")
+def real_rules(shared_data: Path) -> list[dict[str, Any]]:
+    with open(shared_data / "alert_rules.jsonl", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def real_instances(shared_data: Path) -> list[dict[str, Any]]:
+    with open(shared_data / "alert_instances.jsonl", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]

@@ -19,9 +19,9 @@ from sqlalchemy import select
 from bot.llm import request_draft
 from bot.outbox.worker import RetryAfter
 from storage.models import Alert
-from tests.conftest import Clock
-from tests.llm.helpers import Bot, running_bot
+from tests.support.clock import Clock
 from tests.support.fake_llm import Answer, FakeLLM
+from tests.support.llm import Bot, running_bot
 from tests.support.payloads import T0, am_alert, iso
 
 MODEL = "test-model"

@@ -11,9 +11,9 @@ import pytest
 from bot.llm.fallback import NO_RUNBOOK
 from bot.llm.grounding import build_grounding, within_budget
 from storage.incidents import IncidentRepository
-from tests.conftest import Clock
-from tests.llm.helpers import Bot, running_bot
+from tests.support.clock import Clock
 from tests.support.fake_llm import FakeLLM
+from tests.support.llm import Bot, running_bot
 from tests.support.payloads import T0, am_alert
 
 RUNBOOK = """# CheckoutHighErrorRate

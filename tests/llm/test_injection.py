@@ -6,9 +6,9 @@ import json
 import re
 from pathlib import Path
 
-from tests.conftest import Clock
-from tests.llm.helpers import running_bot
+from tests.support.clock import Clock
 from tests.support.fake_llm import FakeLLM
+from tests.support.llm import running_bot
 from tests.support.payloads import am_alert
 
 INJECTION = (

@@ -9,9 +9,9 @@ import pytest
 from bot.errors import ConfigError
 from bot.llm.redaction import Redactor
 from bot.settings import load_file_config
-from tests.conftest import Clock
-from tests.llm.helpers import running_bot
+from tests.support.clock import Clock
 from tests.support.fake_llm import FakeLLM
+from tests.support.llm import running_bot
 from tests.support.payloads import am_alert
 
 # Shaped like the real thing (right prefixes, lengths and alphabets), made up for these tests.

@@ -10,9 +10,6 @@ import pytest
 
 from bot.llm.grounding import MIN_RELEVANCE
 from bot.llm.runbooks import RunbookLibrary, split_sections, tokens
-from tests.conftest import missing
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 DATABASE_MD = """# Database runbook
 
@@ -90,16 +87,14 @@ def test_a_missing_folder_is_an_error_naming_it(tmp_path: Path) -> None:
         RunbookLibrary.from_folder(tmp_path / "nowhere")
 
 
-def test_recall_on_real_rules_that_link_a_runbook() -> None:
+def test_recall_on_real_rules_that_link_a_runbook(shared_data: Path) -> None:
     """Searching by alert name and summary (URL removed) finds the linked runbook in the top 3 for ≥ 80%."""
-    if not (DATA / "runbooks.jsonl").exists():
-        missing(f"real public alert data not found at {DATA}")  # skipped locally; a failure in CI
     records = [
-        json.loads(line) for line in (DATA / "runbooks.jsonl").read_text(encoding="utf-8").splitlines()
+        json.loads(line) for line in (shared_data / "runbooks.jsonl").read_text(encoding="utf-8").splitlines()
     ]
     library = RunbookLibrary((r["runbook_id"], r["text"]) for r in records)
     cases = set()
-    for line in (DATA / "alert_rules.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in (shared_data / "alert_rules.jsonl").read_text(encoding="utf-8").splitlines():
         rule = json.loads(line)
         if rule.get("runbook_ref"):
             query = re.sub(r"https?://\S+", " ", f"{rule['alertname']} {rule.get('summary') or ''}")

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 
 from bot.app import create_app
 from bot.outbox.console import ConsoleSink
-from tests.conftest import make_settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.payloads import am_alert, am_payload, body
+from tests.support.settings import make_settings
 
 
 def test_the_in_process_worker_posts_the_incident_then_its_draft(tmp_path: Path, llm: FakeLLM) -> None:

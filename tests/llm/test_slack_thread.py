@@ -6,11 +6,12 @@ from pathlib import Path
 
 from bot.bootstrap import Services
 from bot.llm.sink import build_draft_sink
-from tests.conftest import Clock, make_settings
-from tests.slack.helpers import fire, make_delivery
+from tests.support.clock import Clock
 from tests.support.fake_llm import FakeLLM
 from tests.support.fake_slack import FakeSlack
 from tests.support.payloads import am_alert
+from tests.support.settings import make_settings
+from tests.support.slack import fire, make_delivery
 
 
 def test_the_draft_is_posted_in_the_incidents_thread_as_an_ai_draft(

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from bot.bootstrap import Services
-from tests.conftest import Clock
-from tests.slack.helpers import Delivery, make_delivery
+from tests.support.clock import Clock
 from tests.support.fake_slack import FakeSlack
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        yield fake
+from tests.support.slack import Delivery, make_delivery
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from bot.bootstrap import Services
 from bot.outbox.worker import OutboxWorker
 from storage.models import OutboxMessage
 from storage.outbox import NewMessage, OutboxRepository
-from tests.conftest import Clock
-from tests.slack.helpers import fire
+from tests.support.clock import Clock
 from tests.support.payloads import am_alert
+from tests.support.slack import fire
 
 
 def claim(services: Services, clock: Clock, worker: str = "w1") -> list[tuple[int, int | None]]:

@@ -15,10 +15,10 @@ from bot.settings import FileConfig
 from bot.slack.pacing import ChannelPacer
 from storage.models import Incident
 from storage.outbox import NewMessage, OutboxRepository
-from tests.conftest import Clock
-from tests.slack.helpers import Delivery, fire, make_delivery
+from tests.support.clock import Clock
 from tests.support.fake_slack import FakeSlack
 from tests.support.payloads import T0, am_alert
+from tests.support.slack import Delivery, fire, make_delivery
 
 
 def test_a_new_incident_gives_one_root_post_and_stores_where_it_went(

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from bot.bootstrap import Services
 from storage.slack import SilenceRepository, SlackStateRepository
-from tests.conftest import Clock
+from tests.support.clock import Clock
 
 
 def test_an_event_id_is_new_once(services: Services, clock: Clock) -> None:

@@ -23,7 +23,6 @@ import pytest
 
 from bot.reporting import build_report
 from storage.db import create_database
-from tests.conftest import missing
 from tests.support.fake_slack import Call, FakeSlack, fake_slack
 from tests.support.processes import (
     RunningProcess,
@@ -35,6 +34,7 @@ from tests.support.processes import (
     wait_until,
 )
 from tests.support.prometheus import MetricsExporter, prometheus_binary, prometheus_config, start_prometheus
+from tests.support.requirements import missing
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ from bot.outbox.console import ConsoleSink
 from bot.outbox.worker import OutboxWorker, PermanentError, RetryAfter
 from storage.models import Incident, OutboxMessage
 from storage.outbox import OutboxItem
-from tests.conftest import Clock
+from tests.support.clock import Clock
 from tests.support.payloads import T0, am_alert, am_payload, body
 
 GROUP_BY = ["alertname"]

@@ -20,8 +20,9 @@ from bot.llm.sink import DraftSink
 from bot.outbox.console import ConsoleSink
 from bot.outbox.worker import OutboxWorker, TopicRouter
 from storage.models import Draft, LlmCall, OutboxMessage
-from tests.conftest import Clock, make_settings
+from tests.support.clock import Clock
 from tests.support.payloads import am_payload, body
+from tests.support.settings import make_settings
 
 
 @dataclass

@@ -17,8 +17,6 @@ from sqlalchemy import select
 
 from bot.app import create_app
 from storage.models import Feedback, Incident, OutboxMessage, TimelineEvent
-from tests.conftest import make_settings
-from tests.slack.helpers import BOT_TOKEN, SIGNING_SECRET
 from tests.support.asgi_server import serve
 from tests.support.fake_slack import (
     FORM,
@@ -35,6 +33,8 @@ from tests.support.fake_slack import (
 )
 from tests.support.payloads import am_alert, am_payload
 from tests.support.processes import wait_until
+from tests.support.settings import make_settings
+from tests.support.slack import BOT_TOKEN, SIGNING_SECRET
 
 WEBHOOK_TOKEN = "wh-token-0123456789"
 

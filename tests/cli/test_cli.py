@@ -9,22 +9,6 @@ import pytest
 
 from bot.cli import main
 from tests.support.payloads import T0, am_alert, am_payload
-from tests.support.processes import MODEL_CACHE
-
-
-@pytest.fixture(autouse=True)
-def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in (
-        "SEVBOT_DATABASE_URL",
-        "SEVBOT_WEBHOOK_TOKEN",
-        "SEVBOT_CONFIG",
-        "SEVBOT_ALLOW_UNAUTHENTICATED",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SEVBOT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SEVBOT_MODEL_CACHE_DIR", str(MODEL_CACHE))
-    monkeypatch.setenv("SEVBOT_SCORER", "rules")  # these tests read levels fixed by the source's words
-    return tmp_path
 
 
 def write_replay(path: Path, entries: list[object]) -> Path:
@@ -32,19 +16,19 @@ def write_replay(path: Path, entries: list[object]) -> Path:
     return path
 
 
-def test_db_upgrade_creates_the_sqlite_file(environment: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_db_upgrade_creates_the_sqlite_file(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "upgrade"]) == 0
 
-    assert (environment / "data" / "sevbot.db").exists()
+    assert (cli_env / "data" / "sevbot.db").exists()
     assert "is at revision 0001" in capsys.readouterr().out
 
 
 def test_replay_feeds_the_pipeline_and_incidents_list_and_show_read_it_back(
-    environment: Path, capsys: pytest.CaptureFixture[str]
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     alert = am_alert()
     replay = write_replay(
-        environment / "storm.jsonl",
+        cli_env / "storm.jsonl",
         [
             {"source": "alertmanager", "payload": am_payload([alert])},
             {"source": "alertmanager", "payload": am_payload([alert])},
@@ -79,10 +63,10 @@ def test_replay_feeds_the_pipeline_and_incidents_list_and_show_read_it_back(
 
 
 def test_replay_with_a_bad_line_replays_nothing_and_names_the_line(
-    environment: Path, capsys: pytest.CaptureFixture[str]
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     replay = write_replay(
-        environment / "bad.jsonl",
+        cli_env / "bad.jsonl",
         [
             {"source": "alertmanager", "payload": am_payload([am_alert()])},
             {"source": "alertmanager", "payload": {"version": "4"}},

@@ -8,9 +8,9 @@ from bot.bootstrap import Services
 from bot.incidents.actions import IncidentActions
 from bot.outbox.console import ConsoleSink
 from bot.outbox.worker import OutboxWorker, TopicRouter
-from tests.conftest import Clock
-from tests.slack.helpers import fire
+from tests.support.clock import Clock
 from tests.support.payloads import am_alert
+from tests.support.slack import fire
 
 
 def test_actions_are_printed_with_who_and_why(services: Services, clock: Clock) -> None:

@@ -16,7 +16,7 @@ from bot.ingest.pipeline import IngestResult
 from bot.normalize import normalize
 from storage.incidents import IncidentRepository
 from storage.models import Alert, OutboxMessage
-from tests.conftest import row_counts
+from tests.support.db import row_counts
 from tests.support.payloads import T0, am_alert, am_payload, body
 
 GROUP_BY = ["alertname", "service|job", "namespace|cluster", "env"]

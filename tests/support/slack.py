@@ -18,7 +18,7 @@ from bot.settings import FileConfig
 from bot.slack.pacing import ChannelPacer
 from bot.slack.sink import SlackOptions, SlackSink
 from storage.models import Incident, OutboxMessage
-from tests.conftest import Clock
+from tests.support.clock import Clock
 from tests.support.fake_slack import FakeSlack
 from tests.support.payloads import am_payload, body
 

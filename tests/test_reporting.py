@@ -29,13 +29,11 @@ from matplotlib.container import BarContainer
 from sqlalchemy import insert
 
 from analytics import charts
-from analytics.reports import ReportFrames, empty_frames, summarize
 from bot.bootstrap import Services, build_services
-from bot.cli import main
 from bot.reporting import Report, build_report, write_charts
 from storage.db import Database
 from storage.models import Alert, Feedback, Incident, LlmCall
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)
@@ -405,51 +403,3 @@ def test_noisiest_rules_chart_puts_the_noisiest_on_top(report: Report) -> None:
 
 
 # --- the command --------------------------------------------------------------------------------------
-
-
-def test_sevbot_report_prints_json_and_writes_charts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    for name in ("SEVBOT_DATABASE_URL", "SEVBOT_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SEVBOT_DATA_DIR", str(tmp_path / "data"))
-    # The CLI reports back from the real now; move the dataset so it sits in the last 7 days.
-    monkeypatch.setattr("bot.clock.utcnow", lambda: NOW)
-    built = build_services(make_settings(tmp_path / "data"))
-    load_dataset(built.db)
-    built.close()
-
-    assert main(["report", "--since", "7d", "--format", "json", "--out", str(tmp_path / "out")]) == 0
-    captured = capsys.readouterr()
-    data = json.loads(captured.out)
-    assert (data["incidents"], data["alerts"], data["compression"]) == (6, 15, 2.5)
-    assert data["mtta_s"]["median"] == 120.0
-    assert data["noisiest_rules"][0]["alertname"] == "CpuHigh"
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "incidents_per_day.png",
-        "mtta_mttr_trend.png",
-        "noisiest_rules.png",
-    ]
-
-    assert main(["report", "--since", "1d"]) == 0
-    assert "1 incidents from 1 alerts" in capsys.readouterr().out  # only ApiDown on the 20th
-
-
-def test_sevbot_report_refuses_a_bad_since(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("SEVBOT_DATA_DIR", str(tmp_path / "data"))
-    assert main(["report", "--since", "a week"]) == 2
-    assert "--since: 'a week' is not a duration" in capsys.readouterr().err
-
-
-def test_summarize_names_a_missing_column() -> None:
-    frames = empty_frames()
-    broken = ReportFrames(
-        incidents=frames.incidents.drop(columns=["resolved_s"]),
-        duplicates=frames.duplicates,
-        feedback=frames.feedback,
-        llm=frames.llm,
-    )
-    with pytest.raises(ValueError, match="report frame 'incidents' lacks column\\(s\\): resolved_s"):
-        summarize(broken, start=NOW - WEEK, end=NOW)

@@ -17,7 +17,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import missing
 from tests.support.payloads import iso
 from tests.support.processes import (
     RunningProcess,
@@ -28,6 +27,7 @@ from tests.support.processes import (
     start_sevbot,
     wait_until,
 )
+from tests.support.requirements import missing
 
 pytestmark = pytest.mark.e2e
 

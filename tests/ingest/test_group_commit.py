@@ -12,7 +12,7 @@ from bot.bootstrap import Services
 from bot.ingest.group_commit import GroupCommitter
 from bot.ingest.pipeline import IngestResult
 from bot.normalize import Batch, normalize
-from tests.conftest import row_counts
+from tests.support.db import row_counts
 from tests.support.payloads import am_alert, am_payload, body
 
 

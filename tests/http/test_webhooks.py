@@ -11,8 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
-from tests.conftest import Clock, make_settings, row_counts
+from tests.support.clock import Clock
+from tests.support.db import row_counts
 from tests.support.payloads import am_alert, am_payload, body, grafana_payload
+from tests.support.settings import make_settings
 
 TOKEN = "s3cret-webhook-token"
 GRAFANA_TOKEN = "grafana-only-token"

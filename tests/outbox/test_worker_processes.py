@@ -12,11 +12,12 @@ from sqlalchemy import select
 
 from bot.bootstrap import build_services
 from storage.models import Incident, OutboxMessage
-from tests.conftest import Clock, make_settings
-from tests.slack.helpers import BOT_TOKEN, fire
+from tests.support.clock import Clock
 from tests.support.fake_slack import FakeSlack
 from tests.support.payloads import T0, am_alert
 from tests.support.processes import sevbot_command, sevbot_env, stop_process, wait_until
+from tests.support.settings import make_settings
+from tests.support.slack import BOT_TOKEN, fire
 
 INCIDENTS = 12
 

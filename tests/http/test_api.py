@@ -10,8 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
-from tests.conftest import Clock, make_settings
+from tests.support.clock import Clock
 from tests.support.payloads import T0, am_alert, am_payload, body
+from tests.support.settings import make_settings
 
 
 @pytest.fixture

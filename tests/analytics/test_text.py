@@ -1,0 +1,68 @@
+"""Words of alert text: camelCase and snake_case split, templates dropped, stems, 4-grams, a bounded memo."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from analytics import text as text_module
+from analytics.explain import describe_feature
+from analytics.features import FeatureOptions, alert_features
+from analytics.records import AlertRecord, AlertStatus
+from analytics.text import name_grams, stem, words
+
+
+def make_alert(**overrides: object) -> AlertRecord:
+    fields: dict[str, object] = {
+        "source": "alertmanager",
+        "fingerprint": "f1",
+        "status": AlertStatus.FIRING,
+        "labels": {"alertname": "KubePodCrashLooping", "severity": "critical", "namespace": "shop-prod"},
+        "annotations": {"summary": "Pod is crash looping", "description": "Container restarts often."},
+        "starts_at": datetime(2025, 3, 8, 2, 30, tzinfo=UTC),  # a Saturday night
+        "ends_at": None,
+        "group_key": "g",
+    }
+    fields.update(overrides)
+    return AlertRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_words_split_camel_and_snake_case_and_drop_templates() -> None:
+    assert words("KubePodCrashLooping") == ("kube", "pod", "crash", "looping")
+    assert words("node_filesystem_avail_bytes") == ("node", "filesystem", "avail", "bytes")
+    assert words("HTTPServerErrors on {{ $labels.instance }}") == ("http", "server", "errors")
+
+
+def test_name_grams_and_stems_are_options() -> None:
+    assert name_grams("PodDown") == ("<pod", "pod>", "<dow", "down", "own>")
+    alert = make_alert(labels={"alertname": "ProcessRestarting"}, annotations={"summary": "It restarted"})
+    plain = alert_features(alert)
+    assert not any(name.startswith("gram:") for name in plain) and "name:restart" not in plain
+    grams = alert_features(alert, options=FeatureOptions(name_grams=0.5))
+    assert grams["gram:tart"] == 0.5 and grams["gram:<res"] == 0.5
+    assert describe_feature("gram:<res", 0.5, alert, None) == "alert name contains “res”"
+    stemmed = alert_features(alert, options=FeatureOptions(stems=True))
+    assert {"name:restarting", "name:restart", "text:restarted", "text:restart"} <= stemmed.keys()
+    assert [stem(w) for w in ("restarted", "failures", "process", "status", "errors", "up")] == [
+        "restart",
+        "fail",
+        "process",
+        "status",
+        "error",
+        "up",
+    ]
+
+
+def test_words_of_rendered_text_are_those_of_its_tokens_and_the_token_memo_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = (
+        "KubeAPIDown on node-3: HTTPServer2Errors\tfor {{ $labels.job }} job_name=api_gatewayV2 (value 0.93)"
+    )
+    expected = ("kube", "api", "down", "node", "http", "server2", "errors", "job", "name", "gateway", "v2")
+    assert words(text) == expected
+    monkeypatch.setattr(text_module, "_TOKEN_CACHE_LIMIT", 4)
+    text_module._TOKEN_WORDS.clear()
+    assert words(text) == expected  # the memo was cleared on the way and the answer is the same
+    assert len(text_module._TOKEN_WORDS) <= 4
