@@ -1,11 +1,16 @@
-"""The normalized alert record every source is converted into (pure data; no I/O)."""
+"""sevbot's shared vocabulary: the alert record, the words that cross module boundaries, outbox payloads.
+
+Standard library only: this is the one module of ours that ``storage`` may import too, so the values stored
+in status and kind columns are spelled here once. Every enum is a ``StrEnum`` whose values are exactly the
+column (or JSON) values, so a member compares equal to what the database returns.
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 
 class Severity(enum.StrEnum):
@@ -22,9 +27,196 @@ class Severity(enum.StrEnum):
         return int(self.value[-1])
 
 
+SEVERITIES: tuple[Severity, ...] = tuple(Severity)
+SEVERITY_WORDS: dict[Severity, str] = {
+    Severity.SEV1: "page now",
+    Severity.SEV2: "high",
+    Severity.SEV3: "warning",
+    Severity.SEV4: "info",
+}
+
+
 class AlertStatus(enum.StrEnum):
     FIRING = "firing"
     RESOLVED = "resolved"
+
+
+class IncidentStatus(enum.StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class SeveritySource(enum.StrEnum):
+    """Who set an incident's severity: the rule scorer, the model, or a person (whose word sticks)."""
+
+    RULES = "rules"
+    MODEL = "model"
+    HUMAN = "human"
+
+
+class TimelineKind(enum.StrEnum):
+    """What happened to an incident (``timeline_events.kind``)."""
+
+    INCIDENT_OPENED = "incident.opened"
+    INCIDENT_REOPENED = "incident.reopened"
+    INCIDENT_RESOLVED = "incident.resolved"
+    INCIDENT_FLAPPING = "incident.flapping"
+    INCIDENT_ACKNOWLEDGED = "incident.acknowledged"
+    INCIDENT_NOISE = "incident.noise"
+    ALERT_FIRING = "alert.firing"
+    ALERT_REFIRED = "alert.refired"
+    ALERT_RESOLVED = "alert.resolved"
+    SEVERITY_CHANGED = "severity.changed"
+    SEVERITY_CONFIRMED = "severity.confirmed"
+
+
+class ChangeKind(enum.StrEnum):
+    """What a thread update reports (``Change.kind``): timeline kinds people see, plus joined alerts."""
+
+    ALERT_JOINED = "alert.joined"
+    ALERT_RESOLVED = "alert.resolved"
+    INCIDENT_REOPENED = "incident.reopened"
+    INCIDENT_RESOLVED = "incident.resolved"
+    INCIDENT_FLAPPING = "incident.flapping"
+    INCIDENT_ACKNOWLEDGED = "incident.acknowledged"
+    INCIDENT_NOISE = "incident.noise"
+    SEVERITY_CHANGED = "severity.changed"
+
+
+class OutboxTopic(enum.StrEnum):
+    """Which sink delivers an outbox row."""
+
+    SLACK = "slack"
+    LLM = "llm"
+
+
+class OutboxKind(enum.StrEnum):
+    INCIDENT_OPENED = "incident.opened"  # slack: post the root message
+    INCIDENT_UPDATED = "incident.updated"  # slack: a thread reply about changes, and the root updated
+    INCIDENT_DRAFT = "incident.draft"  # slack: a finished draft into the thread
+    DRAFT_REQUESTED = "draft.requested"  # llm: write a draft
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class FeedbackKind(enum.StrEnum):
+    """A person's rating of an incident: a severity, or "not actionable"."""
+
+    SEVERITY = "severity"
+    NOISE = "noise"
+
+
+class DraftKind(enum.StrEnum):
+    SUMMARY = "summary"
+    RUNBOOK = "runbook"
+    RESOLUTION = "resolution"
+
+
+class DraftReason(enum.StrEnum):
+    """Why a draft was asked for (automatic ones are paced; a person's request is not)."""
+
+    OPENED = "opened"
+    SEVERITY = "severity"
+    ALERTS = "alerts"
+    RESOLVED = "resolved"
+    COMMAND = "command"
+
+
+class DraftSource(enum.StrEnum):
+    LLM = "llm"
+    TEMPLATE = "template"
+
+
+class LlmOutcome(enum.StrEnum):
+    """How one draft request ended (``llm_calls.outcome``)."""
+
+    OK = "ok"
+    CACHED = "cached"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+    BUDGET = "budget"
+    DISABLED = "disabled"
+
+
+class ModelStatus(enum.StrEnum):
+    """A registered model's place: trained, serving, replaced, or taken back by a rollback."""
+
+    CANDIDATE = "candidate"
+    ACTIVE = "active"
+    RETIRED = "retired"
+    ROLLED_BACK = "rolled-back"
+
+
+class StoredReason(TypedDict):
+    """One reason for a severity as stored with the alert and the incident (JSON): words and contribution."""
+
+    text: str
+    weight: float
+
+
+# --- outbox payloads (JSON in ``outbox.payload``) ---------------------------------------------------
+
+
+# One thing a thread update tells people; which optional keys it has depends on the kind
+# ("from"/"to" for severity.changed, hence the functional form: they are not identifiers).
+Change = TypedDict(
+    "Change",
+    {
+        "kind": ChangeKind,
+        "alertname": NotRequired[str],
+        "title": NotRequired[str],
+        "by": NotRequired[str],  # the person who acted (absent when the alerts did it)
+        "note": NotRequired[str],
+        "reason": NotRequired[str],
+        "from": NotRequired[str],
+        "to": NotRequired[str],
+    },
+)
+
+
+class UpdatePayload(TypedDict):
+    """``incident.updated``: the changes (the first 50) and how many there were."""
+
+    changes: list[Change]
+    count: int
+
+
+class DraftRequestPayload(TypedDict):
+    """``draft.requested``: which draft, why, and who asked (None: sevbot itself)."""
+
+    kind: DraftKind
+    reason: DraftReason
+    requested_by: str | None
+
+
+class DraftPayload(TypedDict):
+    """``incident.draft``: a stored draft to post in the incident's thread (its text too, for the console)."""
+
+    draft_id: int
+    kind: DraftKind
+    source: DraftSource
+    model: str | None
+    label: str  # "AI draft (model)" or "Template draft": a draft is always labelled as one
+    text: str
+    requested_by: str | None
+
+
+def severity_change(before: str, after: str, *, by: str | None = None, reason: str | None = None) -> Change:
+    """A ``severity.changed`` change, with who changed it and why when a person did."""
+    change: Change = {"kind": ChangeKind.SEVERITY_CHANGED, "from": before, "to": after}
+    if by:
+        change["by"] = by
+    if reason:
+        change["reason"] = reason
+    return change
+
+
+# --- the alert record ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,24 @@
-"""sevbot's exception tree; foreign errors are translated into these at the edges.
+"""sevbot's exception tree; foreign errors are translated into these at the edges, with structured fields.
 
 SevbotError
-├── ConfigError          a setting or the YAML config file is wrong (names the key)
-└── PayloadError         a webhook or replay payload is unusable
-    ├── PayloadTooLarge  over the body size limit (HTTP 413)
-    ├── MalformedPayload not JSON at all (HTTP 400)
-    └── InvalidPayload   JSON of the wrong shape (HTTP 422; lists each field and what is wrong)
+├── ConfigError              a setting or the YAML config file is wrong (names the key)
+├── PayloadError             a webhook or replay payload is unusable
+│   ├── PayloadTooLarge      over the body size limit (HTTP 413; ``limit``)
+│   ├── MalformedPayload     not JSON at all (HTTP 400)
+│   └── InvalidPayload       JSON of the wrong shape (HTTP 422; ``errors``: each field and what is wrong)
+├── IncidentNotFound         no incident has that id (``incident_id``)
+├── NoMatchingIncident       a replayed action names no incident that existed at its time
+├── UsageError               a person's command text is wrong; the message is what they see
+│   └── MatcherError         a silence matcher that cannot be parsed
+├── DeliveryError            an outbox message could not be delivered now
+│   ├── PermanentError       retrying cannot fix it (bad channel, revoked token …): the row fails
+│   │   └── SlackPermanentFailure   Slack's ``ok: false`` of that kind (``method``, ``error``, ``status``)
+│   ├── RetryAfter           the receiver asked to wait ``seconds`` (429, pacing, batching)
+│   └── SlackApiFailure      Slack's 5xx or transient ``ok: false`` (``method``, ``error``, ``status``)
+└── LlmFailure               the drafting LLM did not answer usefully (``outcome``: timeout | error)
+
+Where a standard exception is what callers already expect (``LookupError`` for a missing incident,
+``ValueError`` for bad text), the class derives from it too.
 """
 
 from __future__ import annotations
@@ -50,3 +63,65 @@ class InvalidPayload(PayloadError):
         summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
         super().__init__(f"invalid payload: {summary}")
         self.errors = errors
+
+
+class IncidentNotFound(SevbotError, LookupError):
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(f"no incident {incident_id}")
+        self.incident_id = incident_id
+
+
+class NoMatchingIncident(SevbotError, LookupError):
+    """An action record names no incident that exists at its time (the message says which)."""
+
+
+class UsageError(SevbotError, ValueError):
+    """Bad command text; the message is what the user sees (short, with the usage line)."""
+
+
+class MatcherError(UsageError):
+    """A silence matcher that cannot be parsed; the message names it."""
+
+
+class DeliveryError(SevbotError):
+    """An outbox message could not be delivered now."""
+
+
+class PermanentError(DeliveryError):
+    """A delivery that will never succeed as it is (bad channel, revoked token …): not retried."""
+
+
+class RetryAfter(DeliveryError):
+    """The receiver asked us to wait this many seconds before trying again."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds:.1f}s")
+        self.seconds = seconds
+
+
+class SlackApiFailure(DeliveryError):
+    """Slack answered a Web API call with an error that a later retry may fix (5xx, ``internal_error``…)."""
+
+    def __init__(self, *, method: str, error: str, status: int) -> None:
+        super().__init__(f"{method}: Slack answered {status} {error}")
+        self.method = method
+        self.error = error
+        self.status = status
+
+
+class SlackPermanentFailure(PermanentError):
+    """Slack refused a call for a reason retrying cannot fix (``channel_not_found``, ``invalid_auth`` …)."""
+
+    def __init__(self, *, method: str, error: str, status: int) -> None:
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
+        self.status = status
+
+
+class LlmFailure(SevbotError):
+    """The LLM call failed; ``outcome`` is how it is recorded (timeout, error)."""
+
+    def __init__(self, outcome: str, detail: str) -> None:
+        super().__init__(detail)
+        self.outcome = outcome

@@ -1,19 +1,39 @@
-"""The incident aggregate in SQL: incidents, their alerts and timeline events (Core, on a connection)."""
+"""The incident aggregate's writes in SQL: incidents, their alerts and timeline events (Core).
+
+Ingestion loads the state it decides on (:meth:`IncidentRepository.latest_for_groups`,
+:meth:`~IncidentRepository.known_alerts`) and writes what it decided in bulk; people's actions lock one
+incident (:meth:`~IncidentRepository.lock`) and change it. The read side is ``storage.incident_reads``.
+Text is cut to the column widths here, the one place that knows them (``storage.models``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
-from sqlalchemy.orm import Session
 
-from storage.models import Alert, Incident, TimelineEvent
-
-INCIDENT_STATUSES = ("open", "acknowledged", "resolved")
+from analytics.records import (
+    AlertStatus,
+    IncidentStatus,
+    Severity,
+    SeveritySource,
+    StoredReason,
+    TimelineKind,
+)
+from storage.models import (
+    ALERTNAME_LENGTH,
+    SERVICE_LENGTH,
+    SOURCE_SEVERITY_LENGTH,
+    TITLE_LENGTH,
+    USER_LENGTH,
+    Alert,
+    Incident,
+    TimelineEvent,
+)
 
 
 @dataclass(slots=True)
@@ -27,7 +47,7 @@ class IncidentState:
     severity_source: str
     confidence: float
     model_version: str | None
-    reasons: list[Any]
+    reasons: list[StoredReason]
     firing_count: int
     alert_count: int
     flapping: bool
@@ -49,11 +69,85 @@ class KnownAlert:
 
 
 @dataclass(frozen=True, slots=True)
-class IncidentFilter:
-    status: str | None = None
-    severity: str | None = None
-    service: str | None = None
-    since: datetime | None = None
+class NewIncident:
+    group_key: str
+    title: str
+    alertname: str
+    service: str | None
+    source: str
+    severity: Severity
+    severity_source: SeveritySource
+    confidence: float
+    model_version: str
+    reasons: list[StoredReason]
+    labels: dict[str, str]
+    opened_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class NewAlert:
+    """An alert row about to be inserted; ingestion may still resolve it or count duplicates on it."""
+
+    incident_id: int
+    source: str
+    group_key: str
+    fingerprint: str
+    alertname: str
+    title: str
+    service: str | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    links: dict[str, str]
+    values: dict[str, Any]
+    generator_url: str | None
+    expression: str | None
+    starts_at: datetime
+    severity: Severity
+    source_severity: str | None
+    probabilities: dict[str, float]
+    reasons: list[StoredReason]
+    model_version: str
+    received_at: datetime
+    status: AlertStatus = AlertStatus.FIRING
+    ends_at: datetime | None = None
+    duplicates: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    incident_id: int
+    at: datetime
+    kind: TimelineKind
+    data: Mapping[str, object]
+    created_at: datetime
+    actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentIncident:
+    """What a person's action decides on, read under a row lock."""
+
+    id: int
+    status: IncidentStatus
+    severity: Severity
+    alertname: str
+    opened_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentChange:
+    """Columns a person's action sets (``None``: left as it is)."""
+
+    status: IncidentStatus | None = None
+    severity: Severity | None = None
+    severity_source: SeveritySource | None = None
+    confidence: float | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    extra: Mapping[str, object] = field(default_factory=dict)
 
 
 _STATE_COLUMNS = (
@@ -87,12 +181,16 @@ _WRITABLE_STATE = (
 )
 
 
+def clip(text: str | None, width: int) -> str | None:
+    """``text`` within a column's width (``None`` and "" stay absent)."""
+    return text[:width] if text else None
+
+
 class IncidentRepository:
-    """Reads and writes of incidents, alerts and timeline events inside the caller's transaction."""
+    """Writes of incidents, alerts and timeline events inside the caller's transaction."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._orm: Session | None = None
 
     # --- ingestion ---------------------------------------------------------------------------
 
@@ -113,9 +211,28 @@ class IncidentRepository:
         }
         return [KnownAlert(**row._mapping) for row in self.conn.execute(_hot().known_alerts, params)]
 
-    def insert_incident(self, values: Mapping[str, Any]) -> int:
-        new_id = self.conn.execute(_hot().insert_incident, dict(values)).scalar_one()
-        return int(new_id)
+    def insert_incident(self, new: NewIncident) -> int:
+        values = {
+            "group_key": new.group_key,
+            "title": clip(new.title, TITLE_LENGTH) or "",
+            "alertname": clip(new.alertname, ALERTNAME_LENGTH) or "",
+            "service": clip(new.service, SERVICE_LENGTH),
+            "source": new.source,
+            "status": IncidentStatus.OPEN,
+            "severity": new.severity,
+            "severity_source": new.severity_source,
+            "confidence": new.confidence,
+            "model_version": new.model_version,
+            "reasons": new.reasons,
+            "labels": new.labels,
+            "alert_count": 0,
+            "firing_count": 0,
+            "flapping": False,
+            "opened_at": new.opened_at,
+            "last_alert_at": new.opened_at,
+            "updated_at": new.updated_at,
+        }
+        return int(self.conn.execute(_hot().insert_incident, values).scalar_one())
 
     def save_states(self, states: Sequence[IncidentState], updated_at: datetime) -> None:
         if states:
@@ -125,9 +242,9 @@ class IncidentRepository:
             ]
             self.conn.execute(_hot().save_state, rows)
 
-    def insert_alerts(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(_hot().insert_alert, list(rows))
+    def insert_alerts(self, alerts: Sequence[NewAlert]) -> None:
+        if alerts:
+            self.conn.execute(_hot().insert_alert, [_alert_row(a) for a in alerts])
 
     def resolve_alerts(self, resolutions: Mapping[int, datetime], now: datetime) -> None:
         if resolutions:
@@ -138,9 +255,20 @@ class IncidentRepository:
         if counts:
             self.conn.execute(_hot().count_duplicates, [{"b_id": i, "b_n": n} for i, n in counts.items()])
 
-    def add_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(_hot().insert_event, list(rows))
+    def add_events(self, events: Sequence[NewEvent]) -> None:
+        if events:
+            rows = [
+                {
+                    "incident_id": e.incident_id,
+                    "at": e.at,
+                    "kind": e.kind,
+                    "actor": clip(e.actor, USER_LENGTH),
+                    "data": dict(e.data),
+                    "created_at": e.created_at,
+                }
+                for e in events
+            ]
+            self.conn.execute(_hot().insert_event, rows)
 
     def events_since(
         self, incident_id: int, kinds: Sequence[str], since: datetime
@@ -151,43 +279,94 @@ class IncidentRepository:
         )
         return [(at, kind, data) for at, kind, data in self.conn.execute(stmt)]
 
-    # --- read side ---------------------------------------------------------------------------
+    # --- people's actions ----------------------------------------------------------------------
 
-    def search(self, filters: IncidentFilter, *, limit: int, offset: int) -> tuple[list[Incident], int]:
-        conditions = []
-        if filters.status:
-            conditions.append(Incident.status == filters.status)
-        if filters.severity:
-            conditions.append(Incident.severity == filters.severity)
-        if filters.service:
-            conditions.append(Incident.service == filters.service)
-        if filters.since:
-            conditions.append(Incident.opened_at >= filters.since)
-        total = self.conn.execute(select(func.count()).select_from(Incident).where(*conditions)).scalar_one()
-        stmt = select(Incident).where(*conditions).order_by(Incident.id.desc()).limit(limit).offset(offset)
-        return list(self._session.scalars(stmt)), int(total)
-
-    def get(self, incident_id: int) -> Incident | None:
-        return self._session.get(Incident, incident_id)
-
-    def alerts_of(self, incident_id: int) -> list[Alert]:
-        stmt = select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id)
-        return list(self._session.scalars(stmt))
-
-    def timeline_of(self, incident_id: int) -> list[TimelineEvent]:
-        stmt = (
-            select(TimelineEvent)
-            .where(TimelineEvent.incident_id == incident_id)
-            .order_by(TimelineEvent.at, TimelineEvent.id)
+    def lock(self, incident_id: int) -> CurrentIncident | None:
+        """The incident's status and severity, locked until the transaction ends (None: no such incident)."""
+        row = self.conn.execute(
+            select(Incident.id, Incident.status, Incident.severity, Incident.alertname, Incident.opened_at)
+            .where(Incident.id == incident_id)
+            .with_for_update()
+        ).one_or_none()
+        if row is None:
+            return None
+        return CurrentIncident(
+            id=row.id,
+            status=IncidentStatus(row.status),
+            severity=Severity(row.severity),
+            alertname=row.alertname,
+            opened_at=row.opened_at,
         )
-        return list(self._session.scalars(stmt))
 
-    @property
-    def _session(self) -> Session:
-        """An ORM session on the same connection, made on first use by the read side only."""
-        if self._orm is None:
-            self._orm = Session(bind=self.conn, expire_on_commit=False)
-        return self._orm
+    def change(self, incident_id: int, change: IncidentChange, *, now: datetime) -> None:
+        values: dict[str, object] = {
+            name: getattr(change, name)
+            for name in (
+                "status",
+                "severity",
+                "severity_source",
+                "confidence",
+                "acknowledged_at",
+                "resolved_at",
+            )
+            if getattr(change, name) is not None
+        }
+        for name in ("acknowledged_by", "resolved_by"):
+            if getattr(change, name) is not None:
+                values[name] = clip(getattr(change, name), USER_LENGTH)
+        values.update(change.extra)
+        self.conn.execute(update(Incident).where(Incident.id == incident_id).values(updated_at=now, **values))
+
+    def find_newest(
+        self,
+        *,
+        at: datetime,
+        alertname: str | None = None,
+        service: str | None = None,
+        group_key: str | None = None,
+    ) -> int | None:
+        """The newest incident opened at or before ``at`` with these column values (``None`` if none)."""
+        conditions = [Incident.opened_at <= at]
+        if alertname is not None:
+            conditions.append(Incident.alertname == alertname)
+        if service is not None:
+            conditions.append(Incident.service == service)
+        if group_key is not None:
+            conditions.append(Incident.group_key == group_key)
+        newest = Incident.opened_at.desc(), Incident.id.desc()
+        found = self.conn.execute(
+            select(Incident.id).where(*conditions).order_by(*newest).limit(1)
+        ).scalar_one_or_none()
+        return int(found) if found is not None else None
+
+
+def _alert_row(a: NewAlert) -> dict[str, object]:
+    return {
+        "incident_id": a.incident_id,
+        "source": a.source,
+        "group_key": a.group_key,
+        "fingerprint": a.fingerprint,
+        "status": a.status,
+        "alertname": clip(a.alertname, ALERTNAME_LENGTH) or "",
+        "title": clip(a.title, TITLE_LENGTH) or "",
+        "service": clip(a.service, SERVICE_LENGTH),
+        "labels": a.labels,
+        "annotations": a.annotations,
+        "links": a.links,
+        "values": a.values,
+        "generator_url": a.generator_url,
+        "expression": a.expression,
+        "starts_at": a.starts_at,
+        "ends_at": a.ends_at,
+        "severity": a.severity,
+        "source_severity": clip(a.source_severity, SOURCE_SEVERITY_LENGTH),
+        "probabilities": a.probabilities,
+        "reasons": a.reasons,
+        "model_version": a.model_version,
+        "duplicates": a.duplicates,
+        "received_at": a.received_at,
+        "updated_at": a.received_at,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +408,9 @@ def _hot() -> _HotStatements:
         insert_incident=insert(Incident).returning(Incident.id),
         save_state=update(Incident).where(Incident.id == bindparam("b_id")),
         insert_alert=insert(Alert),
-        resolve_alert=update(Alert).where(Alert.id == bindparam("b_id")).values(status="resolved"),
+        resolve_alert=update(Alert)
+        .where(Alert.id == bindparam("b_id"))
+        .values(status=AlertStatus.RESOLVED.value),
         count_duplicates=update(Alert)
         .where(Alert.id == bindparam("b_id"))
         .values(duplicates=Alert.duplicates + bindparam("b_n")),

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from analytics.records import OutboxStatus
 from storage.types import JSONType, UTCDateTime
 
 # Constraint names are fixed so Alembic migrations name the same things on every database.
@@ -30,6 +31,16 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# Column widths, defined once: repositories cut text to them (``storage.incidents.clip``).
+GROUP_KEY_LENGTH = 1024
+TITLE_LENGTH = 512
+ALERTNAME_LENGTH = 255
+SERVICE_LENGTH = 255
+USER_LENGTH = 255
+FINGERPRINT_LENGTH = 128
+SOURCE_SEVERITY_LENGTH = 64
+MODEL_VERSION_LENGTH = 64
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -50,14 +61,14 @@ class Incident(Base):
     __tablename__ = "incidents"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    group_key: Mapped[str] = mapped_column(String(1024))
-    title: Mapped[str] = mapped_column(String(512))
-    alertname: Mapped[str] = mapped_column(String(255))  # of the alert that opened it
-    service: Mapped[str | None] = mapped_column(String(255))
+    group_key: Mapped[str] = mapped_column(String(GROUP_KEY_LENGTH))
+    title: Mapped[str] = mapped_column(String(TITLE_LENGTH))
+    alertname: Mapped[str] = mapped_column(String(ALERTNAME_LENGTH))  # of the alert that opened it
+    service: Mapped[str | None] = mapped_column(String(SERVICE_LENGTH))
     source: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16))  # open | acknowledged | resolved
-    severity: Mapped[str] = mapped_column(String(8))  # SEV1..SEV4
-    severity_source: Mapped[str] = mapped_column(String(16))  # rules | model | human
+    status: Mapped[str] = mapped_column(String(16))  # IncidentStatus
+    severity: Mapped[str] = mapped_column(String(8))  # Severity
+    severity_source: Mapped[str] = mapped_column(String(16))  # SeveritySource
     confidence: Mapped[float] = mapped_column(Float)
     model_version: Mapped[str | None] = mapped_column(String(64))
     reasons: Mapped[list[Any]] = mapped_column(default=list)
@@ -67,9 +78,9 @@ class Incident(Base):
     flapping: Mapped[bool] = mapped_column(Boolean, default=False)
     opened_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
-    acknowledged_by: Mapped[str | None] = mapped_column(String(255))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(USER_LENGTH))
     resolved_at: Mapped[datetime | None]
-    resolved_by: Mapped[str | None] = mapped_column(String(255))
+    resolved_by: Mapped[str | None] = mapped_column(String(USER_LENGTH))
     last_alert_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     slack_channel: Mapped[str | None] = mapped_column(String(64))
@@ -92,12 +103,12 @@ class Alert(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(String(32))
-    group_key: Mapped[str] = mapped_column(String(1024))
-    fingerprint: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16))  # firing | resolved
-    alertname: Mapped[str] = mapped_column(String(255))
-    title: Mapped[str] = mapped_column(String(512))
-    service: Mapped[str | None] = mapped_column(String(255))
+    group_key: Mapped[str] = mapped_column(String(GROUP_KEY_LENGTH))
+    fingerprint: Mapped[str] = mapped_column(String(FINGERPRINT_LENGTH))
+    status: Mapped[str] = mapped_column(String(16))  # AlertStatus
+    alertname: Mapped[str] = mapped_column(String(ALERTNAME_LENGTH))
+    title: Mapped[str] = mapped_column(String(TITLE_LENGTH))
+    service: Mapped[str | None] = mapped_column(String(SERVICE_LENGTH))
     labels: Mapped[dict[str, Any]]
     annotations: Mapped[dict[str, Any]]
     links: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -107,7 +118,7 @@ class Alert(Base):
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime | None]
     severity: Mapped[str] = mapped_column(String(8))
-    source_severity: Mapped[str | None] = mapped_column(String(64))
+    source_severity: Mapped[str | None] = mapped_column(String(SOURCE_SEVERITY_LENGTH))
     probabilities: Mapped[dict[str, Any]] = mapped_column(default=dict)
     reasons: Mapped[list[Any]] = mapped_column(default=list)
     model_version: Mapped[str] = mapped_column(String(64))
@@ -133,7 +144,7 @@ class TimelineEvent(Base):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(32))
-    actor: Mapped[str | None] = mapped_column(String(255))
+    actor: Mapped[str | None] = mapped_column(String(USER_LENGTH))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
 
@@ -146,11 +157,11 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    topic: Mapped[str] = mapped_column(String(32))  # slack | llm
-    kind: Mapped[str] = mapped_column(String(48))
+    topic: Mapped[str] = mapped_column(String(32))  # OutboxTopic
+    kind: Mapped[str] = mapped_column(String(48))  # OutboxKind
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | failed
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     claimed_by: Mapped[str | None] = mapped_column(String(128))
@@ -173,9 +184,9 @@ class Feedback(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))  # severity | noise
-    alertname: Mapped[str] = mapped_column(String(255))
-    user: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # FeedbackKind
+    alertname: Mapped[str] = mapped_column(String(ALERTNAME_LENGTH))
+    user: Mapped[str] = mapped_column(String(USER_LENGTH))
     old_severity: Mapped[str | None] = mapped_column(String(8))
     new_severity: Mapped[str | None] = mapped_column(String(8))
     reason: Mapped[str | None] = mapped_column(Text)
@@ -194,7 +205,7 @@ class ModelVersion(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     version: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(16))  # candidate | active | retired
+    status: Mapped[str] = mapped_column(String(16))  # ModelStatus
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     features: Mapped[list[Any]] = mapped_column(default=list)
     training_summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -211,8 +222,8 @@ class Draft(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))  # summary | runbook | resolution
-    source: Mapped[str] = mapped_column(String(16))  # llm | template
+    kind: Mapped[str] = mapped_column(String(16))  # DraftKind
+    source: Mapped[str] = mapped_column(String(16))  # DraftSource
     model: Mapped[str | None] = mapped_column(String(128))
     prompt_name: Mapped[str | None] = mapped_column(String(64))
     prompt_version: Mapped[str | None] = mapped_column(String(32))
@@ -236,7 +247,7 @@ class LlmCall(Base):
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     tokens_in: Mapped[int] = mapped_column(Integer, default=0)
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
-    outcome: Mapped[str] = mapped_column(String(16))  # ok | cached | timeout | error | budget | disabled
+    outcome: Mapped[str] = mapped_column(String(16))  # LlmOutcome
     error: Mapped[str | None] = mapped_column(Text)
     input_hash: Mapped[str | None] = mapped_column(String(64))
     prompt: Mapped[str | None] = mapped_column(Text)  # exactly what was (or would have been) sent: redacted
@@ -253,7 +264,7 @@ class Silence(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     matchers: Mapped[list[Any]]
     reason: Mapped[str | None] = mapped_column(Text)
-    created_by: Mapped[str] = mapped_column(String(255))
+    created_by: Mapped[str] = mapped_column(String(USER_LENGTH))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
 

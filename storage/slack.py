@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from storage.models import OutboxMessage, Silence, SlackChannelPace, SlackEvent, SlackThread
+from storage.models import Incident, OutboxMessage, Silence, SlackChannelPace, SlackEvent, SlackThread
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +97,13 @@ class SlackStateRepository:
             self.conn.execute(
                 update(SlackThread).where(SlackThread.incident_id == incident_id).values(**values)
             )
+
+    def store_root(self, incident_id: int, *, channel_key: str, channel: str, ts: str) -> None:
+        """Remember where the incident's root message is (its channel as routed, the channel id, its ts)."""
+        self.set_thread(incident_id, channel_key=channel_key)
+        self.conn.execute(
+            update(Incident).where(Incident.id == incident_id).values(slack_channel=channel, slack_ts=ts)
+        )
 
     # --- outbox rows of one incident -------------------------------------------------------------
 

@@ -214,7 +214,8 @@ def read_replay(path: Path) -> tuple[list[ReplayLine], list[str]]:
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bootstrap import build_services
-    from bot.incidents.replay import NoMatchingIncident, apply_action
+    from bot.errors import NoMatchingIncident
+    from bot.incidents.replay import apply_action
     from bot.normalize import Batch, normalize
 
     try:
@@ -267,11 +268,11 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_incidents_list(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bootstrap import build_services
-    from storage.incidents import IncidentFilter, IncidentRepository
+    from storage.incident_reads import IncidentFilter, IncidentReads
 
     services = build_services(settings)
     with services.db.read() as conn:
-        items, total = IncidentRepository(conn).search(
+        items, total = IncidentReads(conn).search(
             IncidentFilter(status=args.status), limit=args.limit, offset=0
         )
     services.close()
@@ -289,11 +290,11 @@ def cmd_incidents_show(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.explain import signed
     from bot.bootstrap import build_services
     from bot.http.api import alert_json, event_json, incident_json
-    from storage.incidents import IncidentRepository
+    from storage.incident_reads import IncidentReads
 
     services = build_services(settings)
     with services.db.read() as conn:
-        repo = IncidentRepository(conn)
+        repo = IncidentReads(conn)
         incident = repo.get(args.id)
         alerts = repo.alerts_of(args.id) if incident else []
         timeline = repo.timeline_of(args.id) if incident else []

@@ -13,7 +13,7 @@ from bot.http.webhooks import ServicesDep
 from bot.incidents.explain import explain_incident
 from bot.settings import parse_duration
 from storage.drafts import DraftRepository
-from storage.incidents import IncidentFilter, IncidentRepository
+from storage.incident_reads import IncidentFilter, IncidentReads
 from storage.models import Alert, Incident, TimelineEvent
 
 router = APIRouter(prefix="/api")
@@ -52,7 +52,7 @@ async def list_incidents(
 
     def read() -> tuple[list[Incident], int]:
         with services.db.read() as conn:
-            return IncidentRepository(conn).search(filters, limit=limit, offset=offset)
+            return IncidentReads(conn).search(filters, limit=limit, offset=offset)
 
     items, total = await anyio.to_thread.run_sync(read)
     return {"items": [incident_json(i) for i in items], "total": total, "limit": limit, "offset": offset}
@@ -62,7 +62,7 @@ async def list_incidents(
 async def get_incident(incident_id: int, services: ServicesDep) -> dict[str, Any]:
     def read() -> tuple[Incident | None, list[Alert], list[TimelineEvent], dict[str, Any] | None]:
         with services.db.read() as conn:
-            repo = IncidentRepository(conn)
+            repo = IncidentReads(conn)
             incident = repo.get(incident_id)
             if incident is None:
                 return None, [], [], None

@@ -19,9 +19,11 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from bot.incidents.actions import ActionResult, IncidentActions, find_incident
+from bot.errors import NoMatchingIncident
+from bot.incidents.actions import ActionResult, IncidentActions
 from bot.normalize.common import validate
 from storage.db import Database
+from storage.incidents import IncidentRepository
 
 ACTION_SOURCE = "action"
 
@@ -60,10 +62,6 @@ class ActionRecord(BaseModel):
         return self
 
 
-class NoMatchingIncident(LookupError):
-    """An action record names no incident that exists at its time."""
-
-
 def parse_action(entry: Any) -> ActionRecord:
     """Validate one decoded replay entry; raises ``PayloadError`` naming the wrong fields."""
     return validate(ActionRecord, entry)
@@ -73,8 +71,8 @@ def apply_action(db: Database, record: ActionRecord, *, now: Callable[[], dateti
     """Apply one action in its own write transaction; raises ``NoMatchingIncident`` if nothing matches."""
     match = record.incident_match
     with db.write() as conn:
-        incident_id = find_incident(
-            conn, at=record.at, alertname=match.alertname, service=match.service, group_key=match.group_key
+        incident_id = IncidentRepository(conn).find_newest(
+            at=record.at, alertname=match.alertname, service=match.service, group_key=match.group_key
         )
         if incident_id is None:
             raise NoMatchingIncident(

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-
-class IncidentStatus(enum.StrEnum):
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
+from analytics.records import IncidentStatus, TimelineKind
 
 
 class Placement(enum.Enum):
@@ -35,11 +31,16 @@ class IncidentRules:
 # Timeline kinds that count as a state change when deciding whether an incident flaps. Changes are counted
 # per alert (by fingerprint) and for the incident itself, so twenty alerts resolving together are one
 # change each, not twenty changes of one thing.
-STATE_CHANGE_KINDS = ("alert.resolved", "alert.refired", "incident.resolved", "incident.reopened")
+STATE_CHANGE_KINDS: tuple[TimelineKind, ...] = (
+    TimelineKind.ALERT_RESOLVED,
+    TimelineKind.ALERT_REFIRED,
+    TimelineKind.INCIDENT_RESOLVED,
+    TimelineKind.INCIDENT_REOPENED,
+)
 INCIDENT_KEY = "incident"
 
 
-def change_key(kind: str, data: dict[str, object]) -> str:
+def change_key(kind: str, data: Mapping[str, object]) -> str:
     """What changed state: the incident itself, or one alert (its fingerprint)."""
     if kind.startswith("incident."):
         return INCIDENT_KEY

@@ -1,24 +1,21 @@
 """LLM drafting: incident summaries, runbook suggestions and resolution notes, asked for through the outbox.
 
 The LLM is sevbot's writer, never its judge. Nothing in ingestion or scoring waits for it: a draft is
-requested by enqueueing an outbox row (``request_draft``) and written by the "llm" topic's sink
-(:mod:`bot.llm.sink`), which falls back to a deterministic template draft when no LLM is configured or the
-call times out, fails or is over budget.
+requested by enqueueing an outbox row (``request_draft``, or :func:`automatic_draft_request` from
+ingestion) and written by the "llm" topic's sink (:mod:`bot.llm.sink`), which falls back to a
+deterministic template draft when no LLM is configured or the call times out, fails or is over budget.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
 
 from sqlalchemy import Connection
 
+from analytics.records import Change, ChangeKind, DraftKind, DraftReason, IncidentStatus
+from bot.outbox.messages import draft_requested
 from storage.outbox import NewMessage, OutboxRepository
-
-DraftKind = Literal["summary", "runbook", "resolution"]
-DraftReason = Literal["opened", "severity", "alerts", "resolved", "command"]
-DRAFT_KINDS: tuple[str, ...] = ("summary", "runbook", "resolution")
-DRAFT_REASONS: tuple[str, ...] = ("opened", "severity", "alerts", "resolved", "command")
 
 
 def alert_growth_is_material(before: int, after: int) -> bool:
@@ -35,17 +32,22 @@ def alert_growth_is_material(before: int, after: int) -> bool:
     return False
 
 
-def draft_request(
-    incident_id: int, kind: DraftKind, *, reason: DraftReason, requested_by: str | None = None
-) -> NewMessage:
-    """The outbox row that asks for a draft (for callers that enqueue several rows at once)."""
-    if kind not in DRAFT_KINDS:
-        raise ValueError(f"draft kind {kind!r} is not one of {', '.join(DRAFT_KINDS)}")
-    if reason not in DRAFT_REASONS:
-        raise ValueError(f"draft reason {reason!r} is not one of {', '.join(DRAFT_REASONS)}")
-    return NewMessage(
-        "llm", "draft.requested", incident_id, {"kind": kind, "reason": reason, "requested_by": requested_by}
-    )
+def automatic_draft_request(
+    incident_id: int, changes: Sequence[Change], *, status: str, alert_count: int
+) -> NewMessage | None:
+    """The draft ingestion asks for after these changes of an incident, if any: material changes only
+    (resolved, reopened, severity changed, many more alerts)."""
+    kinds = [change["kind"] for change in changes]
+    joined = kinds.count(ChangeKind.ALERT_JOINED)
+    if ChangeKind.INCIDENT_RESOLVED in kinds and status == IncidentStatus.RESOLVED:
+        return draft_requested(incident_id, DraftKind.RESOLUTION, reason=DraftReason.RESOLVED)
+    if ChangeKind.INCIDENT_REOPENED in kinds:
+        return draft_requested(incident_id, DraftKind.SUMMARY, reason=DraftReason.OPENED)
+    if ChangeKind.SEVERITY_CHANGED in kinds:
+        return draft_requested(incident_id, DraftKind.SUMMARY, reason=DraftReason.SEVERITY)
+    if joined and alert_growth_is_material(alert_count - joined, alert_count):
+        return draft_requested(incident_id, DraftKind.SUMMARY, reason=DraftReason.ALERTS)
+    return None
 
 
 def request_draft(
@@ -59,5 +61,5 @@ def request_draft(
 ) -> None:
     """Ask for a draft inside the caller's transaction; the "llm" outbox sink writes it later."""
     OutboxRepository(conn).enqueue(
-        [draft_request(incident_id, kind, reason=reason, requested_by=requested_by)], now
+        [draft_requested(incident_id, kind, reason=reason, requested_by=requested_by)], now
     )

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot.errors import LlmFailure
 from bot.settings import Settings
 
 if TYPE_CHECKING:  # importing openai takes a second: only when a draft is first asked of an LLM
@@ -20,12 +21,6 @@ if TYPE_CHECKING:  # importing openai takes a second: only when a draft is first
 
 # A compatible server without authentication still needs some key for the client to send.
 NO_KEY = "sk-no-key-needed"
-
-
-class LlmFailure(Exception):
-    def __init__(self, outcome: str, detail: str) -> None:
-        super().__init__(detail)
-        self.outcome = outcome
 
 
 @dataclass(frozen=True, slots=True)

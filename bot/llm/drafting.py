@@ -24,13 +24,13 @@ from typing import Any
 import anyio
 
 import prompts
-from bot.llm.client import Completion, DraftingClient, LlmFailure
+from bot.errors import LlmFailure, PermanentError, RetryAfter
+from bot.llm.client import Completion, DraftingClient
 from bot.llm.fallback import template_draft
 from bot.llm.grounding import Grounding, build_grounding, prompt_values
 from bot.llm.redaction import Redactor
 from bot.llm.runbooks import RunbookLibrary
 from bot.metrics import Metrics
-from bot.outbox.worker import PermanentError, RetryAfter
 from storage.db import Database
 from storage.drafts import DraftRepository
 from storage.outbox import NewMessage, OutboxRepository

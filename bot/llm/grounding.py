@@ -8,7 +8,6 @@ turns it into quoted data blocks for the prompt templates.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import re
@@ -17,16 +16,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection
 
+from analytics.records import Severity, StoredReason, TimelineKind
+from bot.incidents.explain import similar_incidents
 from bot.llm.runbooks import RunbookLibrary
-from storage.drafts import DraftRepository
-from storage.incidents import IncidentRepository
-from storage.models import Alert, Incident
+from storage.incident_reads import IncidentReads
+from storage.models import Alert
 
 log = logging.getLogger(__name__)
 
-SEVERITY_RANK = {"SEV1": 0, "SEV2": 1, "SEV3": 2, "SEV4": 3}
+SEVERITY_RANK = {level.value: level.rank for level in Severity}
 CHARS_PER_TOKEN = 4  # a rough estimate, good enough for a budget
 MAX_VALUE_CHARS = 300
 MAX_SECTION_CHARS = 700
@@ -34,6 +34,9 @@ MAX_SECTION_CHARS = 700
 MIN_RELEVANCE = 0.6
 _SECRET_FIELD = re.compile(
     r"(?i)(pass(word|wd)?|pwd|secret|token|api[_-]?key|apikey|credential|private[_-]?key|auth|cookie|session)"
+)
+_ALERT_EVENTS = frozenset(
+    {TimelineKind.ALERT_FIRING, TimelineKind.ALERT_REFIRED, TimelineKind.ALERT_RESOLVED}
 )
 _RUNBOOK_KEYS = ("runbook_url", "runbook", "playbook", "runbook_link")
 
@@ -101,7 +104,7 @@ class Grounding:
     flapping: bool
     alerts: list[AlertFact]
     alerts_left_out: int
-    reasons: list[dict[str, Any]]
+    reasons: list[StoredReason]
     runbooks: list[RunbookRef]
     similar: list[SimilarIncident]
     timeline: list[dict[str, Any]] = field(default_factory=list)
@@ -120,7 +123,7 @@ def build_grounding(
     Text from alerts and people passes through ``redact`` before it is cut to length, so a secret cut in
     half can never slip past the redaction patterns.
     """
-    repo = IncidentRepository(conn)
+    repo = IncidentReads(conn)
     incident = repo.get(incident_id)
     if incident is None:
         return None
@@ -133,9 +136,9 @@ def build_grounding(
             **({"note": redact(str(e.data["note"]))} if e.data.get("note") else {}),
         }
         for e in repo.timeline_of(incident_id)
-        if e.kind not in ("alert.firing", "alert.refired", "alert.resolved")
+        if e.kind not in _ALERT_EVENTS
     ]
-    explanation = _explanation(conn, incident)
+    similar = similar_incidents(repo, incident)
     return Grounding(
         incident_id=incident.id,
         title=redact(incident.title),
@@ -153,13 +156,17 @@ def build_grounding(
         flapping=incident.flapping,
         alerts=kept,
         alerts_left_out=left_out,
-        reasons=[{"text": str(r.get("text")), "weight": r.get("weight")} for r in explanation["reasons"]],
+        reasons=[{"text": str(r["text"]), "weight": float(r["weight"])} for r in incident.reasons],
         runbooks=find_runbooks(kept, library),
         similar=[
             SimilarIncident(
-                s.id, redact(s.title), s.severity, s.resolved_at, redact(s.note) if s.note else None
+                id=s["id"],
+                title=redact(s["title"]),
+                severity=s["severity"],
+                resolved_at=None,
+                note=redact(s["resolution_note"]) if s["resolution_note"] else None,
             )
-            for s in explanation["similar"] or similar_incidents(conn, incident)
+            for s in similar
         ],
         timeline=timeline[-30:],
     )
@@ -229,51 +236,6 @@ def find_runbooks(
                         )
                     )
     return refs[: limit + len([r for r in refs if not r.excerpt])]
-
-
-def similar_incidents(conn: Connection, incident: Incident, limit: int = 3) -> list[SimilarIncident]:
-    """Resolved incidents with the same alert name or service, the same alert name first, newest first."""
-    same = [Incident.alertname == incident.alertname]
-    if incident.service:
-        same.append(Incident.service == incident.service)
-    stmt = (
-        select(Incident.id, Incident.title, Incident.severity, Incident.resolved_at, Incident.alertname)
-        .where(and_(Incident.id != incident.id, Incident.status == "resolved", or_(*same)))
-        .order_by(Incident.id.desc())
-        .limit(50)
-    )
-    rows = sorted(conn.execute(stmt), key=lambda r: (r.alertname != incident.alertname, -r.id))[:limit]
-    notes = DraftRepository(conn).resolution_notes([r.id for r in rows])
-    return [SimilarIncident(r.id, r.title, r.severity, r.resolved_at, notes.get(r.id)) for r in rows]
-
-
-def _explanation(conn: Connection, incident: Incident) -> dict[str, Any]:
-    """The explanation from ``bot.incidents.explain`` where it exists, else the stored reasons."""
-    reasons: list[dict[str, Any]] = list(incident.reasons or [])
-    similar: list[SimilarIncident] = []
-    try:
-        explain = importlib.import_module("bot.incidents.explain")
-    except ImportError:
-        return {"reasons": reasons, "similar": similar}
-    try:
-        result = explain.explain_incident(conn, incident.id)
-    except Exception:
-        log.warning("explanation failed; using the stored reasons", exc_info=True)
-        return {"reasons": reasons, "similar": similar}
-    if isinstance(result, Mapping):
-        reasons = [dict(r) for r in result.get("reasons") or reasons if isinstance(r, Mapping)]
-        for item in result.get("similar") or []:
-            if isinstance(item, Mapping) and item.get("id") is not None:
-                similar.append(
-                    SimilarIncident(
-                        id=int(item["id"]),
-                        title=str(item.get("title") or ""),
-                        severity=str(item.get("severity") or ""),
-                        resolved_at=None,
-                        note=item.get("resolution_note"),
-                    )
-                )
-    return {"reasons": reasons, "similar": similar[:3]}
 
 
 # --- the prompt's data blocks -----------------------------------------------------------------

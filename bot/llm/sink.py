@@ -20,13 +20,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, PermanentError, RetryAfter
 from bot.llm.client import ClientConfig, DraftingClient
 from bot.llm.drafting import Budget, Drafter, DraftRequest
 from bot.llm.redaction import Redactor
 from bot.llm.runbooks import RunbookLibrary
 from bot.metrics import Metrics
-from bot.outbox.worker import PermanentError, RetryAfter
 from bot.settings import FileConfig, Settings
 from storage.db import Database
 from storage.models import Incident

@@ -19,9 +19,10 @@ from typing import Any, Protocol
 import anyio
 
 from bot.clock import utcnow
+from bot.errors import PermanentError, RetryAfter
 from bot.metrics import Metrics
 from storage.db import Database
-from storage.incidents import IncidentRepository
+from storage.incident_reads import IncidentReads
 from storage.models import Incident
 from storage.outbox import OutboxItem, OutboxRepository
 
@@ -29,18 +30,6 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
 YIELD_STEP_SECONDS = 0.02  # how often a yielding worker looks whether ingestion has gone quiet
-
-
-class PermanentError(Exception):
-    """A delivery that will never succeed as it is (bad channel, revoked token …): not retried."""
-
-
-class RetryAfter(Exception):
-    """The receiver asked us to wait this many seconds before trying again."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"retry after {seconds:.1f}s")
-        self.seconds = seconds
 
 
 class Sink(Protocol):
@@ -226,7 +215,7 @@ class OutboxWorker:
         if incident_id is None:
             return None
         with self.db.read() as conn:
-            return IncidentRepository(conn).get(incident_id)
+            return IncidentReads(conn).get(incident_id)
 
     def _record(self, item: OutboxItem, outcome: str, detail: Any, delay: timedelta | None) -> None:
         now = self.clock()

@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bot.errors import MatcherError, UsageError
 from bot.settings import parse_duration
-from bot.slack.routing import MatcherError, parse_matcher
+from bot.slack.routing import parse_matcher
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 STATUS_WORDS = {
@@ -41,10 +42,6 @@ _ALIASES = {
     "?": "help",
 }
 _ID = re.compile(r"^#?(\d{1,12})$")
-
-
-class UsageError(ValueError):
-    """Bad command text; the message is what the user sees (short, with the usage line)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,17 +14,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from bot.incidents.actions import IncidentActions, IncidentNotFound
+from analytics.records import DraftKind, DraftReason, OutboxTopic
+from bot.errors import IncidentNotFound
+from bot.incidents.actions import IncidentActions
 from bot.incidents.explain import explain_incident, render_explanation
 from bot.llm import request_draft
 from bot.slack import blocks
 from bot.slack.commands import Command, help_text
 from bot.slack.routing import matcher_text
 from storage.db import Database
-from storage.incidents import IncidentFilter, IncidentRepository
-from storage.models import Incident
+from storage.incident_reads import IncidentFilter, IncidentReads
 from storage.slack import SilenceRepository, SlackStateRepository
 
 LIST_LIMIT = 15
@@ -69,10 +68,7 @@ class SlackHandlers:
         if not channel or not thread_ts:
             return None
         with self.db.read() as conn:
-            found = conn.execute(
-                select(Incident.id).where(Incident.slack_channel == channel, Incident.slack_ts == thread_ts)
-            ).scalar_one_or_none()
-        return int(found) if found is not None else None
+            return IncidentReads(conn).by_thread(channel, thread_ts)
 
     def remember_event(self, event_id: str) -> bool:
         """``False`` when this Events API delivery was already handled (by any process)."""
@@ -118,7 +114,12 @@ class SlackHandlers:
                 result = actions.resolve(incident_id, user=user, at=now, now=now, note=text)
                 if result.changed:  # a short resolution summary, as when its alerts resolve
                     request_draft(
-                        conn, incident_id, "resolution", reason="resolved", requested_by=user, now=now
+                        conn,
+                        incident_id,
+                        DraftKind.RESOLUTION,
+                        reason=DraftReason.RESOLVED,
+                        requested_by=user,
+                        now=now,
                     )
             elif verb == "sev":
                 assert severity is not None
@@ -130,7 +131,7 @@ class SlackHandlers:
             else:
                 raise ValueError(f"unknown action {verb!r}")
             # Batched "alerts joined" replies waiting for their interval go now, with this action.
-            SlackStateRepository(conn).wake_incident(incident_id, topic="slack", now=now)
+            SlackStateRepository(conn).wake_incident(incident_id, topic=OutboxTopic.SLACK, now=now)
         done = {
             "ack": f"Incident #{incident_id} acknowledged.",
             "resolve": f"Incident #{incident_id} resolved.",
@@ -147,13 +148,13 @@ class SlackHandlers:
     def draft(self, incident_id: int, kind: str, *, user: str) -> Reply:
         now = self.clock()
         with self.db.write() as conn:
-            if IncidentRepository(conn).states([incident_id]) == {}:
+            if not IncidentReads(conn).exists(incident_id):
                 raise IncidentNotFound(incident_id)
             request_draft(
                 conn,
                 incident_id,
-                "summary" if kind == "summary" else "runbook",
-                reason="command",
+                DraftKind.SUMMARY if kind == "summary" else DraftKind.RUNBOOK,
+                reason=DraftReason.COMMAND,
                 requested_by=user,
                 now=now,
             )
@@ -166,7 +167,7 @@ class SlackHandlers:
     def list(self, command: Command) -> Reply:
         filters = IncidentFilter(status=command.status, severity=command.severity, service=command.service)
         with self.db.read() as conn:
-            incidents, total = IncidentRepository(conn).search(filters, limit=LIST_LIMIT, offset=0)
+            incidents, total = IncidentReads(conn).search(filters, limit=LIST_LIMIT, offset=0)
         if not incidents:
             return Reply("No incidents match.")
         lines = [
@@ -182,7 +183,7 @@ class SlackHandlers:
 
     def show(self, incident_id: int) -> Reply:
         with self.db.read() as conn:
-            repo = IncidentRepository(conn)
+            repo = IncidentReads(conn)
             incident = repo.get(incident_id)
             if incident is None:
                 raise IncidentNotFound(incident_id)

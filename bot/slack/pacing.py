@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 
-from bot.outbox.worker import RetryAfter
+from bot.errors import RetryAfter
 from storage.db import Database
 from storage.slack import SlackStateRepository
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.errors import MatcherError
 from bot.settings import ServiceConfig, SlackConfig
 
 
@@ -48,10 +49,6 @@ class ChannelRouter:
 
 OPERATORS = ("=~", "!~", "!=", "=")
 _MATCHER = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)(=~|!~|!=|=)(.+)$")
-
-
-class MatcherError(ValueError):
-    """A silence matcher that cannot be parsed; the message names it."""
 
 
 def parse_matcher(text: str) -> dict[str, str]:

@@ -28,19 +28,18 @@ import anyio
 from prometheus_client import Counter
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import exists, select, update
-from sqlalchemy.orm import Session
 
 from bot.clock import utcnow
+from bot.errors import PermanentError, RetryAfter
 from bot.metrics import Metrics
-from bot.outbox.worker import PermanentError, RetryAfter
 from bot.settings import FileConfig, Settings
 from bot.slack import blocks
 from bot.slack.pacing import ChannelPacer
 from bot.slack.routing import ChannelRouter, config_matchers, incident_facts, matches
 from storage.db import Database
-from storage.incidents import IncidentRepository
-from storage.models import Alert, Draft, Feedback, Incident
+from storage.drafts import DraftRepository, StoredDraft
+from storage.incident_reads import IncidentReads
+from storage.models import Alert, Incident
 from storage.outbox import OutboxItem
 from storage.slack import PendingRow, SilenceRepository, SlackStateRepository
 
@@ -333,20 +332,12 @@ class SlackSink:
             status, progress = SlackStateRepository(conn).outbox_result(message.id)
             if status != "pending":
                 return progress, None
-            repo = IncidentRepository(conn)
-            incident = repo.get(message.incident_id)
+            reads = IncidentReads(conn)
+            incident = reads.get(message.incident_id)
             if incident is None:
                 raise PermanentError(f"incident {message.incident_id} does not exist")
-            first_alert = (
-                Session(bind=conn, expire_on_commit=False)
-                .scalars(select(Alert).where(Alert.incident_id == incident.id).order_by(Alert.id).limit(1))
-                .first()
-            )
-            noise = bool(
-                conn.execute(
-                    select(exists().where(Feedback.incident_id == incident.id, Feedback.kind == "noise"))
-                ).scalar()
-            )
+            first_alert = reads.first_alert(incident.id)
+            noise = reads.marked_noise(incident.id)
             facts = self._facts(incident)
             silence = self._silence(SilenceRepository(conn), facts, now)
             state = SlackStateRepository(conn)
@@ -365,9 +356,8 @@ class SlackSink:
 
     def _store_root(self, incident_id: int, channel_key: str, channel: str, ts: str) -> None:
         with self.db.write() as conn:
-            SlackStateRepository(conn).set_thread(incident_id, channel_key=channel_key)
-            conn.execute(
-                update(Incident).where(Incident.id == incident_id).values(slack_channel=channel, slack_ts=ts)
+            SlackStateRepository(conn).store_root(
+                incident_id, channel_key=channel_key, channel=channel, ts=ts
             )
 
     def _save_progress(self, message_id: int, progress: Mapping[str, Any]) -> None:
@@ -384,11 +374,11 @@ class SlackSink:
             if joined:
                 state.set_thread(incident_id, last_joined_reply_at=now)
 
-    def _load_draft(self, draft_id: Any) -> Draft | None:
+    def _load_draft(self, draft_id: Any) -> StoredDraft | None:
         if not isinstance(draft_id, int):
             return None
         with self.db.read() as conn:
-            return Session(bind=conn, expire_on_commit=False).get(Draft, draft_id)
+            return DraftRepository(conn).get(draft_id)
 
 
 def build_slack_sink(

@@ -14,7 +14,7 @@ from bot.bootstrap import build_services
 from bot.cli import main
 from bot.normalize import normalize
 from storage.feedback import FeedbackRepository
-from storage.incidents import IncidentRepository
+from storage.incident_reads import IncidentReads
 from tests.support.payloads import T0, am_alert, am_payload, body
 from tests.support.processes import MODEL_CACHE
 from tests.support.settings import make_settings
@@ -66,7 +66,7 @@ def test_feedback_retrains_the_model_to_score_that_pattern_as_people_rated_it(
     services = build_services(settings)
     with services.db.write() as conn:
         for incident_id in (1, 2, 3):
-            before = IncidentRepository(conn).get(incident_id)
+            before = IncidentReads(conn).get(incident_id)
             assert before is not None and before.severity != "SEV4"
             FeedbackRepository(conn).add(
                 incident_id=incident_id,

@@ -1,4 +1,4 @@
-"""People's actions on incidents: the repository (storage/actions.py) and replayed action records."""
+"""People's actions on an incident: who acked or resolved it and when, severity corrections, noise."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.bootstrap import Services
-from bot.incidents.actions import IncidentActions, IncidentNotFound, find_incident
+from bot.errors import IncidentNotFound
+from bot.incidents.actions import IncidentActions
 from bot.normalize import normalize
 from storage.feedback import FeedbackRepository
+from storage.incident_reads import IncidentReads
 from storage.incidents import IncidentRepository
 from storage.models import Feedback, OutboxMessage
 from tests.support.payloads import T0, am_alert, am_payload
@@ -36,7 +38,7 @@ def test_acknowledge_then_resolve_records_who_and_when(services: Services) -> No
     assert (again.changed, again.status) == (False, "acknowledged")
     assert (done.changed, done.status) == (True, "resolved")
     with services.db.read() as conn:
-        repo = IncidentRepository(conn)
+        repo = IncidentReads(conn)
         incident = repo.get(incident_id)
         assert incident is not None
         assert (incident.status, incident.acknowledged_by, incident.acknowledged_at) == (
@@ -56,7 +58,7 @@ def test_acknowledge_then_resolve_records_who_and_when(services: Services) -> No
 def test_a_severity_correction_sticks_and_becomes_feedback(services: Services) -> None:
     incident_id = open_incident(services)
     with services.db.read() as conn:
-        incident = IncidentRepository(conn).get(incident_id)
+        incident = IncidentReads(conn).get(incident_id)
         assert incident is not None
         said = incident.severity
     wanted = "SEV4" if said != "SEV4" else "SEV3"
@@ -69,7 +71,7 @@ def test_a_severity_correction_sticks_and_becomes_feedback(services: Services) -
 
     assert (result.changed, result.severity) == (True, wanted)
     with services.db.read() as conn:
-        incident = IncidentRepository(conn).get(incident_id)
+        incident = IncidentReads(conn).get(incident_id)
         assert incident is not None
         assert (incident.severity, incident.severity_source) == (wanted, "human")
         rows = conn.execute(
@@ -86,7 +88,7 @@ def test_a_severity_correction_sticks_and_becomes_feedback(services: Services) -
     body = json.dumps(am_payload([am_alert(instance="checkout-2:8080", severity="critical")])).encode()
     services.ingestor.ingest(normalize("alertmanager", body, services.config.grouping.by))
     with services.db.read() as conn:
-        incident = IncidentRepository(conn).get(incident_id)
+        incident = IncidentReads(conn).get(incident_id)
         assert incident is not None and incident.severity == wanted
 
 
@@ -98,14 +100,15 @@ def test_unknown_incidents_and_levels_are_refused_and_nothing_is_written(service
         IncidentActions(conn).set_severity(incident_id, severity="P1", user="U_A", at=T0, now=T0, reason=None)
     with services.db.read() as conn:
         assert conn.execute(select(Feedback)).first() is None
-        assert find_incident(conn, at=T0, alertname="CheckoutHighErrorRate") == incident_id
-        assert find_incident(conn, at=T0 - timedelta(seconds=1), alertname="CheckoutHighErrorRate") is None
+        repo = IncidentRepository(conn)
+        assert repo.find_newest(at=T0, alertname="CheckoutHighErrorRate") == incident_id
+        assert repo.find_newest(at=T0 - timedelta(seconds=1), alertname="CheckoutHighErrorRate") is None
 
 
 def test_setting_the_level_an_incident_has_is_a_confirmation(services: Services) -> None:
     incident_id = open_incident(services)
     with services.db.read() as conn:
-        incident = IncidentRepository(conn).get(incident_id)
+        incident = IncidentReads(conn).get(incident_id)
         assert incident is not None
         said, source = incident.severity, incident.severity_source
 
@@ -116,9 +119,9 @@ def test_setting_the_level_an_incident_has_is_a_confirmation(services: Services)
 
     assert (result.changed, result.severity) == (False, said)
     with services.db.read() as conn:
-        incident = IncidentRepository(conn).get(incident_id)
+        incident = IncidentReads(conn).get(incident_id)
         assert incident is not None and incident.severity_source == source  # still the model's call
         rows = conn.execute(select(Feedback.kind, Feedback.old_severity, Feedback.new_severity)).all()
         assert [tuple(row) for row in rows] == [("severity", said, said)]
-        kinds = [e.kind for e in IncidentRepository(conn).timeline_of(incident_id)]
+        kinds = [e.kind for e in IncidentReads(conn).timeline_of(incident_id)]
         assert kinds[-1] == "severity.confirmed"

@@ -1,4 +1,4 @@
-"""People's actions on incidents: the repository (storage/actions.py) and replayed action records."""
+"""Replayed action records: applied in file order through the same code as Slack, checked first."""
 
 from __future__ import annotations
 

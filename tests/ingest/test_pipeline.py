@@ -14,7 +14,7 @@ from analytics.scoring import RuleScorer, Score, ScoringContext
 from bot.bootstrap import Services
 from bot.ingest.pipeline import IngestResult
 from bot.normalize import normalize
-from storage.incidents import IncidentRepository
+from storage.incident_reads import IncidentReads
 from storage.models import Alert, OutboxMessage
 from tests.support.db import row_counts
 from tests.support.payloads import T0, am_alert, am_payload, body
@@ -28,12 +28,12 @@ def send(services: Services, source: str, payload: Any) -> IngestResult:
 
 def incident(services: Services, incident_id: int) -> Any:
     with services.db.read() as conn:
-        return IncidentRepository(conn).get(incident_id)
+        return IncidentReads(conn).get(incident_id)
 
 
 def timeline_kinds(services: Services, incident_id: int) -> list[str]:
     with services.db.read() as conn:
-        return [e.kind for e in IncidentRepository(conn).timeline_of(incident_id)]
+        return [e.kind for e in IncidentReads(conn).timeline_of(incident_id)]
 
 
 def outbox(services: Services) -> list[tuple[str, int | None, dict[str, Any]]]:
@@ -287,7 +287,7 @@ def test_text_postgresql_would_refuse_is_cleaned_before_storage(services: Servic
     result = send(services, "alertmanager", am_payload([alert]))
 
     with services.db.read() as conn:
-        stored = IncidentRepository(conn).alerts_of(result.opened[0])[0]
+        stored = IncidentReads(conn).alerts_of(result.opened[0])[0]
     assert stored.labels["pod"] == "web-1"
     assert stored.title == "bad  byte"
     assert len(stored.annotations["note"]) == 4096

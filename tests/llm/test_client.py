@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from bot.llm.client import ClientConfig, DraftingClient, LlmFailure
+from bot.errors import LlmFailure
+from bot.llm.client import ClientConfig, DraftingClient
 from bot.settings import Settings
 from tests.support.fake_llm import Answer, FakeLLM
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.errors import RetryAfter
 from bot.llm import request_draft
-from bot.outbox.worker import RetryAfter
 from storage.models import Alert
 from tests.support.clock import Clock
 from tests.support.fake_llm import Answer, FakeLLM

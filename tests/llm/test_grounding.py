@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from analytics.records import TimelineKind
 from bot.llm.fallback import NO_RUNBOOK
 from bot.llm.grounding import build_grounding, within_budget
-from storage.incidents import IncidentRepository
+from storage.incidents import IncidentRepository, NewEvent
 from tests.support.clock import Clock
 from tests.support.fake_llm import FakeLLM
 from tests.support.llm import Bot, running_bot
@@ -45,14 +46,14 @@ def resolved_before(bot: Bot, note: str) -> None:
     with bot.services.db.write() as conn:
         IncidentRepository(conn).add_events(
             [
-                {
-                    "incident_id": 1,
-                    "at": T0 - timedelta(days=2),
-                    "kind": "incident.resolved",
-                    "actor": "U1",
-                    "data": {"note": note},
-                    "created_at": T0,
-                }
+                NewEvent(
+                    incident_id=1,
+                    at=T0 - timedelta(days=2),
+                    kind=TimelineKind.INCIDENT_RESOLVED,
+                    actor="U1",
+                    data={"note": note},
+                    created_at=T0,
+                )
             ]
         )
 

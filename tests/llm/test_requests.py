@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.bootstrap import Services
-from bot.llm import alert_growth_is_material, draft_request, request_draft
+from bot.llm import alert_growth_is_material, request_draft
 from bot.normalize import normalize
+from bot.outbox.messages import draft_requested
 from storage.models import OutboxMessage
 from tests.support.payloads import T0, am_alert, am_payload, body
 
@@ -102,4 +103,4 @@ def test_request_draft_enqueues_the_contracted_row(services: Services) -> None:
 @pytest.mark.parametrize(("kind", "reason"), [("poem", "command"), ("summary", "whim")])
 def test_a_bad_draft_request_is_refused_by_name(kind: str, reason: str) -> None:
     with pytest.raises(ValueError, match=r"poem|whim"):
-        draft_request(1, kind, reason=reason)  # type: ignore[arg-type]
+        draft_requested(1, kind, reason=reason)  # type: ignore[arg-type]

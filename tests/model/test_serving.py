@@ -18,7 +18,7 @@ from bot.bootstrap import build_services
 from bot.model.rulefiles import load_rule_paths, rule_examples
 from bot.model.serving import ModelWatcher, choose_scorer
 from bot.normalize import normalize
-from storage.incidents import IncidentRepository
+from storage.incident_reads import IncidentReads
 from storage.registry import ModelRepository
 from tests.support.clock import Clock
 from tests.support.payloads import T0, am_alert, am_payload, body
@@ -107,6 +107,6 @@ def test_a_model_promoted_elsewhere_is_picked_up_without_a_restart(
         assert (services.scorer.current.version, services.scorer.origin) == (model.version, "registry")
         scored = ingest(services, am_alert())
         with services.db.read() as conn:
-            assert IncidentRepository(conn).get(scored[0]).model_version == model.version  # type: ignore[union-attr]
+            assert IncidentReads(conn).get(scored[0]).model_version == model.version  # type: ignore[union-attr]
     finally:
         services.close()

@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from bot.bootstrap import Services
+from bot.errors import PermanentError, RetryAfter
 from bot.normalize import normalize
 from bot.outbox.console import ConsoleSink
-from bot.outbox.worker import OutboxWorker, PermanentError, RetryAfter
+from bot.outbox.worker import OutboxWorker
 from storage.models import Incident, OutboxMessage
 from storage.outbox import OutboxItem
 from tests.support.clock import Clock

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.slack.commands import Command, UsageError, parse
+from bot.errors import UsageError
+from bot.slack.commands import Command, parse
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,170 @@
+"""The incident aggregate's read side in SQL: lists, one incident with its alerts and timeline, and the
+look-ups that explanations, drafts, Slack and the API need (ORM objects on a connection; no writes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, exists, func, select
+from sqlalchemy.orm import Session
+
+from analytics.records import FeedbackKind, TimelineKind
+from storage.models import Alert, Feedback, Incident, TimelineEvent
+
+# How many past incidents of the same alert name, and of the same service, similar-incident search reads
+# (newest first): two index range scans, so the cost does not grow with the history.
+SIMILAR_CANDIDATES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFilter:
+    status: str | None = None
+    severity: str | None = None
+    service: str | None = None
+    since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A past incident that might be like the one being explained: what similarity is computed on."""
+
+    id: int
+    title: str
+    alertname: str
+    service: str | None
+    labels: dict[str, Any]
+    severity: str
+    status: str
+    resolved_at: datetime | None
+
+
+class IncidentReads:
+    """Reads of incidents, their alerts and timeline, on the caller's connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._orm: Session | None = None
+
+    def search(self, filters: IncidentFilter, *, limit: int, offset: int) -> tuple[list[Incident], int]:
+        conditions = []
+        if filters.status:
+            conditions.append(Incident.status == filters.status)
+        if filters.severity:
+            conditions.append(Incident.severity == filters.severity)
+        if filters.service:
+            conditions.append(Incident.service == filters.service)
+        if filters.since:
+            conditions.append(Incident.opened_at >= filters.since)
+        total = self.conn.execute(select(func.count()).select_from(Incident).where(*conditions)).scalar_one()
+        stmt = select(Incident).where(*conditions).order_by(Incident.id.desc()).limit(limit).offset(offset)
+        return list(self._session.scalars(stmt)), int(total)
+
+    def get(self, incident_id: int) -> Incident | None:
+        return self._session.get(Incident, incident_id)
+
+    def exists(self, incident_id: int) -> bool:
+        found = self.conn.execute(select(Incident.id).where(Incident.id == incident_id)).first()
+        return found is not None
+
+    def alerts_of(self, incident_id: int) -> list[Alert]:
+        stmt = select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id)
+        return list(self._session.scalars(stmt))
+
+    def first_alert(self, incident_id: int) -> Alert | None:
+        """The alert that opened the incident (its links are the incident's links)."""
+        stmt = select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id).limit(1)
+        return self._session.scalars(stmt).first()
+
+    def timeline_of(self, incident_id: int) -> list[TimelineEvent]:
+        stmt = (
+            select(TimelineEvent)
+            .where(TimelineEvent.incident_id == incident_id)
+            .order_by(TimelineEvent.at, TimelineEvent.id)
+        )
+        return list(self._session.scalars(stmt))
+
+    def by_thread(self, channel: str, thread_ts: str) -> int | None:
+        """The incident whose root message starts this Slack thread, if any."""
+        found = self.conn.execute(
+            select(Incident.id).where(Incident.slack_channel == channel, Incident.slack_ts == thread_ts)
+        ).scalar_one_or_none()
+        return int(found) if found is not None else None
+
+    def marked_noise(self, incident_id: int) -> bool:
+        """Whether someone marked the incident not actionable."""
+        stmt = select(
+            exists().where(Feedback.incident_id == incident_id, Feedback.kind == FeedbackKind.NOISE)
+        )
+        return bool(self.conn.execute(stmt).scalar())
+
+    # --- similar incidents ---------------------------------------------------------------------
+
+    def similar_candidates(self, incident: Incident) -> list[Candidate]:
+        """Earlier incidents with the same alert name, then the same service (newest first, bounded)."""
+        columns = (
+            Incident.id,
+            Incident.title,
+            Incident.alertname,
+            Incident.service,
+            Incident.labels,
+            Incident.severity,
+            Incident.status,
+            Incident.resolved_at,
+        )
+        earlier = select(*columns).where(Incident.id != incident.id, Incident.opened_at <= incident.opened_at)
+        same_name = earlier.where(Incident.alertname == incident.alertname)
+        rows = list(self.conn.execute(same_name.order_by(Incident.id.desc()).limit(SIMILAR_CANDIDATES)))
+        if incident.service:
+            seen = {r.id for r in rows}
+            same_service = earlier.where(Incident.service == incident.service)
+            rows += [
+                r
+                for r in self.conn.execute(
+                    same_service.order_by(Incident.id.desc()).limit(SIMILAR_CANDIDATES)
+                )
+                if r.id not in seen
+            ]
+        return [Candidate(**row._mapping) for row in rows]
+
+    def latest_ratings(self, incident_ids: Sequence[int]) -> dict[int, str]:
+        """The latest word people gave on each incident: a severity, or "noise"."""
+        if not incident_ids:
+            return {}
+        rows = self.conn.execute(
+            select(Feedback.incident_id, Feedback.kind, Feedback.new_severity)
+            .where(Feedback.incident_id.in_(list(incident_ids)))
+            .order_by(Feedback.created_at, Feedback.id)
+        )
+        latest: dict[int, str] = {}
+        for incident_id, kind, severity in rows:
+            latest[incident_id] = FeedbackKind.NOISE.value if kind == FeedbackKind.NOISE else str(severity)
+        return latest
+
+    def resolution_notes(self, incident_ids: Sequence[int]) -> dict[int, str]:
+        """The note people left when resolving each incident (the newest one), where there is one."""
+        if not incident_ids:
+            return {}
+        stmt = (
+            select(TimelineEvent.incident_id, TimelineEvent.data)
+            .where(
+                TimelineEvent.incident_id.in_(list(incident_ids)),
+                TimelineEvent.kind == TimelineKind.INCIDENT_RESOLVED,
+            )
+            .order_by(TimelineEvent.at, TimelineEvent.id)
+        )
+        notes: dict[int, str] = {}
+        for incident_id, data in self.conn.execute(stmt):
+            note = (data or {}).get("note")
+            if isinstance(note, str) and note.strip():
+                notes[incident_id] = note.strip()
+        return notes
+
+    @property
+    def _session(self) -> Session:
+        """An ORM session on the same connection, made on first use."""
+        if self._orm is None:
+            self._orm = Session(bind=self.conn, expire_on_commit=False)
+        return self._orm
