@@ -1,4 +1,4 @@
-"""Reports over a period: SQL aggregated into DataFrames ─► analytics.reports ─► text, Markdown, JSON, PNGs.
+"""Reports over a period: SQL (storage.reports) into DataFrames ─► analytics.reports ─► text, JSON, PNGs.
 
 ``build_report(db, since=timedelta(days=7), now=now)`` reads only what the figures need: one row per
 incident of the period (with its alert count: alert rows are never read one by one), resent alerts summed
@@ -16,24 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Executable,
-    Float,
-    cast,
-    func,
-    literal,
-    literal_column,
-    select,
-    type_coerce,
-)
+from sqlalchemy import Connection
 
 from analytics.reports import LEVELS, ReportFrames, summarize
 from storage.db import Database
-from storage.models import Alert, Feedback, Incident, LlmCall
-
-_UNIX_EPOCH_JULIAN_DAY = 2440587.5
+from storage.reports import Columns, read_report_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,85 +61,22 @@ def write_charts(report: Report, out_dir: Path) -> list[Path]:
 
 
 def read_frames(conn: Connection, *, start: datetime, end: datetime) -> ReportFrames:
-    """What ``analytics.reports.summarize`` needs for the period, read in four queries."""
-    sqlite = conn.dialect.name == "sqlite"
-
-    def seconds(column: Any) -> ColumnElement[float]:
-        if sqlite:
-            return (func.julianday(column) - _UNIX_EPOCH_JULIAN_DAY) * literal(86400.0)
-        return cast(func.extract("epoch", column), Float)
-
-    opened_at: Any = Incident.opened_at
-    if sqlite and _mostly_in_period(conn, start):
-        # Reading most of the table through an index costs a lookup per row: SQLite is twice as fast
-        # scanning it. ``+column`` is SQLite's way to keep a column from using an index.
-        opened_at = type_coerce(literal_column("+incidents.opened_at"), Incident.opened_at.type)
-    in_period = (opened_at >= start, opened_at <= end)
-    incidents = select(
-        Incident.id,
-        Incident.alertname,
-        Incident.service,
-        Incident.severity,
-        Incident.status,
-        Incident.flapping,
-        Incident.alert_count,
-        seconds(Incident.opened_at).label("opened_s"),
-        seconds(Incident.acknowledged_at).label("acknowledged_s"),
-        seconds(Incident.resolved_at).label("resolved_s"),
-    ).where(*in_period)
-    # Only alerts that were resent reach the GROUP BY: sorting every alert of a busy week for it would
-    # cost several times the scan.
-    duplicates = (
-        select(Alert.alertname, func.sum(Alert.duplicates).label("duplicates"))
-        .where(Alert.starts_at >= start, Alert.starts_at <= end, Alert.duplicates > 0)
-        .group_by(Alert.alertname)
-    )
-    feedback = (
-        select(
-            Feedback.id,
-            Feedback.incident_id,
-            Feedback.kind,
-            Feedback.old_severity,
-            Feedback.new_severity,
-            Incident.severity.label("incident_severity"),
-        )
-        .join(Incident, Incident.id == Feedback.incident_id)
-        .where(*in_period)
-        .order_by(Feedback.id)
-    )
-    llm = (
-        select(
-            LlmCall.outcome,
-            func.count().label("calls"),
-            func.coalesce(func.sum(LlmCall.tokens_in), 0).label("tokens_in"),
-            func.coalesce(func.sum(LlmCall.tokens_out), 0).label("tokens_out"),
-        )
-        .where(LlmCall.created_at >= start, LlmCall.created_at <= end)
-        .group_by(LlmCall.outcome)
-    )
+    """What ``analytics.reports.summarize`` needs for the period, as DataFrames."""
+    rows = read_report_rows(conn, start=start, end=end)
     return ReportFrames(
-        incidents=_frame(conn, incidents),
-        duplicates=_frame(conn, duplicates),
-        feedback=_frame(conn, feedback),
-        llm=_frame(conn, llm),
+        incidents=_frame(rows.incidents),
+        duplicates=_frame(rows.duplicates),
+        feedback=_frame(rows.feedback),
+        llm=_frame(rows.llm),
     )
 
 
-def _mostly_in_period(conn: Connection, start: datetime) -> bool:
-    """Whether more than a quarter of all incidents opened after ``start`` (two index-only counts)."""
-    total = conn.execute(select(func.count()).select_from(Incident)).scalar_one()
-    recent = conn.execute(select(func.count()).where(Incident.opened_at >= start)).scalar_one()
-    return bool(total) and recent * 4 > total
-
-
-def _frame(conn: Connection, stmt: Executable) -> pd.DataFrame:
-    """Rows into a DataFrame column by column (``from_records`` probes every row object: 5x slower)."""
-    result = conn.execute(stmt)
-    names = list(result.keys())
-    rows = result.fetchall()
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+def _frame(columns: Columns) -> pd.DataFrame:
     return pd.DataFrame(
-        {name: pd.Series(list(values), dtype=object) for name, values in zip(names, columns, strict=True)}
+        {
+            name: pd.Series(list(values), dtype=object)
+            for name, values in zip(columns.names, columns.values, strict=True)
+        }
     ).infer_objects()
 
 

@@ -8,7 +8,6 @@ import anyio
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from bot.http.webhooks import ServicesDep
 from storage.migrate import is_current
@@ -26,8 +25,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     def check() -> dict[str, Any]:
         checks: dict[str, Any] = {}
         try:
-            with services.db.read() as conn:
-                conn.execute(text("SELECT 1"))
+            services.db.ping()
             checks["database"] = "ok"
             checks["migrations"] = "current" if is_current(services.db.engine) else "behind"
         except Exception as exc:

@@ -13,16 +13,15 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select
+from sqlalchemy import Connection
 
 from analytics.records import AlertRecord
 from analytics.scoring import ScoringContext
 from bot.settings import ServiceConfig
+from storage.alerts import AlertStats, WindowCounts
 from storage.feedback import FeedbackRepository
-from storage.models import Alert
 
 RECENT = timedelta(minutes=60)
 VERY_RECENT = timedelta(minutes=5)
@@ -54,12 +53,6 @@ class _TTLCache:
         return found[1] if found else default
 
 
-@dataclass(frozen=True, slots=True)
-class _Counts:
-    last_5m: int = 0
-    last_60m: int = 0
-
-
 class ContextProvider:
     """Builds :class:`ScoringContext` values; one per app, shared by all requests."""
 
@@ -76,8 +69,9 @@ class ContextProvider:
         starts = [r.starts_at for r in records if r.starts_at is not None]
         at = max(starts) if starts else now
         services = {r.service for r in records if r.service}
-        groups = _window_counts(conn, _statements().by_group, {r.group_key for r in records}, at)
-        by_service = _window_counts(conn, _statements().by_service, services, at)
+        stats = AlertStats(conn)
+        groups = stats.by_group({r.group_key for r in records}, at=at, window=RECENT, recent=VERY_RECENT)
+        by_service = stats.by_service(services, at=at, window=RECENT, recent=VERY_RECENT)
         self._refresh_usual(conn, services, at)
         self._refresh_ratings(conn, {r.alertname for r in records})
         return _Loaded(groups, by_service)
@@ -87,12 +81,7 @@ class ContextProvider:
         if not stale:
             return
         start, end = at - USUAL_WINDOW, at - RECENT
-        rows = conn.execute(
-            select(Alert.service, func.count())
-            .where(Alert.service.in_(sorted(stale)), Alert.starts_at >= start, Alert.starts_at < end)
-            .group_by(Alert.service)
-        )
-        counts = dict.fromkeys(stale, 0) | {str(service): int(n) for service, n in rows}
+        counts = AlertStats(conn).per_service_between(stale, start=start, end=end)
         hours = (end - start).total_seconds() / 3600
         self._usual.put({service: n / hours for service, n in counts.items()})
 
@@ -105,8 +94,8 @@ class ContextProvider:
 
 @dataclass(frozen=True, slots=True)
 class _Loaded:
-    groups: dict[str, _Counts]
-    services: dict[str, _Counts]
+    groups: dict[str, WindowCounts]
+    services: dict[str, WindowCounts]
 
 
 class BatchContext:
@@ -127,8 +116,8 @@ class BatchContext:
         if self._loaded is None:
             self._loaded = self._provider._load(self._conn, self._records, self._now)
         service = record.service
-        group = self._loaded.groups.get(record.group_key, _Counts())
-        svc = self._loaded.services.get(service or "", _Counts())
+        group = self._loaded.groups.get(record.group_key, WindowCounts())
+        svc = self._loaded.services.get(service or "", WindowCounts())
         in_group = self._seen_groups[record.group_key]
         in_service = self._seen_services[service or ""]
         self._seen_groups[record.group_key] += 1
@@ -137,44 +126,12 @@ class BatchContext:
         entry = self._provider.catalog.get(service or "")
         return ScoringContext(
             service_criticality=entry.criticality if entry else None,
-            group_alerts_5m=group.last_5m + in_group,
-            group_alerts_60m=group.last_60m + in_group,
-            service_alerts_5m=svc.last_5m + in_service,
-            service_alerts_60m=svc.last_60m + in_service,
+            group_alerts_5m=group.recent + in_group,
+            group_alerts_60m=group.window + in_group,
+            service_alerts_5m=svc.recent + in_service,
+            service_alerts_60m=svc.window + in_service,
             service_usual_per_hour=float(self._provider._usual.get(service or "", 0.0)),
             flapping=flapping,
             duplicates=recurrences,
             past_ratings=dict(self._provider._ratings.get(record.alertname, {})),
         )
-
-
-def _window_counts(conn: Connection, statement: Any, keys: set[str], at: datetime) -> dict[str, _Counts]:
-    """Alerts per key that started in the hour (and the five minutes) up to ``at``."""
-    if not keys:
-        return {}
-    params = {"keys": sorted(keys), "start": at - RECENT, "recent": at - VERY_RECENT, "end": at}
-    return {key: _Counts(int(n5 or 0), int(n60)) for key, n5, n60 in conn.execute(statement, params)}
-
-
-@dataclass(frozen=True, slots=True)
-class _Statements:
-    by_group: Any
-    by_service: Any
-
-
-@cache
-def _statements() -> _Statements:
-    """Built once: these run for every batch that brings a new alert."""
-
-    def window(column: Any) -> Any:
-        return (
-            select(column, func.sum(case((Alert.starts_at >= bindparam("recent"), 1), else_=0)), func.count())
-            .where(
-                column.in_(bindparam("keys", expanding=True)),
-                Alert.starts_at >= bindparam("start"),
-                Alert.starts_at <= bindparam("end"),
-            )
-            .group_by(column)
-        )
-
-    return _Statements(by_group=window(Alert.group_key), by_service=window(Alert.service))

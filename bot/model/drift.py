@@ -8,6 +8,7 @@ from analytics.drift import DriftReport, drift_report
 from analytics.model import ModelScorer
 from analytics.records import AlertRecord, AlertStatus
 from analytics.scoring import Scorer, ScoringContext
+from storage.alerts import AlertStats
 from storage.db import Database
 
 
@@ -17,18 +18,8 @@ def live_drift(
     """Predicted levels and feature presence of recent alerts against the serving model's training data."""
     if not isinstance(scorer, ModelScorer):
         return None
-    from sqlalchemy import select
-
-    from storage.models import Alert
-
     with db.read() as conn:
-        rows = conn.execute(
-            select(Alert.source, Alert.fingerprint, Alert.labels, Alert.annotations)
-            .add_columns(Alert.expression, Alert.severity)
-            .where(Alert.received_at >= now - window)
-            .order_by(Alert.id.desc())
-            .limit(limit)
-        ).all()
+        rows = AlertStats(conn).received_since(now - window, limit=limit)
     model = scorer.model
     features = [
         model.features(
