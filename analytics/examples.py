@@ -1,6 +1,7 @@
 """Labelled training examples: the catalogue, rule files and people's corrections all become these (pure).
 
-Data flow: catalogue rows (``analytics.catalogue``), team rule files (``bot.model.rulefiles``) and feedback
+Data flow: catalogue rows (``analytics.catalogue``), team rule files (loaded by ``bot.model.rulefiles``,
+turned into examples by :func:`examples_from_rules`) and feedback
 (severity corrections) ─► :class:`TrainingExample` ─► ``analytics.model.train_model`` /
 ``analytics.evaluate``.
 A training example is an :class:`AlertRecord` as serving would see it, its :class:`ScoringContext`, the level
@@ -9,12 +10,13 @@ people want, a weight and the rule group used to split cross-validation folds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from analytics.records import AlertRecord, AlertStatus, Severity
-from analytics.scoring import SEVERITY_LABELS, ScoringContext
+from analytics.scoring import SEVERITY_LABELS, ScoringContext, map_severity
 
 # Weight given to one severity correction by default: people's word counts for several rule examples.
 FEEDBACK_WEIGHT = 10.0
@@ -78,3 +80,57 @@ def feedback_example(
         group=f"feedback:{alert.alertname}",
         origin="feedback",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedRule:
+    """One alerting rule that carries a severity, as written in its file."""
+
+    alertname: str
+    expr: str
+    for_duration: str | None
+    labels: Mapping[str, str]  # without the severity label
+    summary: str
+    description: str
+    severity: str  # the raw word (``critical``, ``P2`` …)
+    group: str
+    path: str
+    templated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RuleExamples:
+    """Training examples from rules; rules whose severity word is unknown are counted, not guessed."""
+
+    examples: tuple[TrainingExample, ...]
+    unknown_severity: Mapping[str, int] = field(default_factory=dict)
+
+
+def examples_from_rules(rules: Iterable[LoadedRule], *, weight: float = 1.0) -> RuleExamples:
+    """Training examples from loaded rules: the severity label (mapped onto SEV1–SEV4) is the target.
+
+    The label is removed from the example's alert, so the model learns from name, query, ``for``, labels
+    and annotations; rules whose word ``map_severity`` does not know are skipped and counted by word.
+    """
+    examples: list[TrainingExample] = []
+    unknown: Counter[str] = Counter()
+    for rule in rules:
+        level = map_severity(rule.severity)
+        if level is None:
+            unknown[rule.severity.strip().lower()] += 1
+            continue
+        alert = rule_alert(
+            alertname=rule.alertname,
+            expr=rule.expr,
+            for_duration=rule.for_duration,
+            labels=rule.labels,
+            summary=rule.summary,
+            description=rule.description,
+            source="rules",
+        )
+        examples.append(
+            TrainingExample(
+                alert=alert, level=level, weight=weight, group=f"{rule.path}::{rule.group}", origin="rules"
+            )
+        )
+    return RuleExamples(examples=tuple(examples), unknown_severity=dict(sorted(unknown.items())))

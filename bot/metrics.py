@@ -63,6 +63,12 @@ class Metrics:
             ["topic", "outcome"],
             registry=self.registry,
         )
+        self.slack_api_errors = Counter(
+            "sevbot_slack_api_errors",
+            "Slack Web API calls that failed, by method and Slack's error (ratelimited, http_500, …).",
+            ["method", "error"],
+            registry=self.registry,
+        )
 
         self.model_info = Gauge(
             "sevbot_model_info",

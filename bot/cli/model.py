@@ -1,4 +1,4 @@
-"""``sevbot model train|evaluate|list|promote|rollback`` and ``sevbot incidents why``."""
+"""``sevbot model train|evaluate|list|promote|rollback``: the severity model and its registry."""
 
 from __future__ import annotations
 
@@ -11,13 +11,8 @@ from typing import Any
 from bot.settings import Settings
 
 
-def register(sub: Any, incidents: Any) -> None:
-    """Add the ``model`` command group to ``sub`` and ``why`` to the ``incidents`` group."""
-    why = incidents.add_parser("why", help="why an incident got its severity, and similar past incidents")
-    why.add_argument("id", type=int)
-    why.add_argument("--json", action="store_true", help="print the explanation as JSON")
-    why.set_defaults(handler=cmd_incidents_why)
-
+def register(sub: Any) -> None:
+    """Add the ``model`` command group to ``sub``."""
     model = sub.add_parser("model", help="the severity model: train, evaluate, list, promote, rollback")
     model_sub = model.add_subparsers(dest="model_command", required=True)
 
@@ -47,23 +42,6 @@ def register(sub: Any, incidents: Any) -> None:
 
     rollback = model_sub.add_parser("rollback", help="go back to the model active before the current one")
     rollback.set_defaults(handler=cmd_model_rollback)
-
-
-def cmd_incidents_why(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.bootstrap import build_services
-    from bot.incidents.explain import explain_incident, render_explanation
-
-    services = build_services(settings)
-    try:
-        with services.db.read() as conn:
-            explanation = explain_incident(conn, args.id)
-    finally:
-        services.close()
-    if explanation is None:
-        print(f"sevbot: no incident {args.id}", file=sys.stderr)
-        return 1
-    print(json.dumps(explanation, indent=2) if args.json else render_explanation(explanation))
-    return 0
 
 
 def cmd_model_train(args: argparse.Namespace, settings: Settings) -> int:

@@ -33,7 +33,8 @@ from analytics.records import (
 from bot.errors import IncidentNotFound
 from bot.outbox.messages import incident_updated
 from storage.feedback import FeedbackRepository
-from storage.incidents import CurrentIncident, IncidentChange, IncidentRepository, NewEvent
+from storage.incident_rows import CurrentIncident, IncidentChange, NewEvent
+from storage.incidents import IncidentRepository
 from storage.outbox import OutboxRepository
 
 

@@ -38,7 +38,8 @@ from bot.incidents.rules import (
 from bot.ingest.context import BatchContext
 from bot.llm import automatic_draft_request
 from bot.outbox.messages import draft_requested, incident_opened, incident_updated
-from storage.incidents import IncidentRepository, IncidentState, NewAlert, NewEvent, NewIncident
+from storage.incident_rows import IncidentState, NewAlert, NewEvent, NewIncident
+from storage.incidents import IncidentRepository
 from storage.outbox import OutboxRepository
 
 

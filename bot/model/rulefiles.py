@@ -19,14 +19,14 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from analytics.examples import TrainingExample, rule_alert
-from analytics.scoring import SEVERITY_LABELS, map_severity
+from analytics.examples import LoadedRule, RuleExamples, examples_from_rules
+from analytics.scoring import SEVERITY_LABELS
 
 RULE_EXTENSIONS = (".yaml", ".yml", ".json", ".tpl", ".alerts", ".rules")
 PLACEHOLDER = "TEMPLATED"
@@ -44,22 +44,6 @@ _COMMENT = re.compile(r"\{\{-?\s*/\*.*?\*/\s*-?\}\}", re.DOTALL)
 _DEFINE = re.compile(r"\{\{-?\s*define\b")
 _ASSIGN = re.compile(r"\{\{-?\s*\$(\w+)\s*:?=\s*\"([^\"]*)\"\s*-?\}\}")
 _PROMETHEUS_REF = re.compile(r"(?:\$labels|\$value|\$externalLabels|\.Labels|\.Value)\b")
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedRule:
-    """One alerting rule that carries a severity, as written in its file."""
-
-    alertname: str
-    expr: str
-    for_duration: str | None
-    labels: Mapping[str, str]  # without the severity label
-    summary: str
-    description: str
-    severity: str  # the raw word (``critical``, ``P2`` …)
-    group: str
-    path: str
-    templated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +76,6 @@ class RuleLoad:
     @property
     def rejected(self) -> tuple[FileReport, ...]:
         return tuple(f for f in self.files if not f.loaded)
-
-
-@dataclass(frozen=True, slots=True)
-class RuleExamples:
-    """Training examples from rules; rules whose severity word is unknown are counted, not guessed."""
-
-    examples: tuple[TrainingExample, ...]
-    unknown_severity: Mapping[str, int] = field(default_factory=dict)
 
 
 class _Rejected(Exception):
@@ -371,31 +347,5 @@ def _text(value: object) -> str:
 
 
 def rule_examples(load: RuleLoad | Iterable[LoadedRule], *, weight: float = 1.0) -> RuleExamples:
-    """Training examples from loaded rules: the severity label (mapped onto SEV1–SEV4) is the target.
-
-    The label is removed from the example's alert, so the model learns from name, query, ``for``, labels
-    and annotations; rules whose word ``map_severity`` does not know are skipped and counted by word.
-    """
-    rules = load.rules if isinstance(load, RuleLoad) else tuple(load)
-    examples: list[TrainingExample] = []
-    unknown: Counter[str] = Counter()
-    for rule in rules:
-        level = map_severity(rule.severity)
-        if level is None:
-            unknown[rule.severity.strip().lower()] += 1
-            continue
-        alert = rule_alert(
-            alertname=rule.alertname,
-            expr=rule.expr,
-            for_duration=rule.for_duration,
-            labels=rule.labels,
-            summary=rule.summary,
-            description=rule.description,
-            source="rules",
-        )
-        examples.append(
-            TrainingExample(
-                alert=alert, level=level, weight=weight, group=f"{rule.path}::{rule.group}", origin="rules"
-            )
-        )
-    return RuleExamples(examples=tuple(examples), unknown_severity=dict(sorted(unknown.items())))
+    """Training examples from loaded rules (see ``analytics.examples.examples_from_rules``)."""
+    return examples_from_rules(load.rules if isinstance(load, RuleLoad) else tuple(load), weight=weight)

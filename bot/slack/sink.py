@@ -10,32 +10,30 @@ goes, takes the incident's later waiting ``incident.updated`` rows with it: one 
 Anything other than joined/resolved alerts (severity, acknowledgement, resolution, a person's action)
 goes at once.
 
-Slack's answers become the worker's vocabulary: 429 → :class:`RetryAfter` (its ``Retry-After``), 5xx and
-connection errors → retried with backoff, other ``{"ok": false}`` errors (``channel_not_found``,
-``not_in_channel``, ``invalid_auth`` …) → :class:`PermanentError`, counted in ``sevbot_slack_api_errors``.
+Slack's answers become the worker's vocabulary through :mod:`bot.slack.webapi`.
 """
 
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
-from prometheus_client import Counter
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from analytics.records import OutboxKind, OutboxTopic
 from bot.clock import utcnow
-from bot.errors import PermanentError, RetryAfter
+from bot.errors import PermanentError, RetryAfter, SlackPermanentFailure
 from bot.metrics import Metrics
 from bot.settings import FileConfig, Settings
 from bot.slack import blocks
 from bot.slack.pacing import ChannelPacer
 from bot.slack.routing import ChannelRouter, config_matchers, incident_facts, matches
+from bot.slack.webapi import ROOT_GONE, translate
 from storage.db import Database
 from storage.drafts import DraftRepository, StoredDraft
 from storage.incident_reads import IncidentReads
@@ -45,36 +43,7 @@ from storage.slack import PendingRow, SilenceRepository, SlackStateRepository
 
 log = logging.getLogger(__name__)
 
-TOPIC = "slack"
-# Errors Slack answers that a later retry can fix; every other ``ok: false`` is permanent.
-TRANSIENT_ERRORS = frozenset(
-    {
-        "internal_error",
-        "fatal_error",
-        "service_unavailable",
-        "request_timeout",
-        "ratelimited",
-        "team_added_to_org",
-    }
-)
-# chat.update errors that mean the root message is gone: post the thread reply anyway, skip the update.
-ROOT_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
-
-_COUNTERS: weakref.WeakKeyDictionary[Metrics, Counter] = weakref.WeakKeyDictionary()
-
-
-def slack_error_counter(metrics: Metrics) -> Counter:
-    """``sevbot_slack_api_errors{method, error}``: one counter per metrics registry."""
-    counter = _COUNTERS.get(metrics)
-    if counter is None:
-        counter = Counter(
-            "sevbot_slack_api_errors",
-            "Slack Web API calls that failed, by method and Slack's error (ratelimited, http_500, …).",
-            ["method", "error"],
-            registry=metrics.registry,
-        )
-        _COUNTERS[metrics] = counter
-    return counter
+TOPIC = OutboxTopic.SLACK
 
 
 class BatchWait(RetryAfter):
@@ -136,7 +105,7 @@ class SlackSink:
         self.config = config
         self.options = options
         self.router = ChannelRouter(config.slack, options.default_channel)
-        self.errors = slack_error_counter(metrics) if metrics else None
+        self.errors = metrics.slack_api_errors if metrics else None
         self.pacer = pacer
         self.clock = clock
 
@@ -148,14 +117,14 @@ class SlackSink:
             return progress  # already sent along with an earlier row
         if view.silence is not None:
             return {**progress, "silenced": view.silence}
-        if message.kind == "incident.opened":
+        if message.kind == OutboxKind.INCIDENT_OPENED:
             posted = await self._ensure_root(view, progress, message.id)
             if not posted and "root_updated" not in progress:  # an earlier row posted it: bring it up to date
                 progress["root_updated"] = await self._update_root(view)
             return progress
-        if message.kind == "incident.updated":
+        if message.kind == OutboxKind.INCIDENT_UPDATED:
             return await self._updated(message, view, progress)
-        if message.kind == "incident.draft":
+        if message.kind == OutboxKind.INCIDENT_DRAFT:
             return await self._draft(message, view, progress)
         raise PermanentError(f"the slack sink does not know outbox kind {message.kind!r}")
 
@@ -168,7 +137,7 @@ class SlackSink:
             absorbed = [row for row in view.later if row.id in taken]
         else:
             for row in view.later:  # take the run of waiting updates right behind this one
-                if row.kind != "incident.updated":
+                if row.kind != OutboxKind.INCIDENT_UPDATED:
                     break
                 absorbed.append(row)
         payloads = [message.payload, *(row.payload for row in absorbed)]
@@ -255,8 +224,8 @@ class SlackSink:
                 text=root.text,
                 blocks=root.blocks,
             )
-        except PermanentError as exc:
-            if str(exc).split(": ", 1)[-1] in ROOT_GONE:
+        except SlackPermanentFailure as exc:
+            if exc.error in ROOT_GONE:
                 log.warning("root message gone; not updated", extra={"incident_id": incident.id})
                 return False
             raise
@@ -283,25 +252,7 @@ class SlackSink:
         try:
             return await getattr(self.client, method)(**kwargs)
         except SlackApiError as exc:
-            raise self._translate(method, exc) from exc
-
-    def _translate(self, method: str, exc: SlackApiError) -> Exception:
-        response = exc.response
-        status = int(getattr(response, "status_code", 0) or 0)
-        data = response.data if isinstance(getattr(response, "data", None), dict) else {}
-        error = str(data.get("error") or f"http_{status}")
-        api = method.replace("_", ".", 1)
-        if self.errors is not None:
-            self.errors.labels(api, error).inc()
-        if status == 429:
-            try:
-                seconds = float(response.headers.get("Retry-After", 30))
-            except (TypeError, ValueError):
-                seconds = 30.0
-            return RetryAfter(max(1.0, seconds))
-        if status >= 500 or error in TRANSIENT_ERRORS:
-            return ConnectionError(f"{api}: Slack answered {status} {error}")
-        return PermanentError(f"{api}: {error}")
+            raise translate(method, exc, errors=self.errors) from exc
 
     # --- building ----------------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ import pytest
 from analytics.records import TimelineKind
 from bot.llm.fallback import NO_RUNBOOK
 from bot.llm.grounding import build_grounding, within_budget
-from storage.incidents import IncidentRepository, NewEvent
+from storage.incident_rows import NewEvent
+from storage.incidents import IncidentRepository
 from tests.support.clock import Clock
 from tests.support.fake_llm import FakeLLM
 from tests.support.llm import Bot, running_bot

@@ -1,0 +1,125 @@
+"""``sevbot serve``, ``worker`` and ``db upgrade``: run the service, deliver the outbox, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import signal
+import sys
+from typing import Any
+
+from bot.settings import Settings
+
+
+def register(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="run the web service (upgrades the database first)")
+    serve.add_argument("--host", help="address to listen on (default SEVBOT_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default SEVBOT_PORT or 8080)")
+    serve.add_argument(
+        "--workers", type=int, help="web processes sharing the port (default SEVBOT_WORKERS or 1)"
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+    worker = sub.add_parser("worker", help="deliver outbox messages (run beside `serve` to scale out)")
+    worker.set_defaults(handler=cmd_worker)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply all migrations").set_defaults(handler=cmd_db_upgrade)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    open_sources = settings.unauthenticated_sources()
+    if open_sources and not is_loopback(host) and not settings.allow_unauthenticated:
+        print(
+            f"sevbot: refusing to listen on {host} with no webhook token for {', '.join(open_sources)}: "
+            "set SEVBOT_WEBHOOK_TOKEN (or SEVBOT_WEBHOOK_TOKEN_<SOURCE>), listen on 127.0.0.1, "
+            "or set SEVBOT_ALLOW_UNAUTHENTICATED=true to accept anyone's alerts.",
+            file=sys.stderr,
+        )
+        return 2
+    workers = args.workers if args.workers is not None else settings.workers
+    if workers < 1:
+        print("sevbot: --workers must be at least 1", file=sys.stderr)
+        return 2
+    where = f"http://{host}:{port} (database {_safe_url(settings)})"
+    if workers == 1:
+        app = create_app(settings)
+        print(f"sevbot: serving on {where}", file=sys.stderr)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        return 0
+    # Several processes: migrate and warm the model cache once here, then each process builds its own app
+    # from the same environment. They share the database exactly as replicas behind a load balancer do.
+    from bot.bootstrap import build_services
+
+    build_services(settings).close()
+    print(f"sevbot: serving on {where} with {workers} processes", file=sys.stderr)
+    uvicorn.run(
+        "bot.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bootstrap import build_services, outbox_sinks
+    from bot.outbox.worker import OutboxWorker
+
+    services = build_services(settings)
+    worker = OutboxWorker(
+        db=services.db,
+        sink=outbox_sinks(services),
+        metrics=services.metrics,
+        poll_seconds=settings.outbox_poll_seconds,
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await worker.run(stop)
+
+    asyncio.run(run())
+    services.close()
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.db import create_database
+    from storage.migrate import current_revision, upgrade
+
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = create_database(settings.resolved_database_url)
+    upgrade(db.engine)
+    print(f"database {_safe_url(settings)} is at revision {current_revision(db.engine)}")
+    db.dispose()
+    return 0
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)

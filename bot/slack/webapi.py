@@ -1,0 +1,54 @@
+"""Slack's Web API answers in the outbox worker's vocabulary (pure translation; no I/O).
+
+429 → :class:`RetryAfter` (its ``Retry-After``), 5xx and transient errors → :class:`SlackApiFailure`
+(retried with backoff), every other ``{"ok": false}`` (``channel_not_found``, ``not_in_channel``,
+``invalid_auth`` …) → :class:`SlackPermanentFailure`. Slack's error code travels as a field, never parsed
+back out of a message.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+from slack_sdk.errors import SlackApiError
+
+from bot.errors import DeliveryError, RetryAfter, SlackApiFailure, SlackPermanentFailure
+
+# Errors Slack answers that a later retry can fix; every other ``ok: false`` is permanent.
+TRANSIENT_ERRORS = frozenset(
+    {
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+        "ratelimited",
+        "team_added_to_org",
+    }
+)
+# chat.update errors that mean the root message is gone: post the thread reply anyway, skip the update.
+ROOT_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+DEFAULT_RETRY_AFTER = 30.0
+
+
+def api_name(method: str) -> str:
+    """``chat_postMessage`` (the client's attribute) as Slack names it: ``chat.postMessage``."""
+    return method.replace("_", ".", 1)
+
+
+def translate(method: str, exc: SlackApiError, *, errors: Counter | None = None) -> DeliveryError:
+    """What the worker should do about a failed call (and count it in ``sevbot_slack_api_errors``)."""
+    response = exc.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    data = response.data if isinstance(getattr(response, "data", None), dict) else {}
+    error = str(data.get("error") or f"http_{status}")
+    api = api_name(method)
+    if errors is not None:
+        errors.labels(api, error).inc()
+    if status == 429:
+        try:
+            seconds = float(response.headers.get("Retry-After", DEFAULT_RETRY_AFTER))
+        except (TypeError, ValueError):
+            seconds = DEFAULT_RETRY_AFTER
+        return RetryAfter(max(1.0, seconds))
+    if status >= 500 or error in TRANSIENT_ERRORS:
+        return SlackApiFailure(method=api, error=error, status=status)
+    return SlackPermanentFailure(method=api, error=error, status=status)
