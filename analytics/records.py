@@ -28,7 +28,8 @@ class Severity(enum.StrEnum):
 
 
 SEVERITIES: tuple[Severity, ...] = tuple(Severity)
-SEVERITY_WORDS: dict[Severity, str] = {
+# How each level reads in words (keyed by the column value, so a stored severity looks it up directly).
+SEVERITY_WORDS: dict[str, str] = {
     Severity.SEV1: "page now",
     Severity.SEV2: "high",
     Severity.SEV3: "warning",
@@ -141,6 +142,15 @@ class LlmOutcome(enum.StrEnum):
     ERROR = "error"
     BUDGET = "budget"
     DISABLED = "disabled"
+
+
+class ScorerOrigin(enum.StrEnum):
+    """Where the serving scorer came from (``/readyz``, ``sevbot_model_info``)."""
+
+    REGISTRY = "registry"  # the registry's active model
+    BUNDLED = "bundled"  # the model shipped with sevbot
+    RULES = "rules"  # the source's words only (the model is off or could not load)
+    GIVEN = "given"  # passed in by the caller (tests, benchmarks)
 
 
 class ModelStatus(enum.StrEnum):

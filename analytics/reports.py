@@ -35,7 +35,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-LEVELS = ("SEV1", "SEV2", "SEV3", "SEV4")
+from analytics.records import IncidentStatus, Severity
+
+LEVELS = tuple(level.value for level in Severity)
 NO_SERVICE = "(none)"
 # LLM outcomes where a template draft was used instead of the model's answer.
 FALLBACK_OUTCOMES = frozenset({"timeout", "error", "budget", "disabled"})
@@ -102,9 +104,7 @@ def summarize(frames: ReportFrames, *, start: datetime, end: datetime, top: int 
         "alerts": alerts,
         "duplicates": int(duplicates.sum()),
         "compression": _ratio(alerts, incidents),
-        "status": {
-            status: int((inc["status"] == status).sum()) for status in ("open", "acknowledged", "resolved")
-        },
+        "status": {status: int((inc["status"] == status).sum()) for status in IncidentStatus},
         "mtta_s": spread(tta),
         "mttr_s": spread(ttr),
         "noisiest_rules": noisiest_rules(inc, duplicates, frames.feedback, top=top),

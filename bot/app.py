@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
+from analytics.records import ScorerOrigin
 from analytics.scoring import Scorer
 from bot.bootstrap import build_services, outbox_sinks
 from bot.clock import utcnow
@@ -56,7 +57,7 @@ def create_app(
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop)) if worker else None
         upkeep = None
-        if services.scorer.origin in ("registry", "bundled"):
+        if services.scorer.origin in (ScorerOrigin.REGISTRY, ScorerOrigin.BUNDLED):
             watcher = ModelWatcher(services.db, services.scorer, settings.resolved_model_cache_dir)
             upkeep = asyncio.create_task(
                 keep_model_current(

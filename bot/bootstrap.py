@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from analytics.records import OutboxStatus, ScorerOrigin
 from analytics.scoring import RuleScorer, Scorer
 from bot.clock import utcnow
 from bot.incidents.rules import IncidentRules
@@ -57,7 +58,7 @@ def build_services(
     if scorer is not None:
         slot = ScorerSlot(scorer)
     elif settings.scorer == "rules":
-        slot = ScorerSlot(RuleScorer(), "rules", "SEVBOT_SCORER=rules: the model is switched off")
+        slot = ScorerSlot(RuleScorer(), ScorerOrigin.RULES, "SEVBOT_SCORER=rules: the model is switched off")
     else:
         choice = choose_scorer(db, settings.resolved_model_cache_dir)
         slot = ScorerSlot(choice.scorer, choice.origin, choice.warning)
@@ -78,7 +79,7 @@ def build_services(
     def outbox_counts() -> dict[str, float]:
         with db.read() as conn:
             counts = OutboxRepository(conn).count_by_status()
-        return {status: float(counts.get(status, 0)) for status in ("pending", "done", "failed")}
+        return {status.value: float(counts.get(status, 0)) for status in OutboxStatus}
 
     metrics.watch_outbox(outbox_counts)
     return Services(settings=settings, config=config, db=db, metrics=metrics, scorer=slot, ingestor=ingestor)

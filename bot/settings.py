@@ -20,6 +20,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from analytics.records import Severity
 from bot.errors import ConfigError
 
 SOURCES = ("alertmanager", "grafana", "generic")
@@ -96,7 +97,7 @@ class RedactionConfig(BaseModel):
         return value
 
 
-SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
+SEVERITIES = tuple(level.value for level in Severity)
 MatchValue = Annotated[list[str], BeforeValidator(lambda v: [v] if isinstance(v, str | int | float) else v)]
 
 

@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
+from analytics.records import LlmOutcome, OutboxKind, OutboxStatus, OutboxTopic, TimelineKind
 from storage.models import Draft, LlmCall, OutboxMessage, TimelineEvent
 
 # Outcomes that reached the endpoint (and so count against the calls-per-hour budget).
-CALLED_OUTCOMES = ("ok", "timeout", "error")
+CALLED_OUTCOMES = (LlmOutcome.OK, LlmOutcome.TIMEOUT, LlmOutcome.ERROR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +106,9 @@ class DraftRepository:
         """Whether a later, still pending ``draft.requested`` row asks for the same incident and kind."""
         stmt = select(OutboxMessage.payload).where(
             OutboxMessage.incident_id == incident_id,
-            OutboxMessage.topic == "llm",
-            OutboxMessage.kind == "draft.requested",
-            OutboxMessage.status == "pending",
+            OutboxMessage.topic == OutboxTopic.LLM,
+            OutboxMessage.kind == OutboxKind.DRAFT_REQUESTED,
+            OutboxMessage.status == OutboxStatus.PENDING,
             OutboxMessage.id > message_id,
         )
         return any(payload.get("kind") == kind for payload in self.conn.execute(stmt).scalars())
@@ -118,7 +119,10 @@ class DraftRepository:
             return {}
         stmt = (
             select(TimelineEvent.incident_id, TimelineEvent.data)
-            .where(TimelineEvent.incident_id.in_(incident_ids), TimelineEvent.kind == "incident.resolved")
+            .where(
+                TimelineEvent.incident_id.in_(incident_ids),
+                TimelineEvent.kind == TimelineKind.INCIDENT_RESOLVED,
+            )
             .order_by(TimelineEvent.at, TimelineEvent.id)
         )
         notes: dict[int, str] = {}

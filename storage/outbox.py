@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, or_, select, text, update
 from sqlalchemy.orm import aliased
 
+from analytics.records import OutboxStatus
 from storage.models import OutboxMessage
 
 CLAIM_LOCK_ID = 0x5E5B07_0C1A1  # the advisory lock that serializes outbox claims on PostgreSQL
@@ -52,7 +53,7 @@ class OutboxRepository:
                 "kind": m.kind,
                 "incident_id": m.incident_id,
                 "payload": dict(m.payload),
-                "status": "pending",
+                "status": OutboxStatus.PENDING,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
@@ -76,7 +77,7 @@ class OutboxRepository:
                 earlier.incident_id == OutboxMessage.incident_id,
                 earlier.topic == OutboxMessage.topic,
                 earlier.id < OutboxMessage.id,
-                earlier.status == "pending",
+                earlier.status == OutboxStatus.PENDING,
                 or_(earlier.next_attempt_at > now, earlier.claimed_until >= now),
             )
             .exists()
@@ -91,7 +92,7 @@ class OutboxRepository:
                 OutboxMessage.attempts,
             )
             .where(
-                OutboxMessage.status == "pending",
+                OutboxMessage.status == OutboxStatus.PENDING,
                 OutboxMessage.next_attempt_at <= now,
                 or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
                 ~blocked,
@@ -125,7 +126,7 @@ class OutboxRepository:
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id)
             .values(
-                status="done",
+                status=OutboxStatus.DONE,
                 done_at=now,
                 claimed_until=None,
                 result=dict(result),
@@ -152,7 +153,7 @@ class OutboxRepository:
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id)
             .values(
-                status="failed",
+                status=OutboxStatus.FAILED,
                 attempts=OutboxMessage.attempts + 1,
                 last_error=error[:2000],
                 done_at=now,
@@ -163,13 +164,17 @@ class OutboxRepository:
     def next_due_after(self, now: datetime) -> datetime | None:
         """When the earliest pending row that is not due yet (a retry, a deferral) becomes due."""
         stmt = select(func.min(OutboxMessage.next_attempt_at)).where(
-            OutboxMessage.status == "pending", OutboxMessage.next_attempt_at > now
+            OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at > now
         )
         due: datetime | None = self.conn.execute(stmt).scalar_one()
         return due
 
     def backlog(self) -> int:
-        stmt = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
+        stmt = (
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.PENDING)
+        )
         return int(self.conn.execute(stmt).scalar_one())
 
     def count_by_status(self) -> dict[str, int]:

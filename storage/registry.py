@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from analytics.records import ModelStatus
 from storage.models import ModelVersion
 
 
@@ -16,7 +17,7 @@ class ModelInfo:
     """A registered model without its artifact (cheap to list)."""
 
     version: str
-    status: str  # candidate | active | retired
+    status: str  # ModelStatus
     metrics: dict[str, Any]
     training_summary: dict[str, Any]
     sklearn_version: str
@@ -53,7 +54,7 @@ class ModelRepository:
         self.conn.execute(
             insert(ModelVersion).values(
                 version=version,
-                status="candidate",
+                status=ModelStatus.CANDIDATE,
                 artifact=artifact,
                 metrics=metrics,
                 features=features,
@@ -72,7 +73,9 @@ class ModelRepository:
         return ModelInfo(**row._mapping) if row else None
 
     def active(self) -> ModelInfo | None:
-        row = self.conn.execute(select(*_INFO_COLUMNS).where(ModelVersion.status == "active")).first()
+        row = self.conn.execute(
+            select(*_INFO_COLUMNS).where(ModelVersion.status == ModelStatus.ACTIVE)
+        ).first()
         return ModelInfo(**row._mapping) if row else None
 
     def artifact(self, version: str) -> bytes | None:
@@ -87,13 +90,13 @@ class ModelRepository:
             raise KeyError(version)
         self.conn.execute(
             update(ModelVersion)
-            .where(ModelVersion.status == "active", ModelVersion.version != version)
-            .values(status="retired")
+            .where(ModelVersion.status == ModelStatus.ACTIVE, ModelVersion.version != version)
+            .values(status=ModelStatus.RETIRED)
         )
         self.conn.execute(
             update(ModelVersion)
             .where(ModelVersion.version == version)
-            .values(status="active", promoted_at=now)
+            .values(status=ModelStatus.ACTIVE, promoted_at=now)
         )
 
     def rollback(self, *, now: datetime) -> str | None:
@@ -101,7 +104,7 @@ class ModelRepository:
         current = self.active()
         previous = self.conn.execute(
             select(ModelVersion.version)
-            .where(ModelVersion.promoted_at.is_not(None), ModelVersion.status == "retired")
+            .where(ModelVersion.promoted_at.is_not(None), ModelVersion.status == ModelStatus.RETIRED)
             .order_by(ModelVersion.promoted_at.desc(), ModelVersion.id.desc())
             .limit(1)
         ).scalar_one_or_none()
@@ -112,11 +115,11 @@ class ModelRepository:
             self.conn.execute(
                 update(ModelVersion)
                 .where(ModelVersion.version == current.version)
-                .values(status="rolled-back")
+                .values(status=ModelStatus.ROLLED_BACK)
             )
         self.conn.execute(
             update(ModelVersion)
             .where(ModelVersion.version == previous)
-            .values(status="active", promoted_at=now)
+            .values(status=ModelStatus.ACTIVE, promoted_at=now)
         )
         return str(previous)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from analytics.records import OutboxStatus
 from storage.models import Incident, OutboxMessage, Silence, SlackChannelPace, SlackEvent, SlackThread
 
 
@@ -127,7 +128,7 @@ class SlackStateRepository:
             .where(
                 OutboxMessage.incident_id == incident_id,
                 OutboxMessage.topic == topic,
-                OutboxMessage.status == "pending",
+                OutboxMessage.status == OutboxStatus.PENDING,
                 OutboxMessage.id > message_id,
             )
             .order_by(OutboxMessage.id)
@@ -139,8 +140,10 @@ class SlackStateRepository:
         if message_ids:
             self.conn.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_(list(message_ids)), OutboxMessage.status == "pending")
-                .values(status="done", done_at=now, claimed_until=None, result={"coalesced_into": into})
+                .where(OutboxMessage.id.in_(list(message_ids)), OutboxMessage.status == OutboxStatus.PENDING)
+                .values(
+                    status=OutboxStatus.DONE, done_at=now, claimed_until=None, result={"coalesced_into": into}
+                )
             )
 
     def wake_incident(self, incident_id: int, *, topic: str, now: datetime) -> None:
@@ -150,7 +153,7 @@ class SlackStateRepository:
             .where(
                 OutboxMessage.incident_id == incident_id,
                 OutboxMessage.topic == topic,
-                OutboxMessage.status == "pending",
+                OutboxMessage.status == OutboxStatus.PENDING,
                 OutboxMessage.next_attempt_at > now,
                 OutboxMessage.last_error.like("batched%"),
             )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, HTTPException, Query
 
+from analytics.records import IncidentStatus, Severity
 from bot.bootstrap import Services
 from bot.http.webhooks import ServicesDep
 from bot.incidents.explain import explain_incident
@@ -39,8 +40,8 @@ def parse_since(value: str | None, now: datetime) -> datetime | None:
 @router.get("/incidents")
 async def list_incidents(
     services: ServicesDep,
-    status: Literal["open", "acknowledged", "resolved"] | None = None,
-    severity: Literal["SEV1", "SEV2", "SEV3", "SEV4"] | None = None,
+    status: IncidentStatus | None = None,
+    severity: Severity | None = None,
     service: str | None = None,
     since: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

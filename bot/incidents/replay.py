@@ -19,8 +19,9 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from analytics.records import Severity
 from bot.errors import NoMatchingIncident
-from bot.incidents.actions import ActionResult, IncidentActions
+from bot.incidents.actions import Action, ActionResult, IncidentActions
 from bot.normalize.common import validate
 from storage.db import Database
 from storage.incidents import IncidentRepository
@@ -46,11 +47,11 @@ class ActionRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source: Literal["action"]
-    action: Literal["ack", "resolve", "sev", "noise"]
+    action: Action
     incident_match: IncidentMatch
     user: str = Field(min_length=1, max_length=255)
     at: AwareDatetime
-    severity: Literal["SEV1", "SEV2", "SEV3", "SEV4"] | None = None
+    severity: Severity | None = None
     reason: str | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")

@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 
 import prompts
+from analytics.records import DraftKind, IncidentStatus
 from bot.errors import LlmFailure, PermanentError, RetryAfter
 from bot.llm.client import Completion, DraftingClient
 from bot.llm.fallback import template_draft
@@ -169,9 +170,17 @@ class Drafter:
             if grounding is None:
                 return None, "incident no longer exists"
             automatic = request.reason != "command"
-            if automatic and request.kind == "summary" and grounding.status == "resolved":
+            if (
+                automatic
+                and request.kind == DraftKind.SUMMARY
+                and grounding.status == IncidentStatus.RESOLVED
+            ):
                 return None, "incident resolved; the resolution draft stands"
-            if automatic and request.kind == "resolution" and grounding.status != "resolved":
+            if (
+                automatic
+                and request.kind == DraftKind.RESOLUTION
+                and grounding.status != IncidentStatus.RESOLVED
+            ):
                 return None, "incident no longer resolved"
             if automatic:
                 latest = repo.latest(request.incident_id, request.kind)

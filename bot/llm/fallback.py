@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from analytics.records import TimelineKind
 from bot.llm.grounding import Grounding
 
 NO_RUNBOOK = "No matching runbook section was found; no steps are suggested."
@@ -74,7 +75,9 @@ def _resolution(g: Grounding) -> str:
         + (f" after {_duration(lasted.total_seconds())}" if lasted is not None else ""),
         f"{g.title}: {g.alert_count} alert(s), highest severity {g.severity}.",
     ]
-    notes = [e["note"] for e in g.timeline if e.get("kind") == "incident.resolved" and e.get("note")]
+    notes = [
+        e["note"] for e in g.timeline if e.get("kind") == TimelineKind.INCIDENT_RESOLVED and e.get("note")
+    ]
     if notes:
         lines.append(f"Resolution note: {notes[-1]}")
     lines.append("What fired: " + ", ".join(f"{a.alertname} ×{a.firing + a.resolved}" for a in g.alerts[:6]))

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from analytics.records import Severity, StoredReason, TimelineKind
+from analytics.records import AlertStatus, Severity, StoredReason, TimelineKind
 from bot.incidents.explain import similar_incidents
 from bot.llm.runbooks import RunbookLibrary
 from storage.incident_reads import IncidentReads
@@ -188,8 +188,8 @@ def dedupe_alerts(alerts: Sequence[Alert], redact: Callable[[str], str] = str) -
                 summary=_clip(redact(summary)),
                 description=_clip(redact(str(newest.annotations.get("description") or "")), 800),
                 severity=worst.severity,
-                firing=sum(a.status == "firing" for a in members),
-                resolved=sum(a.status == "resolved" for a in members),
+                firing=sum(a.status == AlertStatus.FIRING for a in members),
+                resolved=sum(a.status == AlertStatus.RESOLVED for a in members),
                 first_at=min(a.starts_at for a in members),
                 last_at=newest.starts_at,
                 labels=_common_labels(members, redact),

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from analytics.records import OutboxKind
 from bot.errors import ConfigError, PermanentError, RetryAfter
 from bot.llm.client import ClientConfig, DraftingClient
 from bot.llm.drafting import Budget, Drafter, DraftRequest
@@ -44,7 +45,7 @@ class DraftSink:
         self._tasks: dict[int, asyncio.Task[dict[str, Any]]] = {}
 
     async def deliver(self, message: OutboxItem, incident: Incident | None) -> dict[str, Any]:
-        if message.kind != "draft.requested":
+        if message.kind != OutboxKind.DRAFT_REQUESTED:
             raise PermanentError(f"the llm topic has no message kind {message.kind!r}")
         request = DraftRequest.from_payload(message.id, message.incident_id, message.payload)
         loop = asyncio.get_running_loop()

@@ -22,6 +22,7 @@ import anyio
 from analytics.artifact import default_scorer, model_from_bytes
 from analytics.drift import DriftReport
 from analytics.model import ModelScorer
+from analytics.records import ScorerOrigin
 from analytics.scoring import RuleScorer, Scorer
 from bot.metrics import Metrics
 from bot.model.drift import live_drift
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class ScorerChoice:
     scorer: Scorer
-    origin: str  # registry | bundled | rules
+    origin: ScorerOrigin
     warning: str | None = None
 
 
@@ -47,17 +48,17 @@ def choose_scorer(db: Database, cache_dir: Path) -> ScorerChoice:
             active = repo.active()
             artifact = repo.artifact(active.version) if active else None
         if artifact is not None:
-            return ScorerChoice(ModelScorer(model_from_bytes(artifact)), "registry")
+            return ScorerChoice(ModelScorer(model_from_bytes(artifact)), ScorerOrigin.REGISTRY)
     except Exception as exc:  # a broken registry row must not stop the service
         problems.append(f"active registry model unusable: {exc}")
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)  # fail fast, before training, if it cannot be written
-        choice = ScorerChoice(default_scorer(cache_dir), "bundled", "; ".join(problems) or None)
+        choice = ScorerChoice(default_scorer(cache_dir), ScorerOrigin.BUNDLED, "; ".join(problems) or None)
     except Exception as exc:
         problems.append(f"bundled model unusable: {exc}")
         warning = "; ".join(problems) + "; scoring with the rule scorer"
         log.warning("no severity model loaded", extra={"reason": warning})
-        return ScorerChoice(RuleScorer(), "rules", warning)
+        return ScorerChoice(RuleScorer(), ScorerOrigin.RULES, warning)
     if choice.warning:
         log.warning("serving the bundled model", extra={"reason": choice.warning})
     return choice
@@ -70,7 +71,9 @@ class ScorerSlot:
     model one would expect (shown by ``/readyz``).
     """
 
-    def __init__(self, scorer: Scorer, origin: str = "given", warning: str | None = None) -> None:
+    def __init__(
+        self, scorer: Scorer, origin: ScorerOrigin = ScorerOrigin.GIVEN, warning: str | None = None
+    ) -> None:
         self.current = scorer
         self.origin = origin
         self.warning = warning
@@ -98,7 +101,7 @@ class ModelWatcher:
     def check(self) -> bool:
         """Reload if the registry's active version is not the one serving; True when it swapped."""
         wanted = self.active_version()
-        serving = self.slot.current.version if self.slot.origin == "registry" else None
+        serving = self.slot.current.version if self.slot.origin is ScorerOrigin.REGISTRY else None
         if wanted == serving:
             return False
         choice = choose_scorer(self.db, self.cache_dir)

@@ -7,20 +7,21 @@ from collections.abc import Callable
 from typing import Any
 
 from analytics.explain import signed
+from analytics.records import ChangeKind, OutboxKind
 from storage.models import Incident
 from storage.outbox import OutboxItem
 
 _CHANGE_TEXT = {
-    "incident.reopened": "reopened: the group fired again within the reopen window",
-    "incident.resolved": "resolved: all its alerts resolved",
-    "incident.flapping": "flapping: many state changes in a short time; updates are throttled",
-    "alert.resolved": "an alert resolved",
+    ChangeKind.INCIDENT_REOPENED: "reopened: the group fired again within the reopen window",
+    ChangeKind.INCIDENT_RESOLVED: "resolved: all its alerts resolved",
+    ChangeKind.INCIDENT_FLAPPING: "flapping: many state changes in a short time; updates are throttled",
+    ChangeKind.ALERT_RESOLVED: "an alert resolved",
 }
 
 _ACTION_TEXT = {
-    "incident.acknowledged": "acknowledged",
-    "incident.resolved": "resolved",
-    "incident.noise": "marked not actionable (noise)",
+    ChangeKind.INCIDENT_ACKNOWLEDGED: "acknowledged",
+    ChangeKind.INCIDENT_RESOLVED: "resolved",
+    ChangeKind.INCIDENT_NOISE: "marked not actionable (noise)",
 }
 
 
@@ -34,9 +35,9 @@ def render(message: OutboxItem, incident: Incident | None) -> str:
         f" · since {incident.opened_at:%Y-%m-%d %H:%M} UTC"
     )
     lines = []
-    if message.kind == "incident.draft":
+    if message.kind == OutboxKind.INCIDENT_DRAFT:
         return render_draft(message.payload, head)
-    if message.kind == "incident.opened":
+    if message.kind == OutboxKind.INCIDENT_OPENED:
         lines.append(f"[slack] NEW INCIDENT {head}")
         for reason in incident.reasons[:3]:
             lines.append(f"    why: {reason['text']} {signed(reason['weight'])}")
@@ -58,8 +59,8 @@ def render_draft(payload: dict[str, Any], head: str) -> str:
 
 def _summarize(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Fold runs of joined alerts into one line, as a thread reply would."""
-    joined = [c for c in changes if c.get("kind") == "alert.joined"]
-    others = [c for c in changes if c.get("kind") != "alert.joined"]
+    joined = [c for c in changes if c.get("kind") == ChangeKind.ALERT_JOINED]
+    others = [c for c in changes if c.get("kind") != ChangeKind.ALERT_JOINED]
     folded = [
         {"kind": "alerts.joined", "count": len(joined), "names": sorted({c["alertname"] for c in joined})}
     ]
@@ -72,7 +73,7 @@ def _describe(change: dict[str, Any]) -> str:
         return f"+{change['count']} alert(s) joined: {', '.join(change['names'][:5])}"
     note = change.get("note") or change.get("reason")
     tail = f": {note}" if note else ""
-    if kind == "severity.changed":
+    if kind == ChangeKind.SEVERITY_CHANGED:
         by = f" by {change['by']}" if change.get("by") else ""
         return f"severity {change['from']} → {change['to']}{by}{tail}"
     if change.get("by") and kind in _ACTION_TEXT:  # a person acted (Slack, CLI or replay)

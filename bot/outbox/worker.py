@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import os
 import socket
@@ -53,6 +54,14 @@ class TopicRouter:
         if sink is None:
             raise PermanentError(f"no sink for outbox topic {message.topic!r}")
         return await sink.deliver(message, incident)
+
+
+class Delivery(enum.StrEnum):
+    """How one delivery attempt ended (``sevbot_outbox_delivered{outcome}``)."""
+
+    DONE = "done"
+    FAILED = "failed"
+    RETRY = "retry"
 
 
 def backoff(attempts: int) -> timedelta:
@@ -195,20 +204,22 @@ class OutboxWorker:
             result = await self.sink.deliver(item, incident)
         except PermanentError as exc:
             log.warning("outbox message failed for good", extra={"outbox_id": item.id, "error": str(exc)})
-            await anyio.to_thread.run_sync(self._record, item, "failed", str(exc), None)
+            await anyio.to_thread.run_sync(self._record, item, Delivery.FAILED, str(exc), None)
         except RetryAfter as exc:
             await anyio.to_thread.run_sync(
-                self._record, item, "retry", str(exc), timedelta(seconds=exc.seconds)
+                self._record, item, Delivery.RETRY, str(exc), timedelta(seconds=exc.seconds)
             )
             return False
         except Exception as exc:
             log.warning(
                 "outbox delivery failed; will retry", extra={"outbox_id": item.id, "error": repr(exc)}
             )
-            await anyio.to_thread.run_sync(self._record, item, "retry", repr(exc), backoff(item.attempts))
+            await anyio.to_thread.run_sync(
+                self._record, item, Delivery.RETRY, repr(exc), backoff(item.attempts)
+            )
             return False
         else:
-            await anyio.to_thread.run_sync(self._record, item, "done", result, None)
+            await anyio.to_thread.run_sync(self._record, item, Delivery.DONE, result, None)
         return True
 
     def _incident(self, incident_id: int | None) -> Incident | None:
@@ -217,13 +228,13 @@ class OutboxWorker:
         with self.db.read() as conn:
             return IncidentReads(conn).get(incident_id)
 
-    def _record(self, item: OutboxItem, outcome: str, detail: Any, delay: timedelta | None) -> None:
+    def _record(self, item: OutboxItem, outcome: Delivery, detail: Any, delay: timedelta | None) -> None:
         now = self.clock()
         with self.db.write() as conn:
             outbox = OutboxRepository(conn)
-            if outcome == "done":
+            if outcome is Delivery.DONE:
                 outbox.complete(item.id, now=now, result=detail)
-            elif outcome == "failed":
+            elif outcome is Delivery.FAILED:
                 outbox.fail(item.id, error=detail, now=now)
             else:
                 assert delay is not None

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from analytics.explain import signed
+from analytics.records import SEVERITIES, SEVERITY_WORDS, ChangeKind, IncidentStatus, Severity
 from storage.models import Alert, Incident
 
 MAX_BLOCKS = 50
@@ -23,15 +24,17 @@ PLAIN_OPTION = 75
 FALLBACK_TEXT = 3000
 CONTEXT_ELEMENTS = 10
 
-SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
-SEVERITY_EMOJI = {
-    "SEV1": ":red_circle:",
-    "SEV2": ":large_orange_circle:",
-    "SEV3": ":large_yellow_circle:",
-    "SEV4": ":large_blue_circle:",
+SEVERITY_EMOJI: dict[str, str] = {
+    Severity.SEV1: ":red_circle:",
+    Severity.SEV2: ":large_orange_circle:",
+    Severity.SEV3: ":large_yellow_circle:",
+    Severity.SEV4: ":large_blue_circle:",
 }
-SEVERITY_WORDS = {"SEV1": "page now", "SEV2": "high", "SEV3": "warning", "SEV4": "info"}
-STATUS_WORDS = {"open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved"}
+STATUS_WORDS: dict[str, str] = {
+    IncidentStatus.OPEN: "Open",
+    IncidentStatus.ACKNOWLEDGED: "Acknowledged",
+    IncidentStatus.RESOLVED: "Resolved",
+}
 
 ACTION_ACK = "incident_ack"
 ACTION_RESOLVE = "incident_resolve"
@@ -152,11 +155,13 @@ def root_message(
     sev = incident.severity
     status = STATUS_WORDS.get(incident.status, incident.status)
     icon = (
-        ":white_check_mark:" if incident.status == "resolved" else SEVERITY_EMOJI.get(sev, ":grey_question:")
+        ":white_check_mark:"
+        if incident.status == IncidentStatus.RESOLVED
+        else SEVERITY_EMOJI.get(sev, ":grey_question:")
     )
     title = incident.title
     blocks: list[dict[str, Any]] = []
-    if mention and sev == "SEV1" and incident.status != "resolved":
+    if mention and sev == Severity.SEV1 and incident.status != IncidentStatus.RESOLVED:
         blocks.append(section(f"{mention} SEV1 incident: {esc(title)}", full))
     blocks.append({"type": "header", "text": plain(f"{sev} · #{incident.id} · {title}", HEADER_TEXT)})
     confidence = f"{incident.confidence:.0%}"
@@ -182,7 +187,7 @@ def root_message(
         who.append(
             f"Acknowledged by {user_ref(incident.acknowledged_by)} {slack_date(incident.acknowledged_at)}"
         )
-    if incident.status == "resolved" and incident.resolved_at is not None:
+    if incident.status == IncidentStatus.RESOLVED and incident.resolved_at is not None:
         who.append(
             f"Resolved by {user_ref(incident.resolved_by or 'its alerts')} {slack_date(incident.resolved_at)}"
         )
@@ -199,7 +204,11 @@ def root_message(
         blocks.append(context(" · ".join(link_parts)))
     blocks.append(_actions(incident))
     text = cut(
-        (f"{mention} " if mention and sev == "SEV1" and incident.status != "resolved" else "")
+        (
+            f"{mention} "
+            if mention and sev == Severity.SEV1 and incident.status != IncidentStatus.RESOLVED
+            else ""
+        )
         + f"{sev} incident #{incident.id} ({status}): {esc(title)}"
         + (f" · {esc(incident.service)}" if incident.service else ""),
         FALLBACK_TEXT,
@@ -226,7 +235,7 @@ def _option(sev: str) -> dict[str, Any]:
 def _actions(incident: Incident) -> dict[str, Any]:
     value = str(incident.id)
     elements: list[dict[str, Any]] = []
-    if incident.status == "open":
+    if incident.status == IncidentStatus.OPEN:
         elements.append(
             {
                 "type": "button",
@@ -236,7 +245,7 @@ def _actions(incident: Incident) -> dict[str, Any]:
                 "style": "primary",
             }
         )
-    if incident.status != "resolved":
+    if incident.status != IncidentStatus.RESOLVED:
         elements.append(
             {
                 "type": "button",
@@ -266,13 +275,17 @@ def _actions(incident: Incident) -> dict[str, Any]:
 
 # --- thread replies ------------------------------------------------------------------------------
 
-_CHANGE_TEXT = {
-    "incident.reopened": ":arrows_counterclockwise: Reopened: the group fired again soon after it resolved.",
-    "incident.flapping": ":warning: Flapping: many state changes in a short time; updates are throttled.",
+_CHANGE_TEXT: dict[str, str] = {
+    ChangeKind.INCIDENT_REOPENED: (
+        ":arrows_counterclockwise: Reopened: the group fired again soon after it resolved."
+    ),
+    ChangeKind.INCIDENT_FLAPPING: (
+        ":warning: Flapping: many state changes in a short time; updates are throttled."
+    ),
 }
-BATCHED_KINDS = frozenset({"alert.joined", "alert.resolved"})
+BATCHED_KINDS = frozenset({ChangeKind.ALERT_JOINED, ChangeKind.ALERT_RESOLVED})
 # A flapping incident's resolutions and reopenings are throttled like joined alerts.
-FLAPPING_BATCHED_KINDS = BATCHED_KINDS | {"incident.resolved", "incident.reopened"}
+FLAPPING_BATCHED_KINDS = BATCHED_KINDS | {ChangeKind.INCIDENT_RESOLVED, ChangeKind.INCIDENT_REOPENED}
 
 
 def changes_text(
@@ -283,7 +296,7 @@ def changes_text(
 
     ``total`` is how many changes there were when the batch was cut short (ingest keeps the first 50).
     """
-    joined = [c for c in changes if c.get("kind") == "alert.joined"]
+    joined = [c for c in changes if c.get("kind") == ChangeKind.ALERT_JOINED]
     extra_joined = max(0, (total or len(changes)) - len(changes))
     lines: list[str] = []
     if joined or extra_joined:
@@ -293,7 +306,7 @@ def changes_text(
         )
         count = len(joined) + extra_joined
         lines.append(f":heavy_plus_sign: {count} more alert{'s' if count != 1 else ''} joined: {shown}")
-    resolved = sum(1 for c in changes if c.get("kind") == "alert.resolved")
+    resolved = sum(1 for c in changes if c.get("kind") == ChangeKind.ALERT_RESOLVED)
     if resolved:
         lines.append(f":large_green_circle: {resolved} alert{'s' if resolved != 1 else ''} resolved.")
     for change in changes:
@@ -308,18 +321,18 @@ def _change_line(change: Mapping[str, Any], incident: Incident) -> str | None:
     by = change.get("by")
     note = change.get("note") or change.get("reason")
     tail = f": {esc(note)}" if note else "."
-    if kind == "severity.changed":
+    if kind == ChangeKind.SEVERITY_CHANGED:
         who = f" by {user_ref(by)}" if by else " (from the alerts)"
         return f":label: Severity {esc(change.get('from'))} → {esc(change.get('to'))}{who}{tail}"
-    if kind == "incident.acknowledged":
+    if kind == ChangeKind.INCIDENT_ACKNOWLEDGED:
         when = f" {slack_date(incident.acknowledged_at)}" if incident.acknowledged_at else ""
         return f":raised_hand: Acknowledged by {user_ref(by)}{when}{tail}"
-    if kind == "incident.resolved":
+    if kind == ChangeKind.INCIDENT_RESOLVED:
         when = f" {slack_date(incident.resolved_at)}" if incident.resolved_at else ""
         if by:
             return f":white_check_mark: Resolved by {user_ref(by)}{when}{tail}"
         return f":white_check_mark: Resolved{when}: all its alerts resolved."
-    if kind == "incident.noise":
+    if kind == ChangeKind.INCIDENT_NOISE:
         return f":mute: Marked not actionable (noise) by {user_ref(by)}{tail}"
     if isinstance(kind, str) and kind in _CHANGE_TEXT:
         return _CHANGE_TEXT[kind]

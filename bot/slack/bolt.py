@@ -26,9 +26,10 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from analytics.records import SEVERITIES
 from bot.errors import UsageError
 from bot.settings import Settings
-from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_WHY, SEVERITIES
+from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_WHY
 from bot.slack.commands import Command, help_text, parse
 from bot.slack.handlers import Reply, SlackHandlers
 from storage.db import Database

@@ -6,16 +6,17 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from analytics.records import IncidentStatus, Severity
 from bot.errors import MatcherError, UsageError
 from bot.settings import parse_duration
 from bot.slack.routing import parse_matcher
 
-SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
+SEVERITIES = tuple(level.value for level in Severity)
 STATUS_WORDS = {
-    "open": "open",
-    "acked": "acknowledged",
-    "acknowledged": "acknowledged",
-    "resolved": "resolved",
+    "open": IncidentStatus.OPEN,
+    "acked": IncidentStatus.ACKNOWLEDGED,
+    "acknowledged": IncidentStatus.ACKNOWLEDGED,
+    "resolved": IncidentStatus.RESOLVED,
 }
 MAX_SILENCE = timedelta(days=30)
 

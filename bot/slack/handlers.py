@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from analytics.records import DraftKind, DraftReason, OutboxTopic
+from analytics.records import DraftKind, DraftReason, IncidentStatus, OutboxTopic
 from bot.errors import IncidentNotFound
 from bot.incidents.actions import IncidentActions
 from bot.incidents.explain import explain_incident, render_explanation
@@ -199,7 +199,7 @@ class SlackHandlers:
                 f"Acknowledged by {blocks.user_ref(incident.acknowledged_by)}"
                 f" {blocks.slack_date(incident.acknowledged_at)}"
             )
-        if incident.resolved_at and incident.status == "resolved":
+        if incident.resolved_at and incident.status == IncidentStatus.RESOLVED:
             lines.append(
                 f"Resolved by {blocks.user_ref(incident.resolved_by or 'its alerts')}"
                 f" {blocks.slack_date(incident.resolved_at)}"

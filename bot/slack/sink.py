@@ -25,7 +25,7 @@ import anyio
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from analytics.records import OutboxKind, OutboxTopic
+from analytics.records import OutboxKind, OutboxStatus, OutboxTopic
 from bot.clock import utcnow
 from bot.errors import PermanentError, RetryAfter, SlackPermanentFailure
 from bot.metrics import Metrics
@@ -281,7 +281,7 @@ class SlackSink:
         now = self.clock()
         with self.db.read() as conn:
             status, progress = SlackStateRepository(conn).outbox_result(message.id)
-            if status != "pending":
+            if status != OutboxStatus.PENDING:
                 return progress, None
             reads = IncidentReads(conn)
             incident = reads.get(message.incident_id)
