@@ -10,8 +10,8 @@ from fastapi import APIRouter, HTTPException, Query
 
 from analytics.records import IncidentStatus, Severity
 from bot.bootstrap import Services
-from bot.http.webhooks import ServicesDep
-from bot.incidents.explain import explain_incident
+from bot.http.deps import ServicesDep
+from bot.incidents.explain import Explanation, explain_incident
 from bot.settings import parse_duration
 from storage.drafts import DraftRepository
 from storage.incident_reads import IncidentFilter, IncidentReads
@@ -61,7 +61,7 @@ async def list_incidents(
 
 @router.get("/incidents/{incident_id}")
 async def get_incident(incident_id: int, services: ServicesDep) -> dict[str, Any]:
-    def read() -> tuple[Incident | None, list[Alert], list[TimelineEvent], dict[str, Any] | None]:
+    def read() -> tuple[Incident | None, list[Alert], list[TimelineEvent], Explanation | None]:
         with services.db.read() as conn:
             repo = IncidentReads(conn)
             incident = repo.get(incident_id)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.http.webhooks import ServicesDep
+from bot.http.deps import ServicesDep
 from storage.migrate import is_current
 
 router = APIRouter()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from bot.bootstrap import Services
@@ -16,15 +16,6 @@ from bot.normalize import normalize
 router = APIRouter()
 
 Source = Literal["alertmanager", "grafana", "generic"]
-
-
-async def get_services(request: Request) -> Services:
-    # async on purpose: a plain ``def`` dependency would hop to the thread pool on every request.
-    services: Services = request.app.state.services
-    return services
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def read_body(request: Request, limit: int) -> bytes:

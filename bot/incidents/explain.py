@@ -6,17 +6,42 @@ button, mentions). The reasons are the serving model's own contributions, stored
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import Connection
 
 from analytics.explain import signed
+from analytics.records import StoredReason
 from analytics.similar import incident_text, most_similar
 from storage.incident_reads import IncidentReads
 from storage.models import Incident
 
 
-def explain_incident(conn: Connection, incident_id: int) -> dict[str, Any] | None:
+class SimilarIncident(TypedDict):
+    """A past incident like the one explained, with how people rated it and how it was resolved."""
+
+    id: int
+    title: str
+    severity: str
+    status: str
+    rated: str | None  # a severity, "noise", or None when nobody rated it
+    resolution_note: str | None
+    similarity: float  # TF-IDF cosine, 0..1
+
+
+class Explanation(TypedDict):
+    """Why an incident has its severity (JSON-ready: the API, the CLI and Slack show this)."""
+
+    incident_id: int
+    severity: str
+    severity_source: str
+    confidence: float
+    model_version: str | None
+    reasons: list[StoredReason]
+    similar: list[SimilarIncident]
+
+
+def explain_incident(conn: Connection, incident_id: int) -> Explanation | None:
     """The explanation of one incident as JSON-ready data, or None when there is no such incident."""
     reads = IncidentReads(conn)
     inc = reads.get(incident_id)
@@ -28,12 +53,12 @@ def explain_incident(conn: Connection, incident_id: int) -> dict[str, Any] | Non
         "severity_source": inc.severity_source,
         "confidence": inc.confidence,
         "model_version": inc.model_version,
-        "reasons": [{"text": r["text"], "weight": r["weight"]} for r in inc.reasons],
+        "reasons": [{"text": str(r["text"]), "weight": float(r["weight"])} for r in inc.reasons],
         "similar": similar_incidents(reads, inc),
     }
 
 
-def similar_incidents(reads: IncidentReads, incident: Incident, *, k: int = 3) -> list[dict[str, Any]]:
+def similar_incidents(reads: IncidentReads, incident: Incident, *, k: int = 3) -> list[SimilarIncident]:
     """The ``k`` past incidents most like this one, among those sharing its alert name or its service,
     with how people rated each and the note left when it was resolved."""
     candidates = reads.similar_candidates(incident)
@@ -65,7 +90,7 @@ def similar_incidents(reads: IncidentReads, incident: Incident, *, k: int = 3) -
     ]
 
 
-def render_explanation(explanation: dict[str, Any]) -> str:
+def render_explanation(explanation: Explanation) -> str:
     """Plain-text lines, as ``sevbot incidents why`` prints them and Slack shows them."""
     source = explanation["severity_source"]
     version = explanation["model_version"] or "-"
