@@ -121,24 +121,9 @@ def build_bolt_app(
         user = body.get("user", {}).get("id", "?")
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
         message_ts = (body.get("container") or {}).get("message_ts")
-        action_id = action.get("action_id")
-        try:
-            incident_id = int(action.get("value") or action.get("block_id", "").split(":")[-1])
-        except ValueError:
-            incident_id = 0
-        if action_id == ACTION_SEVERITY:
-            level = (action.get("selected_option") or {}).get("value")
-            if level not in SEVERITIES:
-                return
-            block = action.get("block_id", "")
-            incident_id = int(block.split(":")[-1]) if block.startswith("incident:") else incident_id
-            command = Command(
-                "sev", incident_id=incident_id, severity=level, text="set from the Slack select"
-            )
-        elif action_id == ACTION_WHY:
-            command = Command("why", incident_id=incident_id)
-        else:
-            command = Command("ack" if action_id == ACTION_ACK else "resolve", incident_id=incident_id)
+        command = button_command(action)
+        if command is None:
+            return
         reply = await anyio.to_thread.run_sync(_run, handlers, command, user)
         await answer(reply)
         if channel:
@@ -172,6 +157,35 @@ def build_bolt_app(
         )
 
     return app
+
+
+def button_command(action: dict[str, Any]) -> Command | None:
+    """The command a press of the root message's buttons or severity select stands for (pure).
+
+    The incident id is the button's ``value``, or the actions block's ``block_id`` (``incident:ID``);
+    a select carries the chosen level. Anything else (a level that is not one, an id that is not a
+    number) is None: nothing is done.
+    """
+    action_id = action.get("action_id")
+    block = str(action.get("block_id") or "")
+    raw = action.get("value") or (block.split(":", 1)[1] if block.startswith("incident:") else "")
+    if action_id == ACTION_SEVERITY and block.startswith("incident:"):
+        raw = block.split(":", 1)[1]
+    if not isinstance(raw, str) or not raw.isdigit() or len(raw) > 12:
+        return None
+    incident_id = int(raw)
+    if action_id == ACTION_SEVERITY:
+        level = (action.get("selected_option") or {}).get("value")
+        if level not in SEVERITIES:
+            return None
+        return Command("sev", incident_id=incident_id, severity=level, text="set from the Slack select")
+    if action_id == ACTION_WHY:
+        return Command("why", incident_id=incident_id)
+    if action_id == ACTION_ACK:
+        return Command("ack", incident_id=incident_id)
+    if action_id == ACTION_RESOLVE:
+        return Command("resolve", incident_id=incident_id)
+    return None
 
 
 def _run(handlers: SlackHandlers, command: Command, user: str) -> Reply:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from prometheus_client import generate_latest
 from sqlalchemy import update
@@ -283,16 +285,44 @@ def test_silenced_incidents_get_no_posts_until_the_silence_expires(
     assert ["thread_ts" in c.args for c in noisy] == [False, True]
 
 
+class VirtualTime:
+    """A wall clock for the pacer that only moves when someone sleeps on it (no real waiting)."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now = max(self.now, self.now + timedelta(seconds=seconds))
+
+
 def test_posts_to_one_channel_are_paced_across_workers(
     services: Services, slack: FakeSlack, clock: Clock
 ) -> None:
     for name in "ABCD":
         fire(services, am_alert(name=name))
-    first = make_delivery(services, slack, clock, pace=0.2, name="w1")
-    second = make_delivery(services, slack, clock, pace=0.2, name="w2")
-    first.worker.batch_size = second.worker.batch_size = 2
+    time = VirtualTime()
+    posted_at: list[datetime] = []
 
-    import asyncio
+    async def sleep_then_note(seconds: float) -> None:
+        await time.sleep(seconds)
+
+    def pacer() -> ChannelPacer:
+        return ChannelPacer(services.db, interval=0.2, max_sleep=5.0, now=time, sleep=sleep_then_note)
+
+    first = make_delivery(services, slack, clock, pacer=pacer(), name="w1")
+    second = make_delivery(services, slack, clock, pacer=pacer(), name="w2")
+    first.worker.batch_size = second.worker.batch_size = 2
+    real_call = first.sink.client.chat_postMessage
+
+    async def noting(**kwargs: Any) -> Any:
+        posted_at.append(time.now)
+        return await real_call(**kwargs)
+
+    first.sink.client.chat_postMessage = noting  # type: ignore[method-assign]
+    second.sink.client.chat_postMessage = noting  # type: ignore[method-assign]
 
     async def both() -> None:
         while sum(await asyncio.gather(first.worker.run_once(), second.worker.run_once())):
@@ -300,13 +330,13 @@ def test_posts_to_one_channel_are_paced_across_workers(
 
     asyncio.run(both())
 
-    times = [c.at for c in slack.calls_to("chat.postMessage")]
-    assert len(times) == 4 and {c.args["channel"] for c in slack.calls_to("chat.postMessage")} == {"#alerts"}
+    posts = slack.calls_to("chat.postMessage")
+    assert len(posts) == 4 and {c.args["channel"] for c in posts} == {"#alerts"}
     assert {r["claimed_by"] for r in first.rows()} == {"w1", "w2"}  # both workers posted
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    # Each post takes the slot 0.2 s after the previous one; arrivals jitter by the scheduling delay of a
-    # busy machine, but unpaced the four would arrive within a few milliseconds of each other.
-    assert min(gaps) >= 0.1 and times[-1] - times[0] >= 0.55, gaps
+    # The schedule lives in SQL: each post waited for the slot 0.2 s after the previous one, whichever
+    # worker sent it (unpaced, all four would go at T0 on the pacer's clock).
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(sorted(posted_at))]
+    assert len(gaps) == 3 and min(gaps) >= 0.2 - 1e-9, (gaps, [r["last_error"] for r in first.rows()])
 
 
 def test_a_busy_channel_does_not_hold_up_the_others(

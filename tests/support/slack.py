@@ -79,6 +79,7 @@ def make_delivery(
     *,
     config: FileConfig | None = None,
     pace: float = 0.0,
+    pacer: ChannelPacer | None = None,
     reply_interval: timedelta = timedelta(seconds=30),
     name: str = "w1",
     mention: str | None = None,
@@ -90,7 +91,7 @@ def make_delivery(
         config=config or FileConfig(),
         options=SlackOptions(default_channel="#alerts", reply_interval=reply_interval, sev1_mention=mention),
         metrics=metrics,
-        pacer=ChannelPacer(services.db, interval=pace, max_sleep=5.0) if pace else None,
+        pacer=pacer or (ChannelPacer(services.db, interval=pace, max_sleep=5.0) if pace else None),
         clock=clock,
     )
     worker = OutboxWorker(
