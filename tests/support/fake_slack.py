@@ -112,6 +112,8 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # Socket Mode: where ``apps.connections.open`` sends clients (see tests/support/fake_socket_mode.py).
+        self.socket_url: str | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -298,6 +300,13 @@ class FakeSlack:
         if method == "upload":
             self._state.uploads[path.rsplit("/", 1)[-1]] = raw
             return 200, {"Content-Type": "text/plain"}, {"ok": True}, b"OK - " + str(len(raw)).encode()
+        if method == "apps.connections.open":  # app-level tokens (xapp-) only, as Slack requires
+            token = _token(headers, args) or ""
+            if not token.startswith("xapp-") or self.socket_url is None:
+                response = {"ok": False, "error": "invalid_auth" if self.socket_url else "not_allowed"}
+            else:
+                response = {"ok": True, "url": self.socket_url}
+            return 200, {}, response, _json(response)
         if method != "unknown" and not self._authorized(headers, args):
             token = _token(headers, args)
             response = {"ok": False, "error": "not_authed" if not token else "invalid_auth"}
