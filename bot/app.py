@@ -18,6 +18,7 @@ from bot.bootstrap import build_services, outbox_sinks
 from bot.clock import utcnow
 from bot.errors import InvalidPayload, PayloadError
 from bot.http import api, health, webhooks
+from bot.http.request_ids import RequestIds
 from bot.ingest.group_commit import GroupCommitter
 from bot.model.serving import ModelWatcher, keep_model_current
 from bot.outbox.worker import OutboxWorker, Sink
@@ -84,6 +85,7 @@ def create_app(
     app.state.committer = GroupCommitter(services.ingestor, writers=1 if services.db.is_sqlite else 4)
     if worker is not None:
         worker.yield_to = app.state.committer.busy  # webhooks first; Slack and drafts when it is quiet
+    app.add_middleware(RequestIds)
     app.include_router(webhooks.router)
     app.include_router(api.router)
     app.include_router(health.router)

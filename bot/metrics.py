@@ -26,6 +26,19 @@ class _Callback(Collector):
         yield family
 
 
+def _build_versions() -> tuple[str, str, str]:
+    import platform
+    from importlib import metadata
+
+    def version(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+    return version("sevbot"), platform.python_version(), version("scikit-learn")
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -47,6 +60,19 @@ class Metrics:
             ["source"],
             registry=self.registry,
         )
+        self.webhook_last_received = Gauge(
+            "sevbot_webhook_last_received_timestamp_seconds",
+            "When the last webhook of each source was accepted (Unix time): a quiet source shows here.",
+            ["source"],
+            registry=self.registry,
+        )
+        self.build_info = Gauge(
+            "sevbot_build_info",
+            "sevbot's version and the versions that matter to its answers (1).",
+            ["version", "python", "sklearn"],
+            registry=self.registry,
+        )
+        self.build_info.labels(*_build_versions()).set(1)
         self.incidents_opened = Counter(
             "sevbot_incidents_opened", "Incidents opened (reopened ones not counted).", registry=self.registry
         )

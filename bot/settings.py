@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -197,6 +199,7 @@ class Settings(BaseSettings):
     worker_in_process: bool = True
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object a line, context as fields
 
     # Severity scoring: "model" (the registry's active model, else the bundled one) or "rules" only.
     workers: int = Field(default=1, ge=1, le=64)  # `sevbot serve` web processes sharing the port
@@ -308,10 +311,40 @@ class Settings(BaseSettings):
         return load_file_config(self.config)
 
 
+def secret_env_names(name: str) -> list[str]:
+    """The environment variables a setting is read from (its aliases, else ``SEVBOT_<NAME>``)."""
+    field = Settings.model_fields[name]
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices if isinstance(choice, str) and choice.isupper()]
+    return [f"SEVBOT_{name.upper()}"]
+
+
+def secrets_from_files(environ: Mapping[str, str]) -> dict[str, str]:
+    """Every secret may also come from a file: ``SLACK_BOT_TOKEN_FILE=/run/secrets/slack`` (the Docker and
+    Kubernetes convention). The file's content, without a trailing newline, is the value; a variable set
+    directly and as a file at once is an error (which one would win is not obvious)."""
+    found: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        if field.annotation not in (SecretStr, SecretStr | None):
+            continue
+        for env in secret_env_names(name):
+            path = environ.get(f"{env}_FILE")
+            if not path:
+                continue
+            if environ.get(env):
+                raise ConfigError(f"{env} and {env}_FILE are both set; set one of them")
+            try:
+                found[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(f"{env}_FILE: cannot read {path} ({exc.strerror})") from exc
+    return found
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment (plus explicit overrides); a ``ConfigError`` names the variable."""
     try:
-        return Settings(**overrides)
+        return Settings(**{**secrets_from_files(os.environ), **overrides})
     except ValidationError as exc:
         problems = "; ".join(
             f"SEVBOT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
-from bot.settings import Settings, load_file_config, parse_duration
+from bot.settings import Settings, load_file_config, load_settings, parse_duration
 
 
 def test_embedded_default_is_a_sqlite_file_under_the_data_dir(tmp_path: Path) -> None:
@@ -77,3 +77,31 @@ def test_file_config_errors_name_the_key(tmp_path: Path, text: str, message: str
 
     with pytest.raises(ConfigError, match=message):
         load_file_config(path)
+
+
+def test_every_secret_can_come_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "slack").write_text("xoxb-from-a-file\n", encoding="utf-8")
+    (tmp_path / "webhook").write_text("webhook-token-from-a-file", encoding="utf-8")
+    monkeypatch.setenv("SLACK_BOT_TOKEN_FILE", str(tmp_path / "slack"))
+    monkeypatch.setenv("SEVBOT_WEBHOOK_TOKEN_FILE", str(tmp_path / "webhook"))
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("SEVBOT_WEBHOOK_TOKEN", raising=False)
+
+    settings = load_settings()
+
+    assert settings.slack_bot_token is not None
+    assert settings.slack_bot_token.get_secret_value() == "xoxb-from-a-file"  # the newline dropped
+    assert settings.webhook_token_for("grafana") == "webhook-token-from-a-file"
+
+
+def test_a_secret_file_that_cannot_be_read_or_is_set_twice_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY_FILE: cannot read"):
+        load_settings()
+    (tmp_path / "key").write_text("sk-from-file", encoding="utf-8")
+    monkeypatch.setenv("OPENAI_API_KEY_FILE", str(tmp_path / "key"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-direct")
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY and OPENAI_API_KEY_FILE are both set"):
+        load_settings()

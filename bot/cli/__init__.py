@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from bot.cli import incidents, model, replay, report, serve
 from bot.cli.replay import read_replay
 from bot.errors import ConfigError
+from bot.logs import configure_logging
 from bot.settings import load_settings
 
 __all__ = ["main", "read_replay"]
@@ -26,9 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        logging.basicConfig(
-            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
+        configure_logging(level=settings.log_level, fmt=settings.log_format)
         code: int = args.handler(args, settings)
         return code
     except ConfigError as exc:

@@ -62,7 +62,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if workers == 1:
         app = create_app(settings)
         print(f"sevbot: serving on {where}", file=sys.stderr)
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            log_config=_uvicorn_logs(settings),
+        )
         return 0
     # Several processes: migrate and warm the model cache once here, then each process builds its own app
     # from the same environment. They share the database exactly as replicas behind a load balancer do.
@@ -78,6 +85,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=workers,
         log_level="warning",
         access_log=False,
+        log_config=_uvicorn_logs(settings),
     )
     return 0
 
@@ -117,6 +125,15 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     print(f"database {_safe_url(settings)} is at revision {current_revision(db.engine)}")
     db.dispose()
     return 0
+
+
+def _uvicorn_logs(settings: Settings) -> dict[str, Any] | None:
+    """With JSON logs uvicorn's own loggers go through sevbot's (None: uvicorn configures nothing)."""
+    if settings.log_format == "json":
+        return None
+    from uvicorn.config import LOGGING_CONFIG
+
+    return LOGGING_CONFIG
 
 
 def _safe_url(settings: Settings) -> str:

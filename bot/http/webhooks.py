@@ -53,4 +53,5 @@ async def receive_webhook(source: Source, request: Request) -> JSONResponse:
     result = await request.app.state.committer.submit(batch)
     metrics.ingest_seconds.labels(source).observe(time.perf_counter() - started)
     metrics.webhook_requests.labels(source, "202").inc()
+    metrics.webhook_last_received.labels(source).set(time.time())
     return JSONResponse(result.as_json(), status_code=202)
