@@ -1,9 +1,21 @@
-"""The runbook library: a folder of Markdown split into sections and searched locally with BM25 (no I/O
-after loading).
+"""The runbook library: a folder of Markdown cut into sections and searched locally with BM25F, for grounding
+(pure after loading: no I/O, no network).
 
 Each section keeps the file it came from and its heading path, so a suggestion can cite
-"``database/replication.md § Diagnosis``". Alert names are split on case changes ("KubePodCrashLooping" also
-searches "kube pod crash looping"), and a document's title and file name count in every one of its sections.
+"``database/replication.md § Diagnosis``". A section has four fields, each with its own weight: the
+document's path (folder names and file name), its title, the section's heading path and its text. An alert
+is read as fields too: its name (split on case changes, "KubePodCrashLooping" also searches "kube pod crash
+looping"), the labels that name a service, component or job (``type``, ``service``, ``component``, ``job`` …,
+also when they only appear as matchers of its PromQL), its summary, its description and the metrics its
+PromQL reads. :meth:`RunbookLibrary.suggest` ranks documents for one alert and says why each matched:
+
+1. the document the alert's ``runbook_url`` links, when it is in the library ("linked from the alert's
+   runbook_url");
+2. a runbook named after the alert ("named after the alert KubePodCrashLooping");
+3. the general document of the service the alert is about: ``<service>/README.md`` or ``<service>/index.md``
+   (or ``<service>.md`` for a service its labels name) ("runbook for service web-pages (label type)"), found
+   although no section names the alert;
+4. then BM25F over all fields ("matched path: patroni; text: replication lag").
 """
 
 from __future__ import annotations
@@ -12,9 +24,13 @@ import logging
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from analytics.promql import expression_features
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +38,70 @@ _ATX = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _SETEXT = re.compile(r"^(=+|-+)\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _WORD = re.compile(r"[A-Za-z0-9]+")
-_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+# Case changes as zero-width boundaries ("KubeAPIDown" → Kube|API|Down): fixed-width lookarounds only, so
+# splitting is linear in the word's length whatever the alert text holds.
+_CASE_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+# A label matcher of a PromQL selector, ``type="web-pages"`` or ``job=~"api|web"`` (bounded quantifiers).
+_MATCHER = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]{0,63})[ \t]{0,8}(=~|=)[ \t]{0,8}\"([^\"\\\n]{0,200})\"")
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+# A compound word of free text that is probably a name ("web-pages", "kube-state-metrics").
+_COMPOUND = re.compile(r"[A-Za-z0-9]{1,40}(?:[-_][A-Za-z0-9]{1,40}){1,5}")
 _STOPWORDS = (
     "a an and are as at be by for from has have if in is it its of on or that the this to was were will "
     "with when which than then there these those not no can may been into per"
 )
 _STOP = frozenset(_STOPWORDS.split())
 MAX_FILE_BYTES = 512 * 1024
-NAME_BONUS = 10.0  # added to a section of a runbook whose title or file name is a word of the query
+MAX_ALERT_TEXT = 4000  # characters of an alert field read; annotations are already clipped to 800
+NAME_BONUS = 10.0  # free-text search: added to a section of a runbook whose title or file name is a word
+
+# Field weights of a section: the same as the single-field index before BM25F (title and file name ×3,
+# heading ×2, text ×1); folder names join the file name in the path field.
+FIELD_WEIGHTS = {"path": 3.0, "title": 3.0, "heading": 2.0, "text": 1.0}
+K1 = 1.2
+B = 0.75
+# Weights of what an alert says. Its name, the service it names and its summary are what a person would
+# search by (1.0). The description repeats the summary with templated detail, and the metrics of its
+# PromQL are noisier than its wording: half each, as analytics.promql.STRUCTURE_VALUE (chosen there by
+# grouped cross-validation on real rule files).
+QUERY_WEIGHTS = {
+    "name": 1.0,
+    "service": 1.0,
+    "summary": 1.0,
+    "description": 0.5,
+    "metrics": 0.5,
+    "scrape": 0.5,
+}
+CORE_FIELDS = frozenset({"name", "service", "summary"})  # relevance is measured on these
+# Ranking bonuses, in units of relevance (1.0 = a section that holds every word of the alert once): a
+# runbook named after the alert outranks any text match; the general document of the alert's service
+# outranks text matches that are not half a full match better than its own.
+NAMED_BONUS = 1.0
+SERVICE_BONUS = 0.5
+
+# Labels whose value names what the alert is about, most specific first (the first that names a service
+# document is the one shown): ``type`` is the service in many organisations' conventions.
+SERVICE_LABELS = (
+    "service",
+    "service_name",
+    "type",
+    "app",
+    "application",
+    "app_kubernetes_io_name",
+    "k8s_app",
+    "component",
+    "app_kubernetes_io_component",
+    "system",
+    "subsystem",
+    "feature_category",
+)
+# Labels that name what produced the metric: ``job="kube-state-metrics"`` or ``container="etcd"`` is the
+# exporter or sidecar as often as the service (every Kubernetes workload alert of kube-prometheus reads
+# kube-state-metrics), and ``namespace`` is a whole team's. They name the service only when the alert's
+# name or summary says so too; otherwise their words count at half weight, as the description's.
+SCRAPE_LABELS = ("job", "container", "namespace")
+INDEX_STEMS = frozenset({"readme", "index", "_index"})  # a folder's own document
+_DOC_SUFFIXES = (".md", ".markdown", ".mdx", ".html", ".htm", ".rst", ".txt", ".adoc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +123,73 @@ class RunbookHit:
     relevance: float
 
 
+class MatchKind(StrEnum):
+    LINKED = "linked"  # the alert's runbook_url points at this document
+    NAMED = "named"  # the document is named after the alert
+    SERVICE = "service"  # the general document of the service the alert is about
+    TEXT = "text"  # BM25F over the fields only
+
+
+@dataclass(frozen=True, slots=True)
+class AlertQuery:
+    """What one alert says about itself, as the library reads it."""
+
+    alertname: str
+    summary: str = ""
+    description: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    expression: str | None = None
+    runbook_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A document for an alert: its best sections for the alert, and why it matched."""
+
+    file: str
+    sections: tuple[Section, ...]  # best first; at least one
+    score: float  # the ranking key: relevance over all the alert's fields plus the bonuses
+    relevance: float  # 0..1; 1.0 for a linked, named or service document, else the text match
+    kind: MatchKind
+    why: str  # "runbook for service web-pages (label type); matched path: web pages, text: apdex"
+
+    @property
+    def section(self) -> Section:
+        return self.sections[0]
+
+
 def tokens(text: str) -> list[str]:
     """Lower-case words, with CamelCase and snake_case names also split into their parts."""
     out: list[str] = []
     for word in _WORD.findall(text):
         lower = word.lower()
-        parts = [p.lower() for p in _CAMEL.findall(word)]
+        parts = _parts(word)
         if lower not in _STOP:
             out.append(lower)
         if len(parts) > 1:
             out.extend(p for p in parts if p not in _STOP and len(p) > 1)
     return out
+
+
+def _parts(word: str) -> list[str]:
+    """The parts of one alphanumeric word at case changes, lower-cased."""
+    return _CASE_BOUNDARY.sub(" ", word).lower().split()
+
+
+def without_templates(text: str) -> str:
+    """Text with ``{{ … }}`` template actions removed (a scan, not a regex: linear on any input)."""
+    out: list[str] = []
+    at = 0
+    while True:
+        start = text.find("{{", at)
+        if start < 0:
+            out.append(text[at:])
+            return " ".join(out)
+        end = text.find("}}", start + 2)
+        out.append(text[at:start])
+        if end < 0:
+            return " ".join(out)
+        at = end + 2
 
 
 def split_sections(file: str, markdown: str) -> list[Section]:
@@ -102,33 +230,100 @@ def split_sections(file: str, markdown: str) -> list[Section]:
     return sections
 
 
-def _name_key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+def name_key(name: str) -> str:
+    """A name compared across spellings: ``web-pages``, ``web_pages`` and ``WebPages`` are ``webpages``."""
+    return "".join(ch for ch in name.lower() if ch.isascii() and ch.isalnum())
+
+
+def _segments(file: str) -> list[str]:
+    """A document id's path segments (``/`` and the ``source:`` prefix split; a ``#anchor`` kept last)."""
+    path, _, anchor = file.partition("#")
+    segments = [s for s in re.split(r"[/:\\]", path) if s]
+    return [*segments, anchor] if anchor else segments
+
+
+def _stem(segment: str) -> str:
+    lower = segment.lower()
+    for suffix in _DOC_SUFFIXES:
+        if lower.endswith(suffix):
+            return segment[: -len(suffix)]
+    return segment
+
+
+@dataclass(frozen=True, slots=True)
+class _Document:
+    file: str
+    sections: tuple[int, ...]  # indexes into the library's sections, in document order
+    names: frozenset[str]  # keys of its title and file name: an alert with one of these names is its own
+    service: str | None  # the key of the service it is the general document of (a folder's README)
+    stem: str  # the key of its file name, "patroni" for patroni.md
+    url_keys: tuple[str, ...]  # path segment keys for matching links, index stems dropped
+
+
+@dataclass(frozen=True, slots=True)
+class _ServiceHint:
+    key: str
+    shown: str
+    source: str  # "label type", "PromQL matcher job", "the alert name", "the summary"
 
 
 class RunbookLibrary:
-    """BM25 (k1=1.2, b=0.75) over sections; a section's document title and file name are part of it."""
+    """BM25F (k1=1.2, b=0.75 per field) over sections; a document's path and title count in each section."""
 
     def __init__(self, documents: Iterable[tuple[str, str]]) -> None:
         self.sections: list[Section] = []
+        self._documents: dict[str, _Document] = {}
         for file, markdown in documents:
+            start = len(self.sections)
             self.sections.extend(split_sections(file, markdown))
-        self._postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        self._lengths: list[int] = []
-        for index, section in enumerate(self.sections):
-            words = tokens(section.text) + 3 * tokens(f"{section.title} {Path(section.file).stem}")
-            words += 2 * tokens(section.heading)
-            self._lengths.append(len(words))
-            for word, count in Counter(words).items():
-                self._postings[word].append((index, count))
-        self._average = sum(self._lengths) / len(self._lengths) if self._lengths else 0.0
-        # A runbook named after an alert ("KubePodCrashLooping.md") is the best match for that alert.
-        self._named: dict[str, set[int]] = defaultdict(set)
-        for index, section in enumerate(self.sections):
-            for name in (section.title, Path(section.file.split("#")[0]).stem):
-                key = _name_key(name)
-                if len(key) >= 6:
-                    self._named[key].add(index)
+            if len(self.sections) > start:
+                self._documents[file] = _describe(
+                    file, self.sections[start], range(start, len(self.sections))
+                )
+        self._postings: dict[str, list[tuple[int, float]]] = {}
+        self._index()
+        self._named: dict[str, list[str]] = defaultdict(list)
+        self._services: dict[str, list[str]] = defaultdict(list)
+        self._stems: dict[str, list[str]] = defaultdict(list)
+        self._by_last_key: dict[str, list[str]] = defaultdict(list)
+        for doc in self._documents.values():
+            for key in doc.names:
+                self._named[key].append(doc.file)
+            if doc.service:
+                self._services[doc.service].append(doc.file)
+            if doc.stem:
+                self._stems[doc.stem].append(doc.file)
+            if doc.url_keys:
+                self._by_last_key[doc.url_keys[-1]].append(doc.file)
+
+    def _index(self) -> None:
+        counts: list[dict[str, Counter[str]]] = []
+        totals: dict[str, float] = dict.fromkeys(FIELD_WEIGHTS, 0.0)
+        for section in self.sections:
+            fields = {
+                "path": Counter(_path_tokens(section.file)),
+                "title": Counter(tokens(section.title)),
+                "heading": Counter(tokens(section.heading)),
+                "text": Counter(tokens(section.text)),
+            }
+            counts.append(fields)
+            for name, counter in fields.items():
+                totals[name] += sum(counter.values())
+        average = {
+            name: total / len(self.sections) if self.sections else 0.0 for name, total in totals.items()
+        }
+        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for index, fields in enumerate(counts):
+            pseudo: dict[str, float] = defaultdict(float)
+            for name, counter in fields.items():
+                if not counter:
+                    continue
+                norm = 1 - B + B * sum(counter.values()) / average[name]
+                for word, count in counter.items():
+                    pseudo[word] += FIELD_WEIGHTS[name] * count / norm
+            for word, tf in pseudo.items():
+                postings[word].append((index, (K1 + 1) * tf / (K1 + tf)))
+        self._postings = dict(postings)
 
     @classmethod
     def from_folder(cls, folder: Path) -> RunbookLibrary:
@@ -146,28 +341,38 @@ class RunbookLibrary:
     def __len__(self) -> int:
         return len(self.sections)
 
+    @property
+    def files(self) -> list[str]:
+        return list(self._documents)
+
+    def _idf(self, word: str) -> float:
+        df = len(self._postings.get(word, ()))
+        return math.log(1 + (len(self.sections) - df + 0.5) / (df + 0.5))
+
+    # --- free text -------------------------------------------------------------------------------------
+
     def search(
         self, query: str, *, limit: int = 5, min_score: float = 0.0, min_relevance: float = 0.0
     ) -> list[RunbookHit]:
-        """The best sections for ``query``, best first.
+        """The best sections for a free-text ``query``, best first.
 
         ``relevance`` is the score over what a section of average length holding every query word once would
         get, capped at 1.0 (and 1.0 for a runbook named after a word of the query). Hits below ``min_score``
         or ``min_relevance`` are dropped, so an unrelated query finds nothing rather than the least bad one.
         """
         scores: dict[int, float] = defaultdict(float)
-        total = len(self.sections)
         ideal = 0.0
         for word in set(tokens(query)):
-            postings = self._postings.get(word, [])
-            idf = math.log(1 + (total - len(postings) + 0.5) / (len(postings) + 0.5))
+            idf = self._idf(word)
             ideal += idf
-            for index, count in postings:
-                norm = 1.2 * (0.25 + 0.75 * self._lengths[index] / self._average)
-                scores[index] += idf * count * 2.2 / (count + norm)
-        named: set[int] = set()
-        for word in {_name_key(word) for word in _WORD.findall(query)}:
-            named.update(self._named.get(word, ()))
+            for index, saturated in self._postings.get(word, ()):
+                scores[index] += idf * saturated
+        named = {
+            index
+            for word in {name_key(w) for w in _WORD.findall(query)}
+            for file in self._named.get(word, ())
+            for index in self._documents[file].sections
+        }
         hits = []
         for index, score in scores.items():
             relevance = 1.0 if index in named else min(1.0, score / ideal) if ideal else 0.0
@@ -178,10 +383,337 @@ class RunbookLibrary:
         return hits[:limit]
 
     def search_documents(self, query: str, *, limit: int = 3, min_relevance: float = 0.0) -> list[RunbookHit]:
-        """The best documents for ``query``, each represented by its best section."""
+        """The best documents for a free-text ``query``, each represented by its best section."""
         best: dict[str, RunbookHit] = {}
         for hit in self.search(query, limit=limit * 20, min_relevance=min_relevance):
             best.setdefault(hit.section.file, hit)
             if len(best) == limit:
                 break
         return list(best.values())
+
+    # --- an alert --------------------------------------------------------------------------------------
+
+    def suggest(
+        self, alert: AlertQuery, *, limit: int = 3, min_relevance: float = 0.0, sections: int = 2
+    ) -> list[Suggestion]:
+        """The best documents for ``alert``, best first, each with up to ``sections`` of its best sections.
+
+        A document the alert links comes first whatever its text; then the ranking key is the text match's
+        share of a full match over all the alert's fields, plus :data:`NAMED_BONUS` for a runbook named
+        after the alert and :data:`SERVICE_BONUS` for the general document of its service. Documents whose
+        ``relevance`` is below ``min_relevance`` are left out.
+        """
+        weights, core = _query_terms(alert)
+        ideal = sum(w * self._idf(t) for t, w in weights.items()) or 1.0
+        ideal_core = sum(weights[t] * self._idf(t) for t in core) or 1.0
+        scores: dict[int, float] = defaultdict(float)
+        core_scores: dict[int, float] = defaultdict(float)
+        for term, weight in weights.items():
+            postings = self._postings.get(term)
+            if not postings:
+                continue
+            value = weight * self._idf(term)
+            is_core = term in core
+            for index, saturated in postings:
+                scores[index] += value * saturated
+                if is_core:
+                    core_scores[index] += value * saturated
+        linked = self.resolve(alert.runbook_url) if alert.runbook_url else None
+        named = self._named_files(alert.alertname)
+        service_docs = self._service_files(alert)
+        candidates: dict[str, list[int]] = defaultdict(list)
+        for index in scores:
+            candidates[self.sections[index].file].append(index)
+        for file in [*([linked.file] if linked else []), *named, *service_docs]:
+            candidates.setdefault(file, [])
+        results: list[Suggestion] = []
+        for file, matched in candidates.items():
+            doc = self._documents[file]
+            ranked = sorted(matched, key=lambda i: -scores[i]) or list(doc.sections)
+            best = ranked[0]
+            text_relevance = min(1.0, core_scores.get(best, 0.0) / ideal_core)
+            key = scores.get(best, 0.0) / ideal
+            if linked is not None and file == linked.file:
+                kind, bonus = MatchKind.LINKED, math.inf
+            elif file in named:
+                kind, bonus = MatchKind.NAMED, NAMED_BONUS
+            elif file in service_docs:
+                kind, bonus = MatchKind.SERVICE, SERVICE_BONUS
+            else:
+                kind, bonus = MatchKind.TEXT, 0.0
+            relevance = text_relevance if kind is MatchKind.TEXT else 1.0
+            if relevance < min_relevance:
+                continue
+            if kind is MatchKind.LINKED and linked is not None and linked.index in doc.sections:
+                ranked = [linked.index, *(i for i in ranked if i != linked.index)]
+            results.append(
+                Suggestion(
+                    file=file,
+                    sections=tuple(self.sections[i] for i in ranked[:sections]),
+                    score=key + bonus,
+                    relevance=relevance,
+                    kind=kind,
+                    why="",
+                )
+            )
+        results.sort(key=lambda s: (-s.score, s.file))
+        return [
+            _with_why(s, self._why(s, alert=alert, weights=weights, service=service_docs.get(s.file)))
+            for s in results[:limit]
+        ]
+
+    def _named_files(self, alertname: str) -> set[str]:
+        return {file for key in _name_variants(alertname) for file in self._named.get(key, ())}
+
+    def _service_files(self, alert: AlertQuery) -> dict[str, _ServiceHint]:
+        """The general documents of the services the alert names: by its labels (and PromQL matchers) when
+        they name one in the library, else by its name, else by a compound word of its summary."""
+        found: dict[str, _ServiceHint] = {}
+        for trusted, group in enumerate(_service_hints(alert)):
+            for hint in group:
+                # A label names a service exactly, so a file named after it (patroni.md) is its document
+                # too; a part of the alert's name or summary only finds a folder's README.
+                stems = self._stems.get(hint.key, ()) if trusted == 0 else ()
+                for file in [*self._services.get(hint.key, ()), *stems]:
+                    found.setdefault(file, hint)
+            if found:
+                return found
+        return found
+
+    def resolve(self, url: str) -> _Linked | None:
+        """The library section a runbook link points at (``…/docs/web-pages/README.md``, a GitHub or GitLab
+        blob URL, a Hugo URL without ``.md``, ``…/playbooks.md#anchor``), or None when it is not in the
+        library or more than one document matches it equally well."""
+        parts = urlsplit(url.strip())
+        path = unquote(parts.path if parts.scheme or parts.netloc else url.split("#", 1)[0].split("?", 1)[0])
+        anchor = name_key(unquote(parts.fragment))
+        keys = _url_keys([s for s in path.split("/") if s])
+        if not keys:
+            return None
+        attempts = [([*keys, anchor], ""), (keys, anchor)] if anchor else [(keys, "")]
+        for wanted, section_anchor in attempts:
+            file = self._best_suffix(wanted)
+            if file is None:
+                continue
+            doc = self._documents[file]
+            index = next(
+                (i for i in doc.sections if section_anchor and _slug_key(self.sections[i]) == section_anchor),
+                doc.sections[0],
+            )
+            return _Linked(file=file, index=index)
+        return None
+
+    def _best_suffix(self, keys: Sequence[str]) -> str | None:
+        candidates = self._by_last_key.get(keys[-1], [])
+        best: list[str] = []
+        best_length = 0
+        for file in candidates:
+            doc_keys = self._documents[file].url_keys
+            length = 0
+            while length < min(len(keys), len(doc_keys)) and keys[-1 - length] == doc_keys[-1 - length]:
+                length += 1
+            if length > best_length:
+                best, best_length = [file], length
+            elif length == best_length:
+                best.append(file)
+        if len(best) != 1:
+            return None
+        # One matching segment is enough for a file named on its own (CephOSDDown.md), not for a folder's
+        # README found by the folder's name alone, unless that name is the README's whole path.
+        doc = self._documents[best[0]]
+        if best_length < 2 and doc.service is not None and best_length < len(doc.url_keys):
+            return None
+        return best[0]
+
+    def _why(
+        self,
+        suggestion: Suggestion,
+        *,
+        alert: AlertQuery,
+        weights: Mapping[str, float],
+        service: _ServiceHint | None,
+    ) -> str:
+        head = {
+            MatchKind.LINKED: "linked from the alert's runbook_url",
+            MatchKind.NAMED: f"named after the alert {alert.alertname}",
+            MatchKind.SERVICE: f"runbook for service {service.shown} ({service.source})" if service else "",
+            MatchKind.TEXT: "",
+        }[suggestion.kind]
+        matched = _matched_fields(suggestion.section, weights=weights, idf=self._idf)
+        detail = "; ".join(f"{name}: {' '.join(words)}" for name, words in matched.items())
+        if not detail:
+            return head
+        return f"{head}; matched {detail}" if head else f"matched {detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Linked:
+    file: str
+    index: int  # the section the link points at (its anchor), else the document's first
+
+
+def _with_why(suggestion: Suggestion, why: str) -> Suggestion:
+    return Suggestion(
+        file=suggestion.file,
+        sections=suggestion.sections,
+        score=suggestion.score,
+        relevance=suggestion.relevance,
+        kind=suggestion.kind,
+        why=why,
+    )
+
+
+def _describe(file: str, first: Section, indexes: range) -> _Document:
+    segments = _segments(file)
+    stem = _stem(segments[-1]) if segments else ""
+    names = {key for key in (name_key(first.title), name_key(stem)) if len(key) >= 6}
+    index = "#" not in file and name_key(stem) in {name_key(s) for s in INDEX_STEMS} and len(segments) >= 2
+    return _Document(
+        file=file,
+        sections=tuple(indexes),
+        names=frozenset(names),
+        service=name_key(segments[-2]) or None if index else None,
+        stem="" if index or "#" in file else name_key(stem),
+        url_keys=tuple(_url_keys(segments)),
+    )
+
+
+def _url_keys(segments: Sequence[str]) -> list[str]:
+    """Path segments compared across URL and file spellings: no extension, case or punctuation, and no
+    trailing ``README`` / ``index`` (a folder's URL is its index's)."""
+    keys = [name_key(_stem(s)) for s in segments]
+    keys = [k for k in keys if k]
+    while keys and keys[-1] in ("readme", "index"):
+        keys.pop()
+    return keys
+
+
+def _slug_key(section: Section) -> str:
+    heading = section.heading.rsplit(" › ", 1)[-1] if section.heading else section.title
+    return name_key(heading)
+
+
+def _path_tokens(file: str) -> list[str]:
+    out: list[str] = []
+    for segment in _segments(file):
+        out.extend(tokens(_stem(segment)))
+    return out
+
+
+def _name_variants(alertname: str) -> set[str]:
+    """The alert name's key, also without a trailing level word ("…LagCritical" is "…Lag"'s alert)."""
+    key = name_key(alertname)
+    variants = {key} if len(key) >= 6 else set()
+    for level in ("critical", "warning", "info", "major", "minor"):
+        if key.endswith(level) and len(key) - len(level) >= 6:
+            variants.add(key[: -len(level)])
+    return variants
+
+
+@dataclass(frozen=True, slots=True)
+class _LabelValue:
+    key: str  # the label, "type"
+    value: str  # its value, "web-pages"
+    where: str  # "label" or "PromQL matcher"
+    names_service: bool  # a service label, or a scrape label whose value the alert's name or summary holds
+
+
+def _label_values(alert: AlertQuery) -> list[_LabelValue]:
+    """The service-naming and scrape labels of the alert and of its PromQL's matchers, most specific first."""
+    found: list[tuple[str, str, str]] = [
+        (key.lower(), value, "label") for key, value in alert.labels.items() if isinstance(value, str)
+    ]
+    expression = (alert.expression or "")[:MAX_ALERT_TEXT]
+    for key, _, value in _MATCHER.findall(expression):
+        found.extend(
+            (key.lower(), alternative, "PromQL matcher")
+            for alternative in value.split("|")
+            if _PLAIN_VALUE.fullmatch(alternative)
+        )
+    said = name_key(alert.alertname) + " " + name_key(without_templates(alert.summary[:MAX_ALERT_TEXT]))
+    rank = {key: i for i, key in enumerate((*SERVICE_LABELS, *SCRAPE_LABELS))}
+    out = [
+        _LabelValue(
+            key=key,
+            value=value,
+            where=where,
+            names_service=key in SERVICE_LABELS or (len(name_key(value)) >= 3 and name_key(value) in said),
+        )
+        for key, value, where in found
+        if key in rank and name_key(value)
+    ]
+    out.sort(key=lambda item: (not item.names_service, rank[item.key]))
+    return list({(v.key, v.value): v for v in out}.values())
+
+
+def _service_hints(alert: AlertQuery) -> list[list[_ServiceHint]]:
+    """Who the alert may be about, in order of trust: labels, then its name's parts, then its summary."""
+    labelled = [
+        _ServiceHint(name_key(v.value), v.value, f"{v.where} {v.key}")
+        for v in _label_values(alert)
+        if v.names_service
+    ]
+    parts = [p for word in _WORD.findall(alert.alertname) for p in _parts(word)]
+    spans = sorted(
+        ((i, j) for i in range(len(parts)) for j in range(i + 1, min(len(parts), i + 4) + 1)),
+        key=lambda span: span[0] - span[1],  # longest first: "WebPages…" is web-pages before web
+    )
+    named = [
+        _ServiceHint("".join(parts[i:j]), "-".join(parts[i:j]), "the alert name")
+        for i, j in spans
+        if len("".join(parts[i:j])) >= 3
+    ]
+    summary = without_templates(alert.summary[:MAX_ALERT_TEXT])
+    compounds = [_ServiceHint(name_key(c), c, "the summary") for c in _COMPOUND.findall(summary)]
+    return [labelled, named, compounds]
+
+
+def _query_terms(alert: AlertQuery) -> tuple[dict[str, float], set[str]]:
+    """Each word of the alert with the weight of the most important field it is in, and the core words."""
+    values = _label_values(alert)
+    fields: dict[str, list[str]] = {
+        "name": tokens(alert.alertname),
+        "service": [w for v in values if v.names_service for w in tokens(v.value)],
+        "scrape": [w for v in values if not v.names_service for w in tokens(v.value)],
+        "summary": tokens(without_templates(alert.summary[:MAX_ALERT_TEXT])),
+        "description": tokens(without_templates(alert.description[:MAX_ALERT_TEXT])),
+        "metrics": _metric_words(alert.expression),
+    }
+    weights: dict[str, float] = {}
+    core: set[str] = set()
+    for name, words in fields.items():
+        for word in words:
+            weights[word] = max(weights.get(word, 0.0), QUERY_WEIGHTS[name])
+            if name in CORE_FIELDS:
+                core.add(word)
+    return weights, core
+
+
+def _metric_words(expression: str | None) -> list[str]:
+    if not expression:
+        return []
+    out: list[str] = []
+    for feature, _ in expression_features(expression[:MAX_ALERT_TEXT]):
+        if feature.startswith("metric:"):
+            out.extend(tokens(feature.removeprefix("metric:")))
+    return out
+
+
+def _matched_fields(
+    section: Section, *, weights: Mapping[str, float], idf: Callable[[str], float]
+) -> dict[str, list[str]]:
+    """The alert's words found in each field of the section, rarest first, three per field at most."""
+    fields = {
+        "path": set(_path_tokens(section.file)),
+        "title": set(tokens(section.title)),
+        "heading": set(tokens(section.heading)),
+        "text": set(tokens(section.text)),
+    }
+    out: dict[str, list[str]] = {}
+    shown: set[str] = set()
+    for name, words in fields.items():
+        found = sorted((w for w in words if w in weights and w not in shown), key=lambda w: (-idf(w), w))[:3]
+        if found:
+            out[name] = found
+            shown.update(found)
+    return out
