@@ -275,7 +275,9 @@ class RunbookLibrary:
         self._documents: dict[str, _Document] = {}
         for file, markdown in documents:
             start = len(self.sections)
-            self.sections.extend(split_sections(file, markdown))
+            # A document of headings only (a service's README that is a title and a list of links) is
+            # still that service's document: it is kept whole as one section rather than dropped.
+            self.sections.extend(split_sections(file, markdown) or _whole(file, markdown))
             if len(self.sections) > start:
                 self._documents[file] = _describe(
                     file, self.sections[start], range(start, len(self.sections))
@@ -480,7 +482,7 @@ class RunbookLibrary:
                 return found
         return found
 
-    def resolve(self, url: str) -> _Linked | None:
+    def resolve(self, url: str) -> LinkedSection | None:
         """The library section a runbook link points at (``…/docs/web-pages/README.md``, a GitHub or GitLab
         blob URL, a Hugo URL without ``.md``, ``…/playbooks.md#anchor``), or None when it is not in the
         library or more than one document matches it equally well."""
@@ -500,7 +502,7 @@ class RunbookLibrary:
                 (i for i in doc.sections if section_anchor and _slug_key(self.sections[i]) == section_anchor),
                 doc.sections[0],
             )
-            return _Linked(file=file, index=index)
+            return LinkedSection(file=file, index=index)
         return None
 
     def _best_suffix(self, keys: Sequence[str]) -> str | None:
@@ -547,7 +549,7 @@ class RunbookLibrary:
 
 
 @dataclass(frozen=True, slots=True)
-class _Linked:
+class LinkedSection:
     file: str
     index: int  # the section the link points at (its anchor), else the document's first
 
@@ -561,6 +563,15 @@ def _with_why(suggestion: Suggestion, why: str) -> Suggestion:
         kind=suggestion.kind,
         why=why,
     )
+
+
+def _whole(file: str, markdown: str) -> list[Section]:
+    """A document with no section body, as one section holding all of it (titled by its first heading)."""
+    text = markdown.strip()
+    if not text:
+        return []
+    heading = next((m.group(2).strip() for m in map(_ATX.match, text.splitlines()) if m), Path(file).stem)
+    return [Section(file, heading, "", text)]
 
 
 def _describe(file: str, first: Section, indexes: range) -> _Document:
@@ -653,15 +664,13 @@ def _service_hints(alert: AlertQuery) -> list[list[_ServiceHint]]:
         for v in _label_values(alert)
         if v.names_service
     ]
+    # Alert names lead with what they are about ("WebPagesServiceApdexSLOViolation", "etcdNoLeader",
+    # "CNPGClusterHACritical"), so only the name's first parts are read as a service, longest first.
     parts = [p for word in _WORD.findall(alert.alertname) for p in _parts(word)]
-    spans = sorted(
-        ((i, j) for i in range(len(parts)) for j in range(i + 1, min(len(parts), i + 4) + 1)),
-        key=lambda span: span[0] - span[1],  # longest first: "WebPages…" is web-pages before web
-    )
     named = [
-        _ServiceHint("".join(parts[i:j]), "-".join(parts[i:j]), "the alert name")
-        for i, j in spans
-        if len("".join(parts[i:j])) >= 3
+        _ServiceHint("".join(parts[:j]), "-".join(parts[:j]), "the alert name")
+        for j in range(min(len(parts), 4), 0, -1)
+        if len("".join(parts[:j])) >= 3
     ]
     summary = without_templates(alert.summary[:MAX_ALERT_TEXT])
     compounds = [_ServiceHint(name_key(c), c, "the summary") for c in _COMPOUND.findall(summary)]
