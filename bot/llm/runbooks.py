@@ -520,10 +520,11 @@ class RunbookLibrary:
                 best.append(file)
         if len(best) != 1:
             return None
-        # One matching segment is enough for a file named on its own (CephOSDDown.md), not for a folder's
-        # README found by the folder's name alone, unless that name is the README's whole path.
-        doc = self._documents[best[0]]
-        if best_length < 2 and doc.service is not None and best_length < len(doc.url_keys):
+        # One matching segment is enough when it is all the link or all the document has ("CephOSDDown.md",
+        # ".../web-pages/" for web-pages/README.md), not when their folders differ (other/replication.md is
+        # not patroni/replication.md).
+        doc_keys = self._documents[best[0]].url_keys
+        if best_length < 2 and best_length < min(len(keys), len(doc_keys)):
             return None
         return best[0]
 
