@@ -243,9 +243,12 @@ def cases_of(data: Path) -> list[Case]:
             for k, v in (rule.get("labels") or {}).items()
             if k not in _RUNBOOK_LABELS and not _URL.search(str(v))
         }
+        annotations = rule.get("annotations") or {}
+        # What the bot reads as the summary: the summary annotation, else title, else message (records.py).
+        summary = rule.get("summary") or annotations.get("title") or annotations.get("message") or ""
         alert = AlertQuery(
             alertname=rule["alertname"],
-            summary=_free_text(rule.get("summary")),
+            summary=_free_text(str(summary)),
             description=_free_text(rule.get("description")),
             labels=labels,
             expression=rule.get("expr") or None,

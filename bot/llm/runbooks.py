@@ -622,7 +622,9 @@ class _LabelValue:
 def _label_values(alert: AlertQuery) -> list[_LabelValue]:
     """The service-naming and scrape labels of the alert and of its PromQL's matchers, most specific first."""
     found: list[tuple[str, str, str]] = [
-        (key.lower(), value, "label") for key, value in alert.labels.items() if isinstance(value, str)
+        (key.lower(), without_templates(value[:200]).strip(), "label")
+        for key, value in alert.labels.items()
+        if isinstance(value, str)
     ]
     expression = (alert.expression or "")[:MAX_ALERT_TEXT]
     for key, _, value in _MATCHER.findall(expression):
