@@ -293,6 +293,7 @@ class RunbookLibrary:
                     file, self.sections[start], range(start, len(self.sections))
                 )
         self._postings: dict[str, list[tuple[int, float]]] = {}
+        self._words: list[dict[str, frozenset[str]]] = []  # each section's words by field, to explain
         self._index()
         self._named: dict[str, list[str]] = defaultdict(list)
         self._services: dict[str, list[str]] = defaultdict(list)
@@ -319,6 +320,7 @@ class RunbookLibrary:
                 "text": Counter(tokens(section.text)),
             }
             counts.append(fields)
+            self._words.append({name: frozenset(counter) for name, counter in fields.items()})
             for name, counter in fields.items():
                 totals[name] += sum(counter.values())
         average = {
@@ -414,33 +416,39 @@ class RunbookLibrary:
         weights, core = _query_terms(alert)
         ideal = sum(w * self._idf(t) for t, w in weights.items()) or 1.0
         ideal_core = sum(weights[t] * self._idf(t) for t in core) or 1.0
-        scores: dict[int, float] = defaultdict(float)
-        core_scores: dict[int, float] = defaultdict(float)
+        # Lists indexed by section rather than dicts: a search on 2,500 sections reads ~2,200 postings at the
+        # median and ~5,800 at p99, and list updates take half the time of dict ones.
+        scores = [0.0] * len(self.sections)
+        core_scores = [0.0] * len(self.sections)
+        touched: set[int] = set()
         for term, weight in weights.items():
             postings = self._postings.get(term)
             if not postings:
                 continue
             value = weight * self._idf(term)
-            is_core = term in core
             for index, saturated in postings:
                 scores[index] += value * saturated
-                if is_core:
+            if term in core:
+                for index, saturated in postings:
                     core_scores[index] += value * saturated
+            touched.update(index for index, _ in postings)
         linked = self.resolve(alert.runbook_url) if alert.runbook_url else None
         named = self._named_files(alert.alertname)
         service_docs = self._service_files(alert)
-        candidates: dict[str, list[int]] = defaultdict(list)
-        for index in scores:
-            candidates[self.sections[index].file].append(index)
-        for file in [*([linked.file] if linked else []), *named, *service_docs]:
-            candidates.setdefault(file, [])
-        results: list[Suggestion] = []
-        for file, matched in candidates.items():
-            doc = self._documents[file]
-            ranked = sorted(matched, key=lambda i: -scores[i]) or list(doc.sections)
-            best = ranked[0]
-            text_relevance = min(1.0, core_scores.get(best, 0.0) / ideal_core)
-            key = scores.get(best, 0.0) / ideal
+        # The best section of each document, then the ranking in floats; Suggestion objects only for the
+        # documents returned (building one per candidate was half the time of a search on 2,500 sections).
+        sections_of = self.sections
+        best_of: dict[str, int] = {}
+        for index in touched:
+            file = sections_of[index].file
+            held = best_of.get(file)
+            if held is None or scores[index] > scores[held]:
+                best_of[file] = index
+        extra = [*([linked.file] if linked else []), *named, *service_docs]
+        ranking: list[tuple[float, str, float, MatchKind]] = []
+        for file in dict.fromkeys([*best_of, *extra]):
+            best = best_of.get(file)
+            key = scores[best] / ideal if best is not None else 0.0
             if linked is not None and file == linked.file:
                 kind, bonus = MatchKind.LINKED, math.inf
             elif file in named:
@@ -449,26 +457,32 @@ class RunbookLibrary:
                 kind, bonus = MatchKind.SERVICE, SERVICE_BONUS
             else:
                 kind, bonus = MatchKind.TEXT, 0.0
-            relevance = text_relevance if kind is MatchKind.TEXT else 1.0
-            if relevance < min_relevance:
-                continue
+            if kind is MatchKind.TEXT:
+                relevance = min(1.0, core_scores[best] / ideal_core) if best is not None else 0.0
+            else:
+                relevance = 1.0
+            if relevance >= min_relevance:
+                ranking.append((key + bonus, file, relevance, kind))
+        ranking.sort(key=lambda item: (-item[0], item[1]))
+        results: list[Suggestion] = []
+        for score, file, relevance, kind in ranking[:limit]:
+            doc = self._documents[file]
+            ranked = sorted(doc.sections, key=lambda i: -scores[i])
             if kind is MatchKind.LINKED and linked is not None and linked.index in doc.sections:
                 ranked = [linked.index, *(i for i in ranked if i != linked.index)]
-            results.append(
-                Suggestion(
-                    file=file,
-                    sections=tuple(self.sections[i] for i in ranked[:sections]),
-                    score=key + bonus,
-                    relevance=relevance,
-                    kind=kind,
-                    why="",
-                )
+            suggestion = Suggestion(
+                file=file,
+                sections=tuple(sections_of[i] for i in ranked[:sections]),
+                score=score,
+                relevance=relevance,
+                kind=kind,
+                why="",
             )
-        results.sort(key=lambda s: (-s.score, s.file))
-        return [
-            replace(s, why=self._why(s, alert=alert, weights=weights, service=service_docs.get(s.file)))
-            for s in results[:limit]
-        ]
+            why = self._why(
+                suggestion, best=ranked[0], alert=alert, weights=weights, service=service_docs.get(file)
+            )
+            results.append(replace(suggestion, why=why))
+        return results
 
     def _named_files(self, alertname: str) -> set[str]:
         return {file for key in _name_variants(alertname) for file in self._named.get(key, ())}
@@ -538,6 +552,7 @@ class RunbookLibrary:
         self,
         suggestion: Suggestion,
         *,
+        best: int,
         alert: AlertQuery,
         weights: Mapping[str, float],
         service: _ServiceHint | None,
@@ -548,7 +563,7 @@ class RunbookLibrary:
             MatchKind.SERVICE: f"runbook for service {service.shown} ({service.source})" if service else "",
             MatchKind.TEXT: "",
         }[suggestion.kind]
-        matched = _matched_fields(suggestion.section, weights=weights, idf=self._idf)
+        matched = _matched_fields(self._words[best], weights=weights, idf=self._idf)
         detail = "; ".join(f"{name}: {' '.join(words)}" for name, words in matched.items())
         if not detail:
             return head
@@ -701,19 +716,13 @@ def _metric_words(expression: str | None) -> list[str]:
 
 
 def _matched_fields(
-    section: Section, *, weights: Mapping[str, float], idf: Callable[[str], float]
+    fields: Mapping[str, frozenset[str]], *, weights: Mapping[str, float], idf: Callable[[str], float]
 ) -> dict[str, list[str]]:
-    """The alert's words found in each field of the section, rarest first, three per field at most."""
-    fields = {
-        "path": set(_path_tokens(section.file)),
-        "title": set(tokens(section.title)),
-        "heading": set(tokens(section.heading)),
-        "text": set(tokens(section.text)),
-    }
+    """The alert's words found in each field of a section, rarest first, three per field at most."""
     out: dict[str, list[str]] = {}
     shown: set[str] = set()
     for name, words in fields.items():
-        found = sorted((w for w in words if w in weights and w not in shown), key=lambda w: (-idf(w), w))[:3]
+        found = sorted((w for w in words & weights.keys() if w not in shown), key=lambda w: (-idf(w), w))[:3]
         if found:
             out[name] = found
             shown.update(found)
