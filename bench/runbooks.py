@@ -5,8 +5,11 @@ For each rule that links a runbook (``runbook_ref``), the library is searched wi
 itself, its runbook link withheld, and we count how often the linked runbook is the first document (recall@1),
 in the first three (recall@3), and in the first three AND good enough for a draft to cite (citeable@3: its
 relevance is at least ``MIN_RELEVANCE``, the threshold the grounding applies; the same definition as before,
-applied to each ranking's own relevance). Search time is per rule, both rankings timed on the same rule one
-after the other.
+applied to each ranking's own relevance: the baseline's is its BM25 score over a full match of "alertname
+summary", 1.0 for a runbook named after a word of it; the new one's is 1.0 for a linked, named or service
+document, else the same share over the alert's name, service labels and summary). Search time is per rule,
+both rankings timed on the same rule one after the other. ``--json`` prints the new ranking's figures at the
+top level, the baseline's under ``baseline`` and new/baseline time under ``ratio_new_over_baseline``.
 
 - baseline: the ranking as of commit 574b88e (BM25 over one field, the query "alertname summary"), kept
   below verbatim so it can be called beside the new one;
@@ -20,6 +23,8 @@ Cases (rules deduplicated by the baseline's query and the linked runbook, as bef
   document per component, ``docs/<component>/README.md``, holding its runbooks' sections with every alert
   name removed, the component's helper documents as ``docs/<component>/<topic>.md``, and the rules that link
   any runbook of the component, now linking its README;
+- ``service-level, alerts unseen``: the same with half of each component's runbooks left out of its README
+  and only the rules linking those kept, so no section was written for the alerts measured;
 - ``2,500 sections``: the shared library padded with copies of its documents to 2,500 sections, for time.
 
     .venv/bin/python bench/runbooks.py                     # every case
