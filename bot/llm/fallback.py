@@ -1,7 +1,7 @@
 """Template drafts: deterministic text from the same grounding, for when no LLM may or can write (pure).
 
-What fired, where, since when, the severity and why, the matching runbook sections (cited, never invented)
-and similar past incidents. The same grounding always gives the same text.
+What fired, where, since when, the severity and why, the matching runbook sections (cited with how they
+matched, never invented) and similar past incidents. The same grounding always gives the same text.
 """
 
 from __future__ import annotations
@@ -54,14 +54,16 @@ def _summary(g: Grounding) -> str:
 
 
 def _runbook_lines(g: Grounding, *, excerpts: bool) -> list[str]:
+    """Each runbook cited with how it matched; a link sevbot cannot read is cited alone, with no steps."""
     if not g.runbooks:
         return [NO_RUNBOOK]
     lines = ["Runbook sections that match:"]
     for ref in g.runbooks:
+        why = f" — {ref.why}" if ref.why else ""
         if not ref.excerpt:
-            lines.append(f"  • linked runbook: {ref.citation}")
+            lines.append(f"  • linked runbook: {ref.citation}{why}")
             continue
-        lines.append(f"  • [{ref.citation}]")
+        lines.append(f"  • [{ref.citation}]{why}")
         if excerpts:
             lines += [f"      {line}" for line in ref.excerpt.splitlines()[:6] if line.strip()]
     return lines

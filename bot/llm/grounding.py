@@ -20,7 +20,8 @@ from sqlalchemy import Connection
 
 from analytics.records import AlertStatus, Severity, StoredReason, TimelineKind
 from bot.incidents.explain import similar_incidents
-from bot.llm.runbooks import RunbookLibrary
+from bot.llm.runbook_query import AlertQuery
+from bot.llm.runbooks import MatchKind, RunbookLibrary
 from storage.incident_reads import IncidentReads
 from storage.models import Alert
 
@@ -55,6 +56,7 @@ class AlertFact:
     last_at: datetime
     labels: dict[str, str]
     runbook_url: str | None
+    expression: str | None = None  # its PromQL, for runbook search only (never in a prompt)
 
     def as_data(self) -> dict[str, Any]:
         return {
@@ -75,6 +77,7 @@ class AlertFact:
 class RunbookRef:
     citation: str  # "file § section", or the linked URL
     excerpt: str  # the section's text (trimmed); empty for a link sevbot cannot read
+    why: str = ""  # how it matched: "runbook for service web-pages (label type)", "linked from …"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +197,7 @@ def dedupe_alerts(alerts: Sequence[Alert], redact: Callable[[str], str] = str) -
                 last_at=newest.starts_at,
                 labels=_common_labels(members, redact),
                 runbook_url=_runbook_url(newest, redact),
+                expression=newest.expression,
             )
         )
     facts.sort(key=lambda f: (SEVERITY_RANK.get(f.severity, 9), f.firing == 0, -f.last_at.timestamp()))
@@ -213,29 +217,61 @@ def within_budget(facts: list[AlertFact], *, tokens: int) -> tuple[list[AlertFac
     return kept, len(facts) - len(kept)
 
 
+NOT_IN_LIBRARY = (
+    "linked from the alert's runbook_url; not in the runbook library, so no steps are taken from it"
+)
+
+
 def find_runbooks(
     facts: Sequence[AlertFact], library: RunbookLibrary | None, limit: int = 4
 ) -> list[RunbookRef]:
-    """Linked runbooks first (cited by URL), then the library sections that match the top alerts."""
-    refs: list[RunbookRef] = []
+    """The runbook sections for the top alerts, linked ones first, each saying how it matched.
+
+    For each of the first three alert names: the document its ``runbook_url`` links when the library holds
+    it (its two best sections for the alert), then the library's documents that match it as well as
+    ``MIN_RELEVANCE`` (the first with two sections, the next with one). A link the library does not hold is
+    cited as the URL alone, with no excerpt, so no step can come from it. At most ``limit`` excerpts.
+    """
+    links: list[RunbookRef] = []  # URLs the library does not hold
+    linked: list[RunbookRef] = []  # sections of documents the alerts link
+    matched: list[RunbookRef] = []  # sections the library found
     seen: set[str] = set()
+    first_of_name: dict[str, AlertFact] = {}
+    for fact in facts:
+        first_of_name.setdefault(fact.alertname, fact)
+    for fact in list(first_of_name.values())[:3] if library is not None else []:
+        suggestions = library.suggest(_query(fact), limit=3, min_relevance=MIN_RELEVANCE) if library else []
+        for rank, suggestion in enumerate(suggestions):
+            into = linked if suggestion.kind is MatchKind.LINKED else matched
+            for section in suggestion.sections[: 2 if rank == 0 else 1]:
+                if section.citation not in seen:
+                    seen.add(section.citation)
+                    excerpt = _clip(section.text, MAX_SECTION_CHARS)
+                    into.append(RunbookRef(citation=section.citation, excerpt=excerpt, why=suggestion.why))
+        if fact.runbook_url and any(s.kind is MatchKind.LINKED for s in suggestions):
+            seen.add(fact.runbook_url)
     for fact in facts:
         if fact.runbook_url and fact.runbook_url not in seen:
             seen.add(fact.runbook_url)
-            refs.append(RunbookRef(citation=fact.runbook_url, excerpt=""))
-    if library is not None:
-        names = list(dict.fromkeys(fact.alertname for fact in facts))[:3]
-        for name in names:
-            fact = next(f for f in facts if f.alertname == name)
-            for hit in library.search(f"{name} {fact.summary}", limit=2, min_relevance=MIN_RELEVANCE):
-                if hit.section.citation not in seen:
-                    seen.add(hit.section.citation)
-                    refs.append(
-                        RunbookRef(
-                            citation=hit.section.citation, excerpt=_clip(hit.section.text, MAX_SECTION_CHARS)
-                        )
-                    )
-    return refs[: limit + len([r for r in refs if not r.excerpt])]
+            held = library.resolve(fact.runbook_url) if library is not None else None
+            why = (
+                f"linked from the alert's runbook_url (library document {held.file})"
+                if held
+                else NOT_IN_LIBRARY
+            )
+            links.append(RunbookRef(citation=fact.runbook_url, excerpt="", why=why))
+    return [*linked, *links, *matched][: limit + len(links)]
+
+
+def _query(fact: AlertFact) -> AlertQuery:
+    return AlertQuery(
+        alertname=fact.alertname,
+        summary=fact.summary,
+        description=fact.description,
+        labels={key: value.removesuffix(" (and others)") for key, value in fact.labels.items()},
+        expression=fact.expression,
+        runbook_url=fact.runbook_url,
+    )
 
 
 # --- the prompt's data blocks -----------------------------------------------------------------
@@ -277,7 +313,12 @@ def prompt_values(grounding: Grounding, *, max_words: int) -> dict[str, str]:
         "incident": lines([incident]),
         "alerts": lines([fact.as_data() for fact in grounding.alerts]),
         "explanation": lines(explanation),
-        "runbooks": lines([{"cite": r.citation, "text": r.excerpt} for r in grounding.runbooks]),
+        "runbooks": lines(
+            [
+                {"cite": r.citation, "text": r.excerpt, **({"why": r.why} if r.why else {})}
+                for r in grounding.runbooks
+            ]
+        ),
         "similar": lines(
             [
                 {"id": s.id, "title": s.title, "severity": s.severity, "resolution_note": s.note}

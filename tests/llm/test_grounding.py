@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,8 @@ import pytest
 
 from analytics.records import TimelineKind
 from bot.llm.fallback import NO_RUNBOOK
-from bot.llm.grounding import build_grounding, within_budget
+from bot.llm.grounding import NOT_IN_LIBRARY, AlertFact, build_grounding, find_runbooks, within_budget
+from bot.llm.runbooks import RunbookLibrary
 from storage.incident_rows import NewEvent
 from storage.incidents import IncidentRepository
 from tests.support.clock import Clock
@@ -77,8 +78,11 @@ def test_the_template_cites_runbook_sections_and_similar_incidents(
         bot.run()
         summary, runbook = [d.text for d in bot.drafts() if d.incident_id == 2]
 
-    assert "  • [checkout/CheckoutHighErrorRate.md § Diagnosis]" in summary
-    assert "  • linked runbook: https://rb/x" in summary
+    assert (
+        "  • [checkout/CheckoutHighErrorRate.md § Diagnosis] — named after the alert CheckoutHighErrorRate"
+        in summary
+    )
+    assert f"  • linked runbook: https://rb/x — {NOT_IN_LIBRARY}" in summary
     assert (
         "  • #1 SEV1 CheckoutHighErrorRate on checkout-1:8080 — resolved: rolled back deploy 4411" in summary
     )
@@ -98,6 +102,7 @@ def test_the_prompt_carries_the_sections_with_their_citations(
 
     [user] = [r.messages[1]["content"] for r in llm.requests if "summary of incident #2" in r.text]
     assert '"cite": "checkout/CheckoutHighErrorRate.md § Diagnosis"' in user
+    assert '"why": "named after the alert CheckoutHighErrorRate' in user
     assert "Look at the checkout error dashboard" in user
     assert '"resolution_note": "rolled back deploy 4411"' in user
 
@@ -142,3 +147,65 @@ def test_alerts_are_deduplicated_most_severe_first_and_cut_to_the_budget(
 
 def test_within_budget_keeps_at_least_one_fact() -> None:
     assert within_budget([], tokens=10) == ([], 0)
+
+
+# --- find_runbooks: what the draft cites, on a library written here ---------------------------------------
+
+LIBRARY = RunbookLibrary(
+    [
+        (
+            "payments/README.md",
+            "# Payments\n\nThe payment API and its workers.\n\n## Rollback\n\nRedeploy the last tag.\n",
+        ),
+        ("payments/ledger.md", "# Ledger\n\n## Reconciliation\n\nRun the nightly reconciliation by hand.\n"),
+        ("disk.md", "# Disk\n\n## Full disk\n\nDelete old logs.\n"),
+    ]
+)
+
+
+def fact(name: str, *, runbook_url: str | None = None, **labels: str) -> AlertFact:
+    at = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    return AlertFact(
+        alertname=name,
+        summary="Error ratio above its SLO",
+        description="",
+        severity="SEV2",
+        firing=1,
+        resolved=0,
+        first_at=at,
+        last_at=at,
+        labels=labels,
+        runbook_url=runbook_url,
+    )
+
+
+def test_a_linked_runbook_in_the_library_is_cited_first_with_its_sections() -> None:
+    refs = find_runbooks(
+        [fact("ErrorBudgetBurn", runbook_url="https://wiki.example/payments/ledger.md")], LIBRARY
+    )
+
+    assert [(r.citation, r.why.split(";")[0]) for r in refs[:1]] == [
+        ("payments/ledger.md § Reconciliation", "linked from the alert's runbook_url")
+    ]
+    assert refs[0].excerpt == "Run the nightly reconciliation by hand."
+
+
+def test_a_linked_runbook_outside_the_library_is_cited_as_a_link_with_no_steps() -> None:
+    refs = find_runbooks(
+        [fact("ErrorBudgetBurn", runbook_url="https://wiki.example/checkout/slo.md")], LIBRARY
+    )
+
+    assert [(r.citation, r.excerpt, r.why) for r in refs] == [
+        ("https://wiki.example/checkout/slo.md", "", NOT_IN_LIBRARY)
+    ]
+
+
+def test_the_services_document_is_cited_saying_which_label_named_the_service() -> None:
+    refs = find_runbooks([fact("ErrorBudgetBurn", service="payments", job="payments-api")], LIBRARY)
+
+    assert [r.citation for r in refs][:2] == [
+        "payments/README.md § Payments",
+        "payments/README.md § Rollback",
+    ]
+    assert refs[0].why.startswith("runbook for service payments (label service)")
+    assert all("disk.md" not in r.citation for r in refs)
