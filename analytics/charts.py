@@ -19,7 +19,25 @@ from analytics.reports import LEVELS
 DPI = 100
 WIDTH_PX = 1000
 HEIGHT_PX = 500
-SEVERITY_COLORS = {"SEV1": "#b71c1c", "SEV2": "#ef6c00", "SEV3": "#fbc02d", "SEV4": "#90a4ae"}
+# Okabe & Ito's palette, which readers with any common colour-vision deficiency can tell apart (red/green
+# pairs are not): vermillion, orange, blue and sky blue, most urgent first. Every series also differs by
+# position, marker or line style, so nothing rests on colour alone.
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+    "black": "#000000",
+}
+SEVERITY_COLORS = {
+    "SEV1": OKABE_ITO["vermillion"],
+    "SEV2": OKABE_ITO["orange"],
+    "SEV3": OKABE_ITO["blue"],
+    "SEV4": OKABE_ITO["sky_blue"],
+}
 
 
 def _figure() -> Figure:
@@ -32,14 +50,15 @@ def incidents_per_day(report: dict[str, Any]) -> Figure:
     """Stacked bars: incidents opened per UTC day, one series per severity."""
     fig = _figure()
     ax = fig.add_subplot()
-    days = _day_labels(report)
+    rows = shown_days(report)
+    days = _day_labels(rows)
     positions = list(range(len(days)))
     bottom = [0] * len(days)
     for level in LEVELS:
-        counts = [int(row[level]) for row in report["daily"]]
+        counts = [int(row[level]) for row in rows]
         ax.bar(positions, counts, bottom=bottom, label=level, color=SEVERITY_COLORS[level])
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
-    ax.set_title("Incidents per day by severity")
+    ax.set_title(f"Incidents per day by severity\n{period(report)}")
     ax.set_xlabel("Day (UTC)")
     ax.set_ylabel("Incidents opened")
     ax.legend(title="Severity")
@@ -52,11 +71,27 @@ def response_trend(report: dict[str, Any]) -> Figure:
     """Lines: each day's median time to acknowledge and to resolve, in minutes (gaps where none)."""
     fig = _figure()
     ax = fig.add_subplot()
-    days = _day_labels(report)
-    for key, label in (("mtta_s", "MTTA (median)"), ("mttr_s", "MTTR (median)")):
-        minutes = [float("nan") if row[key] is None else row[key] / 60 for row in report["daily"]]
-        ax.plot(list(range(len(days))), minutes, marker="o", label=label)
-    ax.set_title("Time to acknowledge and to resolve per day")
+    rows = shown_days(report)
+    days = _day_labels(rows)
+    series = (
+        ("mtta_s", "acknowledged", "MTTA (median)", OKABE_ITO["orange"], "o", "-"),
+        ("mttr_s", "resolved", "MTTR (median)", OKABE_ITO["blue"], "s", "--"),
+    )
+    for key, count_key, label, color, marker, style in series:
+        minutes = [float("nan") if row[key] is None else row[key] / 60 for row in rows]
+        ax.plot(list(range(len(days))), minutes, marker=marker, linestyle=style, color=color, label=label)
+        for x, (value, row) in enumerate(zip(minutes, rows, strict=True)):
+            if value == value:  # not NaN: say how many incidents the median is of
+                ax.annotate(
+                    f"n={row[count_key]}",
+                    (x, value),
+                    xytext=(0, 6),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=7,
+                    color=color,
+                )
+    ax.set_title(f"Time to acknowledge and to resolve per day (median, n incidents)\n{period(report)}")
     ax.set_xlabel("Day (UTC)")
     ax.set_ylabel("Minutes")
     ax.set_ylim(bottom=0)
@@ -74,8 +109,8 @@ def noisiest_rules(report: dict[str, Any]) -> Figure:
     names = [r["alertname"] for r in rules]
     unacked = [r["fired"] * (1 - (r["share_acknowledged"] or 0)) for r in rules]
     acked = [r["fired"] - u for r, u in zip(rules, unacked, strict=True)]
-    ax.barh(names, unacked, label="fired, not acknowledged", color="#c62828")
-    ax.barh(names, acked, left=unacked, label="fired, acknowledged", color="#2e7d32")
+    ax.barh(names, unacked, label="fired, not acknowledged", color=OKABE_ITO["vermillion"])
+    ax.barh(names, acked, left=unacked, label="fired, acknowledged", color=OKABE_ITO["blue"], hatch="//")
     for y, rule in enumerate(rules):
         if rule["share_noise"]:
             ax.annotate(
@@ -86,7 +121,7 @@ def noisiest_rules(report: dict[str, Any]) -> Figure:
                 va="center",
                 fontsize=8,
             )
-    ax.set_title("Noisiest rules")
+    ax.set_title(f"Noisiest rules\n{period(report)}")
     ax.set_xlabel("Times fired")
     ax.set_ylabel("Rule (alertname)")
     ax.legend(loc="lower right")
@@ -112,8 +147,23 @@ def write_charts(report: dict[str, Any], out_dir: Path) -> list[Path]:
     return paths
 
 
-def _day_labels(report: dict[str, Any]) -> list[str]:
-    return [row["day"][5:] for row in report["daily"]]  # "11-20" for 2026-11-20
+def period(report: dict[str, Any]) -> str:
+    """The report's period as a title shows it: ``2026-11-13 14:00 → 2026-11-20 14:00 UTC``."""
+    start, end = report["period"]["start"], report["period"]["end"]
+    return f"{start[:10]} {start[11:16]} → {end[:10]} {end[11:16]} UTC"
+
+
+def shown_days(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The days a chart shows: a first day the period only partly covers is left out when nothing
+    happened in that part (it would read as a quiet day; it is only a short one)."""
+    rows = list(report["daily"])
+    if len(rows) > 1 and rows[0].get("hours", 24) < 24 and not any(rows[0][level] for level in LEVELS):
+        rows = rows[1:]
+    return rows
+
+
+def _day_labels(rows: list[dict[str, Any]]) -> list[str]:
+    return [row["day"][5:] for row in rows]  # "11-20" for 2026-11-20
 
 
 def _day_ticks(ax: Any, days: list[str]) -> None:

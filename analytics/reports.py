@@ -234,12 +234,23 @@ def daily(incidents: pd.DataFrame, *, start: datetime, end: datetime) -> list[di
     counts = frame.groupby(["day", "severity"]).size().unstack(fill_value=0)
     counts = counts.reindex(index=days, columns=list(LEVELS), fill_value=0)
     medians = frame.groupby("day")[["tta", "ttr"]].median().reindex(days)
+    measured = frame.groupby("day")[["tta", "ttr"]].count().reindex(days, fill_value=0)
+    begin, finish = pd.Timestamp(start).tz_convert(UTC), pd.Timestamp(end).tz_convert(UTC)
+
+    def hours(ts: pd.Timestamp) -> float:
+        """Hours of this UTC day inside the period (24 but for the first and the last day)."""
+        covered = min(finish, ts + pd.Timedelta(days=1)) - max(begin, ts)
+        return round(max(0.0, float(covered.total_seconds())) / 3600, 2)
+
     return [
         {
             "day": ts.strftime("%Y-%m-%d"),
+            "hours": hours(ts),
             **{level: int(counts.at[ts, level]) for level in LEVELS},
             "mtta_s": _round(medians.at[ts, "tta"]),
             "mttr_s": _round(medians.at[ts, "ttr"]),
+            "acknowledged": int(measured.at[ts, "tta"]),
+            "resolved": int(measured.at[ts, "ttr"]),
         }
         for ts in days
     ]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from matplotlib.colors import to_hex
 from matplotlib.container import BarContainer
 from sqlalchemy import insert
 
@@ -36,6 +37,7 @@ from storage.models import Alert, Feedback, Incident, LlmCall
 from tests.support.settings import make_settings
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+PERIOD = "2026-11-13 12:00 → 2026-11-20 12:00 UTC"
 WEEK = timedelta(days=7)
 
 
@@ -297,13 +299,18 @@ def test_daily_series_cover_every_day_of_the_period(report: Report) -> None:
     by_day = {d["day"]: d for d in daily}
     assert by_day["2026-11-17"] == {
         "day": "2026-11-17",
+        "hours": 24.0,
         "SEV1": 0,
         "SEV2": 0,
         "SEV3": 1,
         "SEV4": 1,
         "mtta_s": None,
         "mttr_s": 300.0,
+        "acknowledged": 0,
+        "resolved": 1,  # the median is of one incident
     }
+    # The period runs 12:00 to 12:00: its first and last days are half days.
+    assert (by_day["2026-11-13"]["hours"], by_day["2026-11-20"]["hours"]) == (12.0, 12.0)
     assert (by_day["2026-11-18"]["SEV2"], by_day["2026-11-18"]["SEV3"]) == (1, 1)
     assert by_day["2026-11-18"]["mttr_s"] == 2100.0  # median of 3600 and 600
     assert by_day["2026-11-20"]["SEV1"] == 1
@@ -364,15 +371,16 @@ def test_incidents_per_day_has_one_series_per_severity_with_the_daily_counts(rep
     fig = charts.incidents_per_day(report.as_json())
     (ax,) = fig.axes
 
-    assert ax.get_title() == "Incidents per day by severity"
+    assert ax.get_title() == f"Incidents per day by severity\n{PERIOD}"
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("Day (UTC)", "Incidents opened")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["SEV1", "SEV2", "SEV3", "SEV4"]
-    assert [t.get_text() for t in ax.get_xticklabels()] == [f"11-{day}" for day in range(13, 21)]
+    # The first day is half a day with nothing in it: left out, so it does not read as a quiet day.
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"11-{day}" for day in range(14, 21)]
     series = {
         c.get_label(): [bar.get_height() for bar in c] for c in ax.containers if isinstance(c, BarContainer)
     }
-    assert series["SEV3"] == [0, 0, 0, 0, 1, 1, 0, 0]  # the 17th and the 18th
-    assert series["SEV1"] == [0, 0, 0, 0, 0, 0, 0, 1]
+    assert series["SEV3"] == [0, 0, 0, 1, 1, 0, 0]  # the 17th and the 18th
+    assert series["SEV1"] == [0, 0, 0, 0, 0, 0, 1]
     assert sum(sum(v) for v in series.values()) == 6
 
 
@@ -380,19 +388,29 @@ def test_response_trend_plots_mtta_and_mttr_in_minutes(report: Report) -> None:
     fig = charts.response_trend(report.as_json())
     (ax,) = fig.axes
 
-    assert ax.get_title() == "Time to acknowledge and to resolve per day"
+    assert ax.get_title() == f"Time to acknowledge and to resolve per day (median, n incidents)\n{PERIOD}"
     assert ax.get_ylabel() == "Minutes"
     lines = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
     assert set(lines) == {"MTTA (median)", "MTTR (median)"}
-    assert lines["MTTR (median)"][5] == 35.0  # the 18th: 2100 s
-    assert lines["MTTA (median)"][6] == 2.0  # the 19th: 120 s
+    assert lines["MTTR (median)"][4] == 35.0  # the 18th: 2100 s
+    assert lines["MTTA (median)"][5] == 2.0  # the 19th: 120 s
+    assert "n=2" in {t.get_text() for t in ax.texts}  # the 18th's MTTR is the median of two incidents
+
+
+def test_every_chart_colour_is_from_a_colour_blind_safe_palette(report: Report) -> None:
+    allowed = {to_hex(colour) for colour in charts.OKABE_ITO.values()}
+    for draw in charts.CHARTS.values():
+        (ax,) = draw(report.as_json()).axes
+        used = {to_hex(patch.get_facecolor()) for patch in ax.patches}
+        used |= {to_hex(line.get_color()) for line in ax.get_lines()}
+        assert used and used <= allowed, (draw.__name__, used - allowed)
 
 
 def test_noisiest_rules_chart_puts_the_noisiest_on_top(report: Report) -> None:
     fig = charts.noisiest_rules(report.as_json())
     (ax,) = fig.axes
 
-    assert ax.get_title() == "Noisiest rules"
+    assert ax.get_title() == f"Noisiest rules\n{PERIOD}"
     assert ax.get_xlabel() == "Times fired"
     assert [t.get_text() for t in ax.get_yticklabels()] == ["ApiDown", "DiskFull", "CpuHigh"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
