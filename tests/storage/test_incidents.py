@@ -288,7 +288,9 @@ def test_an_alerts_json_fields_round_trip(db: Database) -> None:
 
     with db.read() as conn:
         row = conn.execute(
-            select(Alert.labels, Alert.annotations, Alert.links, Alert.values, Alert.probabilities, Alert.reasons)
+            select(
+                Alert.labels, Alert.annotations, Alert.links, Alert.values, Alert.probabilities, Alert.reasons
+            )
         ).one()
     assert tuple(row) == (
         alert.labels,
@@ -370,7 +372,9 @@ def test_a_change_sets_what_it_names_and_leaves_the_rest(db: Database) -> None:
     with db.write() as conn:
         IncidentRepository(conn).change(
             incident_id,
-            IncidentChange(status=IncidentStatus.ACKNOWLEDGED, acknowledged_at=acked_at, acknowledged_by="U1"),
+            IncidentChange(
+                status=IncidentStatus.ACKNOWLEDGED, acknowledged_at=acked_at, acknowledged_by="U1"
+            ),
             now=acked_at + MINUTE,
         )
 
