@@ -51,8 +51,12 @@ def draft_requested(
 
 
 def draft_label(source: DraftSource, model: str | None) -> str:
-    """How a draft is labelled wherever it is shown."""
-    return f"AI draft ({model or 'unknown model'})" if source is DraftSource.LLM else "Template draft"
+    """How a draft is labelled wherever it is shown (``source`` may be the stored word: "llm")."""
+    return (
+        f"AI draft ({model or 'unknown model'})"
+        if DraftSource(source) is DraftSource.LLM
+        else "Template draft"
+    )
 
 
 def incident_draft(
@@ -68,8 +72,8 @@ def incident_draft(
     """Post a stored draft in the incident's thread."""
     payload: DraftPayload = {
         "draft_id": draft_id,
-        "kind": kind,
-        "source": source,
+        "kind": DraftKind(kind),
+        "source": DraftSource(source),
         "model": model,
         "label": draft_label(source, model),
         "text": text,

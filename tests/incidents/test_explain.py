@@ -3,11 +3,15 @@ promotion picked up without a restart, drift in /metrics, and "why" with similar
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from bot.incidents.explain import explain_incident
+from bot.incidents.actions import IncidentActions
+from bot.incidents.explain import explain_incident, similar_incidents
 from bot.normalize import normalize
 from storage.feedback import FeedbackRepository
+from storage.incident_reads import IncidentReads
+from tests.support.clock import Clock
 from tests.support.payloads import T0, am_alert, am_payload, body
 
 GROUP_BY = ["alertname", "service|job", "namespace|cluster", "env"]
@@ -43,3 +47,54 @@ def test_why_names_similar_past_incidents_and_how_people_rated_them(services: An
     assert why is not None
     best = why["similar"][0]
     assert (best["id"], best["rated"]) == (checkout, "noise")
+
+
+def test_similar_incidents_are_the_best_earlier_matches_with_their_latest_rating_and_resolution_note(
+    services: Any, clock: Clock
+) -> None:
+    clock.now = T0 + timedelta(hours=6)
+    summary = {"summary": "Checkout returns many 5xx"}
+
+    def opened(hours: float, name: str = "CheckoutHighErrorRate", **kwargs: Any) -> int:
+        alert = am_alert(name, starts_at=T0 + timedelta(hours=hours), annotations=summary, **kwargs)
+        return ingest(services, alert, group=f"g{hours}")[0]
+
+    alike = opened(0, instance="checkout-1:8080")
+    nearly = opened(1, extra_labels={"region": "us-east"})
+    unrelated = opened(2, "DiskFull", service="billing", instance="db-1", severity="warning")
+    further = opened(2.5, extra_labels={"region": "us-east", "env": "staging", "zone": "b"})
+    target = opened(3, instance="checkout-7:8080")
+    opened(4, instance="checkout-7:8080")  # the same alert again, but later: not a past incident
+    with services.db.write() as conn:
+        actions = IncidentActions(conn)
+        for level, hours in (("SEV4", 0.5), ("SEV3", 0.75)):  # people changed their minds: the latest counts
+            at = T0 + timedelta(hours=hours)
+            actions.set_severity(alike, severity=level, user="U1", at=at, now=at, reason=None)
+        actions.resolve(alike, user="U1", at=T0 + timedelta(hours=1), now=clock.now, note="rolled back 42")
+
+    with services.db.read() as conn:
+        reads = IncidentReads(conn)
+        incident = reads.get(target)
+        assert incident is not None
+        top_three = similar_incidents(reads, incident)
+        best = similar_incidents(reads, incident, k=1)
+
+    assert [s["id"] for s in top_three] == [alike, nearly, further]  # never itself, a later one, or DiskFull
+    assert unrelated not in [s["id"] for s in top_three]
+    assert best == top_three[:1]
+    assert top_three[0] == {
+        "id": alike,
+        "title": "Checkout returns many 5xx",
+        "severity": "SEV3",
+        "status": "resolved",
+        "rated": "SEV3",
+        "resolution_note": "rolled back 42",
+        "similarity": 1.0,  # the same words: instance and severity labels do not count
+    }
+    assert (top_three[1]["rated"], top_three[1]["resolution_note"], top_three[1]["status"]) == (
+        None,
+        None,
+        "open",
+    )
+    similarities = [s["similarity"] for s in top_three]
+    assert similarities == sorted(similarities, reverse=True) and similarities[1] < 1.0

@@ -1,4 +1,5 @@
-"""Slack delivery state in SQL, on SQLite and PostgreSQL: event ids handled once, channel slots, silences."""
+"""Slack delivery state (storage/slack.py), on SQLite and PostgreSQL: event ids handled once, channel
+slots, silences."""
 
 from __future__ import annotations
 
