@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from analytics.records import LlmOutcome, OutboxKind, OutboxStatus, OutboxTopic, TimelineKind
-from storage.models import Draft, LlmCall, OutboxMessage, TimelineEvent
+from analytics.records import LlmOutcome, OutboxKind, OutboxStatus, OutboxTopic
+from storage.models import Draft, LlmCall, OutboxMessage
 
 # Outcomes that reached the endpoint (and so count against the calls-per-hour budget).
 CALLED_OUTCOMES = (LlmOutcome.OK, LlmOutcome.TIMEOUT, LlmOutcome.ERROR)
@@ -112,22 +112,3 @@ class DraftRepository:
             OutboxMessage.id > message_id,
         )
         return any(payload.get("kind") == kind for payload in self.conn.execute(stmt).scalars())
-
-    def resolution_notes(self, incident_ids: list[int]) -> dict[int, str]:
-        """The note people left when resolving each incident (the newest one), where there is one."""
-        if not incident_ids:
-            return {}
-        stmt = (
-            select(TimelineEvent.incident_id, TimelineEvent.data)
-            .where(
-                TimelineEvent.incident_id.in_(incident_ids),
-                TimelineEvent.kind == TimelineKind.INCIDENT_RESOLVED,
-            )
-            .order_by(TimelineEvent.at, TimelineEvent.id)
-        )
-        notes: dict[int, str] = {}
-        for incident_id, data in self.conn.execute(stmt):
-            note = (data or {}).get("note")
-            if isinstance(note, str) and note.strip():
-                notes[incident_id] = note.strip()
-        return notes

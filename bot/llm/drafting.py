@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 
 import prompts
-from analytics.records import DraftKind, IncidentStatus
+from analytics.records import DraftKind, DraftSource, IncidentStatus
 from bot.errors import LlmFailure, PermanentError, RetryAfter
 from bot.llm.client import Completion, DraftingClient
 from bot.llm.fallback import template_draft
@@ -32,9 +32,10 @@ from bot.llm.grounding import Grounding, build_grounding, prompt_values
 from bot.llm.redaction import Redactor
 from bot.llm.runbooks import RunbookLibrary
 from bot.metrics import Metrics
+from bot.outbox.messages import incident_draft
 from storage.db import Database
 from storage.drafts import DraftRepository
-from storage.outbox import NewMessage, OutboxRepository
+from storage.outbox import OutboxRepository
 
 log = logging.getLogger(__name__)
 
@@ -321,19 +322,16 @@ class Drafter:
     def _post(
         self, conn: Any, draft_id: int, request: DraftRequest, source: str, model: str | None, text: str
     ) -> None:
-        label = f"AI draft ({model})" if source == "llm" else "Template draft"
-        payload = {
-            "draft_id": draft_id,
-            "kind": request.kind,
-            "source": source,
-            "model": model,
-            "label": label,
-            "text": text,
-            "requested_by": request.requested_by,
-        }
-        OutboxRepository(conn).enqueue(
-            [NewMessage("slack", "incident.draft", request.incident_id, payload)], self.clock()
+        message = incident_draft(
+            request.incident_id,
+            draft_id=draft_id,
+            kind=DraftKind(request.kind),
+            source=DraftSource(source),
+            model=model,
+            text=text,
+            requested_by=request.requested_by,
         )
+        OutboxRepository(conn).enqueue([message], self.clock())
 
     def _count(self, outcome: str) -> None:
         if self.metrics:

@@ -14,13 +14,10 @@ from analytics.records import (
     LlmOutcome,
     OutboxKind,
     OutboxTopic,
-    TimelineKind,
 )
 from bot.outbox.messages import draft_requested
 from storage.db import Database
 from storage.drafts import DraftRepository, StoredDraft
-from storage.incident_rows import NewEvent
-from storage.incidents import IncidentRepository
 from storage.models import OutboxMessage
 from storage.outbox import NewMessage, OutboxRepository
 from tests.support.payloads import T0
@@ -189,26 +186,3 @@ def test_a_newer_pending_request_for_the_same_incident_and_kind_is_seen(db: Data
         OutboxRepository(conn).complete(newest, now=T0, result={})
     with db.read() as conn:
         assert not DraftRepository(conn).newer_request_pending(ids[0], incident_id, DraftKind.SUMMARY)  # done
-
-
-def test_resolution_notes_for_drafts_are_the_newest_non_blank_ones(db: Database) -> None:
-    incident_id = add_incident(db, group_key="g1")
-    other_id = add_incident(db, group_key="g2")
-    notes: list[tuple[int, int, object]] = [
-        (incident_id, 1, "restarted the pods"),
-        (incident_id, 2, " rolled back "),
-        (incident_id, 3, ""),
-        (other_id, 1, None),
-    ]
-    with db.write() as conn:
-        IncidentRepository(conn).add_events(
-            [
-                NewEvent(i, T0 + m * MINUTE, TimelineKind.INCIDENT_RESOLVED, {"note": note}, created_at=T0)
-                for i, m, note in notes
-            ]
-        )
-
-    with db.read() as conn:
-        repo = DraftRepository(conn)
-        assert repo.resolution_notes([incident_id, other_id]) == {incident_id: "rolled back"}
-        assert repo.resolution_notes([]) == {}
