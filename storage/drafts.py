@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
 from analytics.records import LlmOutcome, OutboxKind, OutboxStatus, OutboxTopic, TimelineKind
 from storage.models import Draft, LlmCall, OutboxMessage, TimelineEvent
@@ -97,6 +97,20 @@ class DraftRepository:
             LlmCall.created_at >= since
         )
         return int(self.conn.execute(stmt).scalar_one())
+
+    def forget_prompts(self, *, before: datetime, limit: int = 1000) -> int:
+        """Clear the prompt text of up to ``limit`` calls made before ``before``; their figures (model,
+        tokens, latency, outcome, input hash) stay for budgets and reports."""
+        ids = (
+            select(LlmCall.id)
+            .where(LlmCall.created_at < before, LlmCall.prompt.is_not(None))
+            .order_by(LlmCall.id)
+            .limit(limit)
+        )
+        result = self.conn.execute(
+            update(LlmCall).where(LlmCall.id.in_(ids.scalar_subquery())).values(prompt=None)
+        )
+        return int(result.rowcount)
 
     def outcomes(self) -> dict[str, int]:
         stmt = select(LlmCall.outcome, func.count()).group_by(LlmCall.outcome)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from bot.bootstrap import Services
@@ -16,7 +15,7 @@ from bot.normalize import normalize
 from bot.outbox.worker import OutboxWorker, TopicRouter
 from bot.settings import FileConfig
 from bot.slack.pacing import ChannelPacer
-from bot.slack.sink import SlackOptions, SlackSink
+from bot.slack.sink import SlackOptions, SlackSink, make_client
 from storage.models import Incident, OutboxMessage
 from tests.support.clock import Clock
 from tests.support.fake_slack import FakeSlack
@@ -87,7 +86,7 @@ def make_delivery(
     metrics = Metrics()
     sink = SlackSink(
         db=services.db,
-        client=AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url),
+        client=make_client(token=BOT_TOKEN, base_url=slack.api_url),
         config=config or FileConfig(),
         options=SlackOptions(default_channel="#alerts", reply_interval=reply_interval, sev1_mention=mention),
         metrics=metrics,
