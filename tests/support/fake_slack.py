@@ -86,6 +86,7 @@ class Hold:
     seconds: float
     where: Callable[[dict[str, Any]], bool] | None = None
     released: threading.Event = field(default_factory=threading.Event)
+    drop: bool = False  # then close the connection without any answer
 
 
 @dataclass(slots=True)
@@ -242,6 +243,12 @@ class FakeSlack:
             self._state.holds.setdefault(method, []).append(hold)
         return hold
 
+    def drop_next(self, method: str, *, where: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """Accept the next matching call of ``method`` (the message is posted), then close the connection
+        without answering: what a proxy or a network failure does after Slack has done the work."""
+        with self._cond:
+            self._state.holds.setdefault(method, []).append(Hold(seconds=0, where=where, drop=True))
+
     def release_held(self) -> None:
         with self._cond:
             holds = [h for queued in self._state.holds.values() for h in queued] + self._state.holding
@@ -336,7 +343,10 @@ class FakeSlack:
 
     # --- the API ---------------------------------------------------------------------------
 
-    def _handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _handle(
+        self, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        """The answer to send, or ``None`` to close the connection without one."""
         args = _parse_body(headers.get("content-type", ""), raw)
         if path.startswith("/api/"):
             method = path[len("/api/") :].split("?", 1)[0]
@@ -364,6 +374,8 @@ class FakeSlack:
                 )
             )
             self._cond.notify_all()
+        if hold is not None and hold.drop:
+            return None
         if hold is not None:  # accepted and recorded; the answer waits (bounded)
             hold.released.wait(hold.seconds)
         return status, extra_headers, body
@@ -640,7 +652,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, extra, body = self.owner._handle(self.path, headers, raw)
+        answer = self.owner._handle(self.path, headers, raw)
+        if answer is None:
+            self.close_connection = True
+            return
+        status, extra, body = answer
         # A held answer's client may have given up and gone: nothing to send it then.
         with suppress(BrokenPipeError, ConnectionResetError):
             self.send_response(status)

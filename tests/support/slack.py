@@ -82,18 +82,26 @@ def make_delivery(
     reply_interval: timedelta = timedelta(seconds=30),
     name: str = "w1",
     mention: str | None = None,
+    timeout: int = 30,
+    lease: timedelta = timedelta(seconds=60),
 ) -> Delivery:
     metrics = Metrics()
     sink = SlackSink(
         db=services.db,
-        client=make_client(token=BOT_TOKEN, base_url=slack.api_url),
+        client=make_client(token=BOT_TOKEN, base_url=slack.api_url, timeout=timeout),
         config=config or FileConfig(),
         options=SlackOptions(default_channel="#alerts", reply_interval=reply_interval, sev1_mention=mention),
         metrics=metrics,
         pacer=pacer or (ChannelPacer(services.db, interval=pace, max_sleep=5.0) if pace else None),
         clock=clock,
+        lease=lease,
     )
     worker = OutboxWorker(
-        db=services.db, sink=TopicRouter({"slack": sink}), metrics=metrics, clock=clock, name=name
+        db=services.db,
+        sink=TopicRouter({"slack": sink}),
+        metrics=metrics,
+        clock=clock,
+        name=name,
+        lease=lease,
     )
     return Delivery(services, slack, clock, sink, worker, metrics)
