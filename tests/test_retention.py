@@ -21,7 +21,9 @@ def test_old_finished_rows_and_prompts_go_and_the_call_figures_stay(services: Se
     fire(services, am_alert(name="B"))
     with services.db.write() as conn:
         conn.execute(
-            update(OutboxMessage).where(OutboxMessage.id == 1).values(status="done", done_at=clock.now)
+            update(OutboxMessage)
+            .where(OutboxMessage.id == 1)
+            .values(status="done", done_at=clock.now - timedelta(days=31))
         )
         conn.execute(
             LlmCall.__table__.insert(),
