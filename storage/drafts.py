@@ -116,6 +116,13 @@ class DraftRepository:
         stmt = select(LlmCall.outcome, func.count()).group_by(LlmCall.outcome)
         return {outcome: int(n) for outcome, n in self.conn.execute(stmt)}
 
+    def queued_at(self, message_id: int) -> datetime | None:
+        """When an outbox row (a draft request) was queued; ``None`` once it is gone."""
+        found: datetime | None = self.conn.execute(
+            select(OutboxMessage.created_at).where(OutboxMessage.id == message_id)
+        ).scalar_one_or_none()
+        return found
+
     def newer_request_pending(self, message_id: int, incident_id: int, kind: str) -> bool:
         """Whether a later, still pending ``draft.requested`` row asks for the same incident and kind."""
         stmt = select(OutboxMessage.payload).where(
