@@ -42,7 +42,7 @@ from bot.slack import blocks
 from bot.slack.pacing import ChannelPacer
 from bot.slack.reconcile import Part, Reconciler, metadata
 from bot.slack.routing import ChannelRouter, config_matchers, incident_facts, matches
-from bot.slack.webapi import ROOT_GONE, translate
+from bot.slack.webapi import ROOT_GONE, make_client, translate
 from storage.db import Database
 from storage.drafts import DraftRepository, StoredDraft
 from storage.incident_reads import IncidentReads
@@ -54,16 +54,6 @@ log = logging.getLogger(__name__)
 
 TOPIC = OutboxTopic.SLACK
 POSTING = "posting"  # progress key: the parts this row was about to post, with when and where
-
-
-def make_client(*, token: str, base_url: str, timeout: int = 30) -> AsyncWebClient:
-    """The Web API client of the sink: no retry handlers of its own.
-
-    slack_sdk's default (``AsyncConnectionErrorRetryHandler``) resends a request once when the connection
-    drops, even a ``chat.postMessage`` Slack already accepted. The outbox retries instead, after looking
-    whether the post went out.
-    """
-    return AsyncWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
 
 
 class BatchWait(RetryAfter):

@@ -1,4 +1,4 @@
-"""Slack's Web API answers in the outbox worker's vocabulary (pure translation; no I/O).
+"""Slack's Web API answers in the outbox worker's vocabulary (pure translation; no I/O), and the client.
 
 429 → :class:`RetryAfter` (its ``Retry-After``), 5xx and transient errors → :class:`SlackApiFailure`
 (retried with backoff), errors an operator must fix (``invalid_auth``, ``token_revoked``,
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import DeliveryError, RetryAfter, SlackApiFailure, SlackBlocked, SlackPermanentFailure
 
@@ -47,6 +48,17 @@ PARK_ERRORS = frozenset(
 # chat.update errors that mean the root message is gone: post the thread reply anyway, skip the update.
 ROOT_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 DEFAULT_RETRY_AFTER = 30.0
+
+
+def make_client(*, token: str, base_url: str, timeout: int = 30) -> AsyncWebClient:
+    """The Web API client of the sink and the Bolt app: no retry handlers of its own.
+
+    slack_sdk's default (``AsyncConnectionErrorRetryHandler``, checked in slack_sdk 3.48) resends a
+    request once when the connection drops, even a ``chat.postMessage`` Slack already accepted. The outbox
+    retries instead, after looking whether the post went out; an answer to a command or a mention is not
+    resent (the person asks again rather than reads it twice).
+    """
+    return AsyncWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
 
 
 def api_name(method: str) -> str:

@@ -15,7 +15,8 @@ from bot.normalize import normalize
 from bot.outbox.worker import OutboxWorker, TopicRouter
 from bot.settings import FileConfig
 from bot.slack.pacing import ChannelPacer
-from bot.slack.sink import SlackOptions, SlackSink, make_client
+from bot.slack.sink import SlackOptions, SlackSink
+from bot.slack.webapi import make_client
 from storage.models import Incident, OutboxMessage
 from tests.support.clock import Clock
 from tests.support.fake_slack import FakeSlack
