@@ -18,7 +18,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 # How SQLite syncs commits to disk. FULL (the default) syncs the WAL on every commit, so a commit that has
 # been acknowledged survives power loss or an OS crash; NORMAL syncs only at checkpoints and may lose the
-# last commits then (never on a process crash). bench/ingest.py --compare-synchronous measures the cost.
+# last commits then (never on a process crash). FULL costs ~4 ms per commit on a 2-core VM's disk
+# (bench/sqlite_sync.py: p50 4.0 ms against 0.2 ms), shared by every webhook of a group commit;
+# bench/ingest.py --compare-synchronous measures it end to end.
 Synchronous = Literal["full", "normal", "extra"]
 
 
