@@ -220,7 +220,7 @@ class SlackSink:
                 since=float(earlier["at"]),
             )
         if found is not None:
-            channel_id, ts = found.channel, found.ts
+            channel, channel_id, ts = str(earlier["channel"]), found.channel, found.ts  # where it went
         else:
             root = self._root(view)
             response = await self._post(
