@@ -100,9 +100,16 @@ class OutboxKind(enum.StrEnum):
 
 
 class OutboxStatus(enum.StrEnum):
+    """An outbox row's state: pending (queued or claimed), done, failed for good, or parked.
+
+    A parked row hit an error only a person can fix (a revoked token, the bot not in the channel): it is
+    kept, holds back its incident's later rows, and goes again after ``sevbot outbox retry --parked``.
+    """
+
     PENDING = "pending"
     DONE = "done"
     FAILED = "failed"
+    PARKED = "parked"
 
 
 class FeedbackKind(enum.StrEnum):

@@ -23,9 +23,13 @@ bound by one core's worth of GIL) and the client's own share; PostgreSQL's backe
 Without ``--url`` it starts its own ``sevbot serve`` on a free loopback port, on a fresh SQLite file in a
 temporary directory, or with ``--database-url postgresql://…`` on a fresh database it creates on that
 server (``sevbot_bench_<pid>``) and drops afterwards; ``--both-databases`` runs SQLite, then PostgreSQL.
+``--compare-synchronous`` runs SQLite twice in the same run, with ``synchronous=FULL`` (sevbot's durable
+default: every commit synced to disk) and ``NORMAL`` (faster; may lose the last commits on power loss),
+and prints what FULL costs.
 
     .venv/bin/python bench/ingest.py                    # SQLite: throughput, then 200 alerts/s (~30 s)
     .venv/bin/python bench/ingest.py --both-databases   # the same on SQLite and on PostgreSQL
+    .venv/bin/python bench/ingest.py --compare-synchronous   # SQLite with synchronous=FULL, then NORMAL
     .venv/bin/python bench/ingest.py --json             # one JSON object (first database)
     .venv/bin/python bench/ingest.py --url http://127.0.0.1:8080 --token "$SEVBOT_WEBHOOK_TOKEN"
 """
@@ -506,15 +510,24 @@ class Server:
 
 
 @contextmanager
-def own_server(database_url: str | None, *, workers: int = 1, outbox: bool = True) -> Iterator[Server]:
+def own_server(
+    database_url: str | None, *, workers: int = 1, outbox: bool = True, synchronous: str = "full"
+) -> Iterator[Server]:
     """``sevbot serve`` on a free port with a fresh database (SQLite, or one made on ``database_url``)."""
     token = secrets.token_urlsafe(24)
-    settings = {"log_level": "WARNING", "workers": str(workers), "worker_in_process": str(outbox).lower()}
-    with tempfile.TemporaryDirectory(prefix="sevbot-bench-") as tmp:
+    settings = {
+        "log_level": "WARNING",
+        "workers": str(workers),
+        "worker_in_process": str(outbox).lower(),
+        "sqlite_synchronous": synchronous,
+    }
+    with tempfile.TemporaryDirectory(prefix="sevbot-bench-", dir=os.environ.get("SEVBOT_BENCH_DIR")) as tmp:
         data_dir = Path(tmp)
         if database_url is None:
             with start_sevbot(data_dir=data_dir, token=token, settings=settings) as server:
-                yield Server(server.url, token, "sqlite", server.process.pid)
+                yield Server(
+                    server.url, token, f"sqlite (synchronous={synchronous.upper()})", server.process.pid
+                )
             return
         with (
             fresh_postgres(database_url) as url,
@@ -540,6 +553,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"run on SQLite, then PostgreSQL (--database-url, default {DEFAULT_POSTGRES})",
     )
+    parser.add_argument(
+        "--compare-synchronous",
+        action="store_true",
+        help="SQLite twice in one run: synchronous=FULL (the durable default), then NORMAL",
+    )
+    parser.add_argument(
+        "--sqlite-synchronous",
+        choices=["full", "normal", "extra"],
+        default="full",
+        help="SEVBOT_SQLITE_SYNCHRONOUS of the own SQLite server (default full)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="sevbot serve --workers (own server only)")
     parser.add_argument(
         "--no-outbox",
@@ -551,11 +575,13 @@ def main(argv: list[str] | None = None) -> int:
     modes = ["throughput", "rate"] if args.mode == "both" else [args.mode]
 
     if args.url:
-        targets: list[str | None] = []
+        targets: list[tuple[str | None, str]] = []
+    elif args.compare_synchronous:
+        targets = [(None, "full"), (None, "normal")]
     elif args.both_databases:
-        targets = [None, args.database_url or DEFAULT_POSTGRES]
+        targets = [(None, args.sqlite_synchronous), (args.database_url or DEFAULT_POSTGRES, "full")]
     else:
-        targets = [args.database_url]
+        targets = [(args.database_url, args.sqlite_synchronous)]
 
     def run(server: Server) -> list[RunResult]:
         return asyncio.run(
@@ -576,12 +602,16 @@ def main(argv: list[str] | None = None) -> int:
         reports.append(Report("as running", load, run(Server(args.url, args.token, "as running"))))
         if not args.json:
             _print(reports[-1])
-    for database in targets:
-        with own_server(database, workers=args.workers, outbox=not args.no_outbox) as server:
+    for database, synchronous in targets:
+        with own_server(
+            database, workers=args.workers, outbox=not args.no_outbox, synchronous=synchronous
+        ) as server:
             load = os.getloadavg()[0]
             reports.append(Report(server.label, load, run(server)))
         if not args.json:
             _print(reports[-1])
+    if args.compare_synchronous and not args.json:
+        _print_cost(*reports[-2:])
 
     if args.json:
         print(json.dumps(_json(reports)))
@@ -613,6 +643,23 @@ def _json(reports: list[Report]) -> dict[str, Any]:
     if others:
         first["other_databases"] = others
     return first
+
+
+def _print_cost(full: Report, normal: Report) -> None:
+    """What synchronous=FULL costs against NORMAL, run by run."""
+    print("synchronous=FULL against NORMAL (same run, same traffic):")
+    for a, b in zip(full.results, normal.results, strict=True):
+        if a.mode == "throughput":
+            change = (a.alerts_per_s / b.alerts_per_s - 1) * 100 if b.alerts_per_s else 0.0
+            print(
+                f"  throughput  {a.alerts_per_s:,.0f} vs {b.alerts_per_s:,.0f} alerts/s ({change:+.1f}%)"
+                f" · p50 {a.p50_ms:.1f} vs {b.p50_ms:.1f} ms · p99 {a.p99_ms:.1f} vs {b.p99_ms:.1f} ms"
+            )
+        else:
+            print(
+                f"  fixed rate  {a.rate:g} alerts/s: p50 {a.p50_ms:.1f} vs {b.p50_ms:.1f} ms"
+                f" · p99 {a.p99_ms:.1f} vs {b.p99_ms:.1f} ms"
+            )
 
 
 def _print(report: Report) -> None:

@@ -6,11 +6,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from analytics.records import ScorerOrigin
 from analytics.scoring import Scorer
@@ -22,6 +22,7 @@ from bot.http.request_ids import RequestIds
 from bot.ingest.group_commit import GroupCommitter
 from bot.model.serving import ModelWatcher, keep_model_current
 from bot.outbox.worker import OutboxWorker, Sink
+from bot.retention import keep_pruned
 from bot.settings import Settings
 from bot.slack.bolt import mount_slack
 
@@ -45,6 +46,7 @@ def create_app(
             sink=router,
             metrics=services.metrics,
             poll_seconds=settings.outbox_poll_seconds,
+            lease=timedelta(seconds=settings.outbox_lease_seconds),
             clock=clock,
         )
         if settings.worker_in_process
@@ -65,6 +67,19 @@ def create_app(
                     watcher, services.metrics, stop, interval=settings.model_check_seconds, clock=clock
                 )
             )
+        retention = (
+            asyncio.create_task(
+                keep_pruned(
+                    services.db,
+                    days=settings.retention_days,
+                    stop=stop,
+                    clock=clock,
+                    metrics=services.metrics,
+                )
+            )
+            if worker is not None
+            else None  # `sevbot worker` processes prune instead
+        )
         close_socket = await slack.start() if slack is not None else None
         try:
             yield
@@ -72,7 +87,7 @@ def create_app(
             if close_socket is not None:
                 await close_socket()
             stop.set()
-            for running in (task, upkeep):
+            for running in (task, upkeep, retention):
                 if running is not None:
                     await running
             services.close()
@@ -103,10 +118,23 @@ def create_app(
             body["fields"] = [{"field": e.field, "message": e.message} for e in exc.errors]
         return JSONResponse(body, status_code=exc.status_code)
 
-    @app.exception_handler(OperationalError)
-    async def storage_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
-        log.error("storage unavailable", extra={"error": type(exc.orig).__name__})
+    async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        orig = getattr(exc, "orig", None)
+        log.error("storage unavailable", extra={"error": type(orig or exc).__name__})
+        source = request.path_params.get("source")
+        if source is not None:
+            services.metrics.webhook_requests.labels(source, "503").inc()
         return JSONResponse({"error": "storage unavailable, nothing was written; retry"}, status_code=503)
+
+    # The database is down, restarting or dropped the connection: 503 (the sender retries), never 500.
+    for unavailable in (OperationalError, InterfaceError):
+        app.add_exception_handler(unavailable, storage_unavailable)
+
+    @app.exception_handler(DBAPIError)
+    async def storage_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return await storage_unavailable(request, exc)
+        raise exc
 
     return app
 

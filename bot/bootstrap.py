@@ -40,6 +40,13 @@ class Services:
         self.db.dispose()
 
 
+def open_database(settings: Settings) -> Database:
+    """The database of ``settings`` (making the data folder of the SQLite default); nothing connects yet."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return create_database(settings.resolved_database_url, synchronous=settings.sqlite_synchronous)
+
+
 def build_services(
     settings: Settings,
     *,
@@ -49,9 +56,7 @@ def build_services(
 ) -> Services:
     """Wire everything from ``settings``; ``migrate`` upgrades the schema first (idempotent)."""
     config = settings.file_config()
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = create_database(settings.resolved_database_url)
+    db = open_database(settings)
     if migrate:
         upgrade(db.engine)
     metrics = Metrics()

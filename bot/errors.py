@@ -11,10 +11,14 @@ SevbotError
 ├── UsageError               a person's command text is wrong; the message is what they see
 │   └── MatcherError         a silence matcher that cannot be parsed
 ├── DeliveryError            an outbox message could not be delivered now
-│   ├── PermanentError       retrying cannot fix it (bad channel, revoked token …): the row fails
+│   ├── PermanentError       retrying cannot fix it (invalid blocks, a missing draft …): the row fails
 │   │   └── SlackPermanentFailure   Slack's ``ok: false`` of that kind (``method``, ``error``, ``status``)
+│   ├── DeliveryBlocked      only a person can fix it (revoked token, bot not in the channel): the row is
+│   │   │                    parked until ``sevbot outbox retry --parked`` (``reason``)
+│   │   └── SlackBlocked     Slack's ``ok: false`` of that kind (``method``, ``error``, ``status``)
 │   ├── RetryAfter           the receiver asked to wait ``seconds`` (429, pacing, batching)
 │   └── SlackApiFailure      Slack's 5xx or transient ``ok: false`` (``method``, ``error``, ``status``)
+├── LeaseLost                another worker took the outbox row over (this claim's lease ran out)
 └── LlmFailure               the drafting LLM did not answer usefully (``outcome``: timeout | error)
 
 Where a standard exception is what callers already expect (``LookupError`` for a missing incident,
@@ -89,6 +93,32 @@ class DeliveryError(SevbotError):
 
 class PermanentError(DeliveryError):
     """A delivery that will never succeed as it is (bad channel, revoked token …): not retried."""
+
+
+class DeliveryBlocked(DeliveryError):
+    """The receiver refuses until a person fixes something (``reason``); the row is parked, not dropped."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SlackBlocked(DeliveryBlocked):
+    """Slack refused a call for a reason an operator must fix (``token_revoked``, ``not_in_channel`` …)."""
+
+    def __init__(self, *, method: str, error: str, status: int) -> None:
+        super().__init__(f"{method}: {error}", reason=error)
+        self.method = method
+        self.error = error
+        self.status = status
+
+
+class LeaseLost(SevbotError):
+    """This worker's claim on an outbox row was taken over after its lease ran out: it must stop there."""
+
+    def __init__(self, message_id: int) -> None:
+        super().__init__(f"outbox row {message_id} was taken over by another worker")
+        self.message_id = message_id
 
 
 class RetryAfter(DeliveryError):

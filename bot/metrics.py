@@ -89,6 +89,32 @@ class Metrics:
             ["topic", "outcome"],
             registry=self.registry,
         )
+        self.outbox_parked = Counter(
+            "sevbot_outbox_parked",
+            "Outbox rows parked on an error only an operator can fix, by topic and reason (token_revoked …).",
+            ["topic", "reason"],
+            registry=self.registry,
+        )
+        self.outbox_lease_lost = Counter(
+            "sevbot_outbox_lease_lost",
+            "Attempts whose outbox row was taken over by another worker after the lease ran out "
+            "(their writes changed nothing).",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.retention_pruned = Counter(
+            "sevbot_retention_pruned",
+            "Rows pruned by retention: outbox_rows (finished outbox rows) and llm_prompts (prompts cleared).",
+            ["what"],
+            registry=self.registry,
+        )
+        self.slack_post_lookups = Counter(
+            "sevbot_slack_post_lookups",
+            "Looks in Slack for a post an earlier attempt may have made (after a timeout, a crash or a lost "
+            "lease), by part (root, reply) and outcome (adopted: found, not posted again; absent: posted).",
+            ["part", "outcome"],
+            registry=self.registry,
+        )
         self.slack_api_errors = Counter(
             "sevbot_slack_api_errors",
             "Slack Web API calls that failed, by method and Slack's error (ratelimited, http_500, …).",

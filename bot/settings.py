@@ -198,8 +198,17 @@ class Settings(BaseSettings):
 
     worker_in_process: bool = True
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    # How long a worker holds a claimed outbox row before another may take it over. Keep it well above
+    # SEVBOT_SLACK_TIMEOUT_SECONDS: a takeover while a post is in flight is the one duplicate left.
+    outbox_lease_seconds: float = Field(default=60.0, gt=0)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object a line, context as fields
+
+    # SQLite's PRAGMA synchronous: "full" (default) survives power loss; "normal" is faster and may lose
+    # the last acknowledged commits on power loss or an OS crash.
+    sqlite_synchronous: Literal["full", "normal", "extra"] = "full"
+    # Finished outbox rows and LLM prompts older than this are pruned (0: keep everything).
+    retention_days: int = Field(default=30, ge=0)
 
     # Severity scoring: "model" (the registry's active model, else the bundled one) or "rules" only.
     workers: int = Field(default=1, ge=1, le=64)  # `sevbot serve` web processes sharing the port
@@ -246,6 +255,7 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("slack_app_token", "SLACK_APP_TOKEN")
     )
     slack_api_url: str = "https://slack.com/api/"  # an egress proxy, or a stand-in in tests
+    slack_timeout_seconds: int = Field(default=30, ge=1)  # per Web API call (slack_sdk takes whole seconds)
     slack_channel: str = "#incidents"  # the default channel, by id or name
     slack_command: str = Field(default="/incident", pattern=r"^/[a-z0-9_-]{1,31}$")
     slack_reply_interval: Duration = timedelta(seconds=30)  # at most one "alerts joined" reply per incident
@@ -275,6 +285,11 @@ class Settings(BaseSettings):
         if value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
             raise ValueError("is a placeholder; set the value from your Slack app's settings")
         return value
+
+    @field_validator("sqlite_synchronous", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("slack_api_url")
     @classmethod

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
 from analytics.records import LlmOutcome, OutboxKind, OutboxStatus, OutboxTopic
 from storage.models import Draft, LlmCall, OutboxMessage
@@ -98,9 +98,30 @@ class DraftRepository:
         )
         return int(self.conn.execute(stmt).scalar_one())
 
+    def forget_prompts(self, *, before: datetime, limit: int = 1000) -> int:
+        """Clear the prompt text of up to ``limit`` calls made before ``before``; their figures (model,
+        tokens, latency, outcome, input hash) stay for budgets and reports."""
+        ids = (
+            select(LlmCall.id)
+            .where(LlmCall.created_at < before, LlmCall.prompt.is_not(None))
+            .order_by(LlmCall.id)
+            .limit(limit)
+        )
+        result = self.conn.execute(
+            update(LlmCall).where(LlmCall.id.in_(ids.scalar_subquery())).values(prompt=None)
+        )
+        return int(result.rowcount)
+
     def outcomes(self) -> dict[str, int]:
         stmt = select(LlmCall.outcome, func.count()).group_by(LlmCall.outcome)
         return {outcome: int(n) for outcome, n in self.conn.execute(stmt)}
+
+    def queued_at(self, message_id: int) -> datetime | None:
+        """When an outbox row (a draft request) was queued; ``None`` once it is gone."""
+        found: datetime | None = self.conn.execute(
+            select(OutboxMessage.created_at).where(OutboxMessage.id == message_id)
+        ).scalar_one_or_none()
+        return found
 
     def newer_request_pending(self, message_id: int, incident_id: int, kind: str) -> bool:
         """Whether a later, still pending ``draft.requested`` row asks for the same incident and kind."""

@@ -166,6 +166,10 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime]
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     claimed_until: Mapped[datetime | None]
+    # A fresh token per claim: completing, retrying or failing a row needs the token of the current claim,
+    # so a worker whose lease ran out (and was taken over) changes nothing.
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    parked_reason: Mapped[str | None] = mapped_column(String(64))  # Slack's error code, e.g. token_revoked
     last_error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
@@ -174,6 +178,7 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_outbox_incident_id_id", "incident_id", "id"),
+        Index("ix_outbox_status_done_at", "status", "done_at"),  # retention prunes finished rows by age
     )
 
 

@@ -2,18 +2,26 @@
 
 Workers claim rows with a lease. On PostgreSQL the claim uses ``FOR UPDATE SKIP LOCKED`` so any number of
 workers share the queue; SQLite serializes writers with ``BEGIN IMMEDIATE`` instead. A claimed row whose
-lease runs out (its worker died) is claimed again, so delivery is at least once and senders must be
-idempotent.
+lease runs out (its worker died, or hangs) is claimed again, so delivery is at least once and senders must
+be idempotent.
+
+Leases are fenced: each claim hands out a fresh token, and every write that ends or extends a claim
+(``complete``, ``retry``, ``fail``, ``park``, ``release``, ``save_progress``) applies only while the row
+still carries that token. They return ``False`` when the lease was taken over, and change nothing then.
+
+A parked row (an error only a person can fix) holds back the later rows of its incident and topic until
+``retry_now(parked=True)`` returns it to the queue; finished rows are pruned by ``prune_finished``.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.orm import aliased
 
 from analytics.records import OutboxStatus
@@ -30,6 +38,15 @@ class OutboxItem:
     incident_id: int | None
     payload: dict[str, Any]
     attempts: int
+    lease_token: str  # this claim's token: the row's later writes need it
+
+
+@dataclass(frozen=True, slots=True)
+class RetryCounts:
+    """What ``sevbot outbox retry`` changed."""
+
+    due_now: int  # pending rows that were backing off, now due
+    unparked: int  # parked rows back in the queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +84,9 @@ class OutboxRepository:
         """Take up to ``limit`` due rows, oldest first, for ``lease``; call inside a write transaction.
 
         Order is kept per incident and topic: a row waits while an earlier row of the same incident and
-        topic is still pending but not claimable now (backing off after a failure, or claimed by a worker).
-        On PostgreSQL claims are serialized with an advisory lock so two claims never split an incident.
+        topic is still pending but not claimable now (backing off after a failure, or claimed by a worker),
+        or parked. On PostgreSQL claims are serialized with an advisory lock so two claims never split an
+        incident. Every row of one claim carries the same fresh ``lease_token``.
         """
         earlier = aliased(OutboxMessage)
         blocked = (
@@ -77,8 +95,13 @@ class OutboxRepository:
                 earlier.incident_id == OutboxMessage.incident_id,
                 earlier.topic == OutboxMessage.topic,
                 earlier.id < OutboxMessage.id,
-                earlier.status == OutboxStatus.PENDING,
-                or_(earlier.next_attempt_at > now, earlier.claimed_until >= now),
+                or_(
+                    earlier.status == OutboxStatus.PARKED,
+                    and_(
+                        earlier.status == OutboxStatus.PENDING,
+                        or_(earlier.next_attempt_at > now, earlier.claimed_until >= now),
+                    ),
+                ),
             )
             .exists()
         )
@@ -103,63 +126,135 @@ class OutboxRepository:
         if self.conn.dialect.name == "postgresql":
             self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK_ID})
             stmt = stmt.with_for_update(skip_locked=True)
-        items = [OutboxItem(**row._mapping) for row in self.conn.execute(stmt)]
+        token = secrets.token_hex(16)
+        items = [OutboxItem(**row._mapping, lease_token=token) for row in self.conn.execute(stmt)]
         if items:
             self.conn.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_([item.id for item in items]))
-                .values(claimed_by=worker, claimed_until=now + lease)
+                .values(claimed_by=worker, claimed_until=now + lease, lease_token=token)
             )
         return items
 
-    def release(self, message_ids: Sequence[int]) -> None:
-        """Give claimed rows back untouched (their delivery was not attempted), due again at once."""
-        if message_ids:
-            self.conn.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(list(message_ids)))
-                .values(claimed_until=None, claimed_by=None)
-            )
-
-    def complete(self, message_id: int, *, now: datetime, result: Mapping[str, Any]) -> None:
-        self.conn.execute(
+    def _fenced(self, message_id: int, token: str, **values: Any) -> bool:
+        """Update a row only while it carries ``token``; ``False`` when the lease was taken over."""
+        result = self.conn.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == message_id)
-            .values(
-                status=OutboxStatus.DONE,
-                done_at=now,
-                claimed_until=None,
-                result=dict(result),
-                attempts=OutboxMessage.attempts + 1,
-            )
+            .where(OutboxMessage.id == message_id, OutboxMessage.lease_token == token)
+            .values(**values)
+        )
+        return bool(result.rowcount)
+
+    def release(self, message_id: int, *, token: str) -> bool:
+        """Give a claimed row back untouched (its delivery was not attempted), due again at once."""
+        return self._fenced(message_id, token, claimed_until=None, claimed_by=None, lease_token=None)
+
+    def save_progress(
+        self, message_id: int, *, token: str, result: Mapping[str, Any], lease_until: datetime
+    ) -> bool:
+        """Remember what this attempt did or is about to do, and extend the lease to ``lease_until``."""
+        return self._fenced(message_id, token, result=dict(result), claimed_until=lease_until)
+
+    def complete(self, message_id: int, *, token: str, now: datetime, result: Mapping[str, Any]) -> bool:
+        return self._fenced(
+            message_id,
+            token,
+            status=OutboxStatus.DONE,
+            done_at=now,
+            claimed_until=None,
+            lease_token=None,
+            result=dict(result),
+            attempts=OutboxMessage.attempts + 1,
         )
 
-    def retry(self, message_id: int, *, error: str, next_attempt_at: datetime) -> None:
-        self.conn.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id)
-            .values(
-                attempts=OutboxMessage.attempts + 1,
-                last_error=error[:2000],
-                next_attempt_at=next_attempt_at,
-                claimed_until=None,
-                claimed_by=None,
-            )
+    def retry(self, message_id: int, *, token: str, error: str, next_attempt_at: datetime) -> bool:
+        return self._fenced(
+            message_id,
+            token,
+            attempts=OutboxMessage.attempts + 1,
+            last_error=error[:2000],
+            next_attempt_at=next_attempt_at,
+            claimed_until=None,
+            claimed_by=None,
+            lease_token=None,
         )
 
-    def fail(self, message_id: int, *, error: str, now: datetime) -> None:
+    def fail(self, message_id: int, *, token: str, error: str, now: datetime) -> bool:
         """Give up on a row for good (a permanent error); it stays for inspection."""
-        self.conn.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id)
-            .values(
-                status=OutboxStatus.FAILED,
-                attempts=OutboxMessage.attempts + 1,
-                last_error=error[:2000],
-                done_at=now,
-                claimed_until=None,
-            )
+        return self._fenced(
+            message_id,
+            token,
+            status=OutboxStatus.FAILED,
+            attempts=OutboxMessage.attempts + 1,
+            last_error=error[:2000],
+            done_at=now,
+            claimed_until=None,
+            lease_token=None,
         )
+
+    def park(self, message_id: int, *, token: str, reason: str, error: str) -> bool:
+        """Set a row aside until a person has fixed ``reason`` (a revoked token …) and retries it."""
+        return self._fenced(
+            message_id,
+            token,
+            status=OutboxStatus.PARKED,
+            parked_reason=reason[:64],
+            attempts=OutboxMessage.attempts + 1,
+            last_error=error[:2000],
+            claimed_until=None,
+            claimed_by=None,
+            lease_token=None,
+        )
+
+    def retry_now(self, *, now: datetime, parked: bool) -> RetryCounts:
+        """Make every pending row that is backing off due now; with ``parked``, queue parked rows again."""
+        due = self.conn.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.next_attempt_at > now,
+                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+            )
+            .values(next_attempt_at=now)
+        ).rowcount
+        unparked = 0
+        if parked:
+            unparked = self.conn.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.PARKED)
+                .values(
+                    status=OutboxStatus.PENDING,
+                    parked_reason=None,
+                    next_attempt_at=now,
+                    claimed_until=None,
+                    claimed_by=None,
+                    lease_token=None,
+                )
+            ).rowcount
+        return RetryCounts(due_now=int(due), unparked=int(unparked))
+
+    def parked_reasons(self) -> dict[str, int]:
+        """How many rows are parked, by reason (Slack's error code)."""
+        stmt = (
+            select(OutboxMessage.parked_reason, func.count())
+            .where(OutboxMessage.status == OutboxStatus.PARKED)
+            .group_by(OutboxMessage.parked_reason)
+        )
+        return {str(reason or "unknown"): int(n) for reason, n in self.conn.execute(stmt)}
+
+    def prune_finished(self, *, before: datetime, limit: int = 1000) -> int:
+        """Delete up to ``limit`` done or failed rows finished before ``before`` (pending and parked stay)."""
+        ids = (
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.status.in_([OutboxStatus.DONE, OutboxStatus.FAILED]),
+                OutboxMessage.done_at < before,
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        result = self.conn.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids.scalar_subquery())))
+        return int(result.rowcount)
 
     def next_due_after(self, now: datetime) -> datetime | None:
         """When the earliest pending row that is not due yet (a retry, a deferral) becomes due."""

@@ -106,6 +106,19 @@ class SlackStateRepository:
             update(Incident).where(Incident.id == incident_id).values(slack_channel=channel, slack_ts=ts)
         )
 
+    def known_channel_id(self, channel_key: str) -> str | None:
+        """The channel id a root message routed to ``channel_key`` went to (Slack answers ids, we route by
+        name); ``None`` before the first one."""
+        stmt = (
+            select(Incident.slack_channel)
+            .join(SlackThread, SlackThread.incident_id == Incident.id)
+            .where(SlackThread.channel_key == channel_key, Incident.slack_channel.is_not(None))
+            .order_by(Incident.id.desc())
+            .limit(1)
+        )
+        found: str | None = self.conn.execute(stmt).scalar_one_or_none()
+        return found
+
     # --- outbox rows of one incident -------------------------------------------------------------
 
     def outbox_result(self, message_id: int) -> tuple[str, dict[str, Any]]:
@@ -114,12 +127,6 @@ class SlackStateRepository:
             select(OutboxMessage.status, OutboxMessage.result).where(OutboxMessage.id == message_id)
         ).one()
         return str(row.status), dict(row.result or {})
-
-    def save_progress(self, message_id: int, result: Mapping[str, Any]) -> None:
-        """Remember what an attempt already did (a posted ts), before anything else can fail."""
-        self.conn.execute(
-            update(OutboxMessage).where(OutboxMessage.id == message_id).values(result=dict(result))
-        )
 
     def pending_after(self, message_id: int, *, incident_id: int, topic: str) -> list[PendingRow]:
         """The pending rows queued after ``message_id`` for the same incident and topic, in order."""

@@ -1,7 +1,7 @@
 """The ``sevbot`` command line: one module per command group, each with its ``register(sub)``.
 
 ``serve``/``worker``/``db`` (bot.cli.serve), ``replay`` (bot.cli.replay), ``incidents`` (bot.cli.incidents),
-``model`` (bot.cli.model) and ``report`` (bot.cli.report).
+``outbox`` (bot.cli.outbox), ``model`` (bot.cli.model) and ``report`` (bot.cli.report).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from bot.cli import incidents, model, replay, report, serve
+from bot.cli import incidents, model, outbox, replay, report, serve
 from bot.cli.replay import read_replay
 from bot.errors import ConfigError
 from bot.logs import configure_logging
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sevbot", description="Self-hosted Slack incident bot.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (serve, replay, incidents, model, report):
+    for group in (serve, replay, incidents, outbox, model, report):
         group.register(sub)
     return parser
 

@@ -1,4 +1,5 @@
-"""``sevbot serve``, ``worker`` and ``db upgrade``: run the service, deliver the outbox, migrate."""
+"""``sevbot serve``, ``worker``, ``db upgrade`` and ``db prune``: run the service, deliver the outbox,
+migrate, and delete old incidents on an operator's request."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import ipaddress
 import signal
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.settings import Settings
@@ -22,11 +24,22 @@ def register(sub: Any) -> None:
     serve.set_defaults(handler=cmd_serve)
 
     worker = sub.add_parser("worker", help="deliver outbox messages (run beside `serve` to scale out)")
+    worker.add_argument(
+        "--metrics-port", type=int, help="serve this worker's Prometheus metrics on 127.0.0.1:PORT"
+    )
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port")
     worker.set_defaults(handler=cmd_worker)
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply all migrations").set_defaults(handler=cmd_db_upgrade)
+    prune = db_sub.add_parser(
+        "prune",
+        help="delete incidents resolved before DATE, with their alerts, timeline, feedback and drafts",
+    )
+    prune.add_argument("--before", required=True, help="a date (2026-01-31) or time (ISO 8601, UTC if bare)")
+    prune.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+    prune.set_defaults(handler=cmd_db_prune)
 
 
 def is_loopback(host: str) -> bool:
@@ -91,8 +104,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from prometheus_client import start_http_server
+
     from bot.bootstrap import build_services, outbox_sinks
+    from bot.clock import utcnow
     from bot.outbox.worker import OutboxWorker
+    from bot.retention import keep_pruned
 
     services = build_services(settings)
     worker = OutboxWorker(
@@ -100,14 +117,23 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         sink=outbox_sinks(services),
         metrics=services.metrics,
         poll_seconds=settings.outbox_poll_seconds,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
     )
+    if args.metrics_port is not None:
+        start_http_server(args.metrics_port, addr=args.metrics_host, registry=services.metrics.registry)
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        retention = asyncio.create_task(
+            keep_pruned(
+                services.db, days=settings.retention_days, stop=stop, clock=utcnow, metrics=services.metrics
+            )
+        )
         await worker.run(stop)
+        await retention
 
     asyncio.run(run())
     services.close()
@@ -115,12 +141,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.db import create_database
+    from bot.bootstrap import open_database
     from storage.migrate import current_revision, upgrade
 
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = create_database(settings.resolved_database_url)
+    db = open_database(settings)
     upgrade(db.engine)
     print(f"database {_safe_url(settings)} is at revision {current_revision(db.engine)}")
     db.dispose()
@@ -134,6 +158,54 @@ def _uvicorn_logs(settings: Settings) -> dict[str, Any] | None:
     from uvicorn.config import LOGGING_CONFIG
 
     return LOGGING_CONFIG
+
+
+def parse_before(value: str) -> datetime:
+    """``2026-01-31`` (midnight UTC) or an ISO 8601 time (UTC when it names no zone)."""
+    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def cmd_db_prune(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bootstrap import open_database
+    from bot.clock import utcnow
+    from bot.retention import prune_once
+    from storage.migrate import upgrade
+    from storage.retention import IncidentPrune, count_prunable, prune_incidents
+
+    try:
+        before = parse_before(args.before)
+    except ValueError:
+        print(f"sevbot: --before: {args.before!r} is not a date such as 2026-01-31", file=sys.stderr)
+        return 2
+    if before > utcnow():
+        print("sevbot: --before: must not be in the future", file=sys.stderr)
+        return 2
+    db = open_database(settings)
+    try:
+        upgrade(db.engine)
+        if args.dry_run:
+            with db.read() as conn:
+                total = count_prunable(conn, before=before)
+        else:
+            total = IncidentPrune()
+            while True:  # one transaction per batch: SQLite's writers are never held up for long
+                with db.write() as conn:
+                    step = prune_incidents(conn, before=before)
+                if not step.incidents:
+                    break
+                total += step
+            prune_once(db, days=settings.retention_days, now=utcnow())
+    finally:
+        db.dispose()
+    verb = "would delete" if args.dry_run else "deleted"
+    print(
+        f"{verb} {total.incidents} incident(s) resolved before {before.isoformat()}: "
+        f"{total.alerts} alert(s), "
+        f"{total.timeline_events} timeline event(s), {total.feedback} feedback rating(s), "
+        f"{total.drafts} draft(s), {total.outbox_rows} outbox row(s)"
+    )
+    return 0
 
 
 def _safe_url(settings: Settings) -> str:

@@ -1,4 +1,9 @@
-"""Liveness, readiness and Prometheus metrics endpoints."""
+"""Liveness, readiness and Prometheus metrics endpoints.
+
+``/readyz`` answers 503 while the database is unreachable or behind on migrations. Parked outbox rows (an
+error only an operator can fix, such as a revoked Slack token) make it ``"status": "degraded"`` with the
+reasons, still 200: webhooks are accepted and kept; only their Slack messages wait.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.http.deps import ServicesDep
 from storage.migrate import is_current
+from storage.outbox import OutboxRepository
 
 router = APIRouter()
 
@@ -28,6 +34,15 @@ async def readyz(services: ServicesDep) -> JSONResponse:
             services.db.ping()
             checks["database"] = "ok"
             checks["migrations"] = "current" if is_current(services.db.engine) else "behind"
+            if checks["migrations"] == "current":
+                with services.db.read() as conn:
+                    parked = OutboxRepository(conn).parked_reasons()
+                checks["outbox"] = {"parked": sum(parked.values()), "parked_reasons": parked}
+                if parked:
+                    reasons = ", ".join(f"{reason} ({n})" for reason, n in sorted(parked.items()))
+                    checks["degraded"] = [
+                        f"outbox rows parked: {reasons}; fix it, then run `sevbot outbox retry --parked`"
+                    ]
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
             checks["migrations"] = "unknown"
@@ -39,7 +54,8 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 
     checks = await anyio.to_thread.run_sync(check)
     ready = checks["database"] == "ok" and checks["migrations"] == "current"
-    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+    status = "unavailable" if not ready else "degraded" if checks.get("degraded") else "ok"
+    return JSONResponse({"ready": ready, "status": status, **checks}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics")

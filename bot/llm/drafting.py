@@ -185,6 +185,12 @@ class Drafter:
                 return None, "incident no longer resolved"
             if automatic:
                 latest = repo.latest(request.incident_id, request.kind)
+                queued_at = repo.queued_at(request.message_id)
+                if latest is not None and queued_at is not None and latest.created_at > queued_at:
+                    # Written after this request was queued: by another worker process that had the
+                    # row before it was handed back (see bot/llm/sink.py). Drafting again would post
+                    # the same draft twice.
+                    return None, "drafted already, since this request was queued"
                 if latest is not None and now - latest.created_at < self.redraft_interval:
                     # Looked at again at least every half minute: the outbox keeps an incident's rows in
                     # order, so a waiting request must not hold a resolution draft back for long.

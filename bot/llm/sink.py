@@ -9,7 +9,8 @@ picks up the task's result. So the worker waits at most ``handoff`` per draft ro
 finish within it; slow ones run side by side in the background. The row stays pending until its draft is
 stored, so a crash loses nothing: the row is simply drafted again. Each call is still bounded by the
 client's own timeout and retries. (With several ``sevbot worker`` processes, a row handed back may be
-taken by another process and drafted twice; the cache and the budget still hold.)
+taken by another process; a draft the first one wrote since the request was queued then satisfies it, so
+it is not drafted again. Only two drafts running at the very same time can both be written.)
 """
 
 from __future__ import annotations

@@ -1,8 +1,13 @@
 """The outbox worker: claims due outbox rows and delivers them to a sink, with backoff and leases.
 
 It runs inside ``sevbot serve`` by default (woken as soon as ingestion commits) or as ``sevbot worker``
-processes. A sink raises :class:`PermanentError` for failures that retrying cannot fix; anything else
-is retried with exponential backoff, so an outage of the sink delays messages and loses none.
+processes. A sink raises :class:`PermanentError` for failures that retrying cannot fix (the row fails),
+:class:`DeliveryBlocked` for those only a person can fix (the row is parked until ``sevbot outbox retry
+--parked``); anything else is retried with exponential backoff, so an outage of the sink delays messages
+and loses none.
+
+Every write about a claimed row carries the claim's lease token: when the lease ran out and another
+worker took the row over, the write changes nothing, and is counted in ``sevbot_outbox_lease_lost``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any, Protocol
 import anyio
 
 from bot.clock import utcnow
-from bot.errors import PermanentError, RetryAfter
+from bot.errors import DeliveryBlocked, LeaseLost, PermanentError, RetryAfter
 from bot.metrics import Metrics
 from storage.db import Database
 from storage.incident_reads import IncidentReads
@@ -62,6 +67,7 @@ class Delivery(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"
     RETRY = "retry"
+    PARKED = "parked"
 
 
 def backoff(attempts: int) -> timedelta:
@@ -189,7 +195,9 @@ class OutboxWorker:
 
     def _release(self, item: OutboxItem) -> None:
         with self.db.write() as conn:
-            OutboxRepository(conn).release([item.id])
+            released = OutboxRepository(conn).release(item.id, token=item.lease_token)
+        if not released:
+            self._lease_lost(item, "release")
 
     def _claim(self, limit: int | None = None) -> list[OutboxItem]:
         with self.db.write() as conn:
@@ -198,29 +206,50 @@ class OutboxWorker:
             )
 
     async def _deliver(self, item: OutboxItem) -> bool:
-        """Deliver one message; ``False`` when it will be retried later."""
+        """Deliver one message; ``False`` when the rest of its lane must wait (a retry, a parked row, or a
+        row that is no longer ours)."""
         incident = await anyio.to_thread.run_sync(self._incident, item.incident_id)
         try:
             result = await self.sink.deliver(item, incident)
+        except LeaseLost:
+            self._lease_lost(item, "deliver")
+            return False
         except PermanentError as exc:
             log.warning("outbox message failed for good", extra={"outbox_id": item.id, "error": str(exc)})
-            await anyio.to_thread.run_sync(self._record, item, Delivery.FAILED, str(exc), None)
-        except RetryAfter as exc:
-            await anyio.to_thread.run_sync(
-                self._record, item, Delivery.RETRY, str(exc), timedelta(seconds=exc.seconds)
+            return await self._settle(item, Delivery.FAILED, str(exc))
+        except DeliveryBlocked as exc:
+            log.warning(
+                "outbox message parked until an operator fixes it",
+                extra={"outbox_id": item.id, "reason": exc.reason, "error": str(exc)},
             )
+            if await self._settle(item, Delivery.PARKED, str(exc), reason=exc.reason) and self.metrics:
+                self.metrics.outbox_parked.labels(item.topic, exc.reason).inc()
+            return False
+        except RetryAfter as exc:
+            await self._settle(item, Delivery.RETRY, str(exc), delay=timedelta(seconds=exc.seconds))
             return False
         except Exception as exc:
             log.warning(
                 "outbox delivery failed; will retry", extra={"outbox_id": item.id, "error": repr(exc)}
             )
-            await anyio.to_thread.run_sync(
-                self._record, item, Delivery.RETRY, repr(exc), backoff(item.attempts)
-            )
+            await self._settle(item, Delivery.RETRY, repr(exc), delay=backoff(item.attempts))
             return False
-        else:
-            await anyio.to_thread.run_sync(self._record, item, Delivery.DONE, result, None)
-        return True
+        return await self._settle(item, Delivery.DONE, result)
+
+    async def _settle(
+        self,
+        item: OutboxItem,
+        outcome: Delivery,
+        detail: Any,
+        *,
+        delay: timedelta | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        """Record how the attempt ended; ``False`` (and counted) when the row was taken over meanwhile."""
+        recorded = await anyio.to_thread.run_sync(self._record, item, outcome, detail, delay, reason)
+        if not recorded:
+            self._lease_lost(item, str(outcome))
+        return recorded
 
     def _incident(self, incident_id: int | None) -> Incident | None:
         if incident_id is None:
@@ -228,16 +257,35 @@ class OutboxWorker:
         with self.db.read() as conn:
             return IncidentReads(conn).get(incident_id)
 
-    def _record(self, item: OutboxItem, outcome: Delivery, detail: Any, delay: timedelta | None) -> None:
+    def _record(
+        self,
+        item: OutboxItem,
+        outcome: Delivery,
+        detail: Any,
+        delay: timedelta | None,
+        reason: str | None,
+    ) -> bool:
         now = self.clock()
+        token = item.lease_token
         with self.db.write() as conn:
             outbox = OutboxRepository(conn)
             if outcome is Delivery.DONE:
-                outbox.complete(item.id, now=now, result=detail)
+                recorded = outbox.complete(item.id, token=token, now=now, result=detail)
             elif outcome is Delivery.FAILED:
-                outbox.fail(item.id, error=detail, now=now)
+                recorded = outbox.fail(item.id, token=token, error=detail, now=now)
+            elif outcome is Delivery.PARKED:
+                recorded = outbox.park(item.id, token=token, reason=reason or "unknown", error=detail)
             else:
                 assert delay is not None
-                outbox.retry(item.id, error=detail, next_attempt_at=now + delay)
-        if self.metrics:
+                recorded = outbox.retry(item.id, token=token, error=detail, next_attempt_at=now + delay)
+        if recorded and self.metrics:
             self.metrics.outbox_delivered.labels(item.topic, outcome).inc()
+        return recorded
+
+    def _lease_lost(self, item: OutboxItem, step: str) -> None:
+        log.warning(
+            "outbox row was taken over by another worker; this attempt changes nothing",
+            extra={"outbox_id": item.id, "worker": self.name, "step": step},
+        )
+        if self.metrics:
+            self.metrics.outbox_lease_lost.labels(item.topic).inc()

@@ -32,6 +32,7 @@ from bot.settings import Settings
 from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_WHY
 from bot.slack.commands import Command, help_text, parse
 from bot.slack.handlers import Reply, SlackHandlers
+from bot.slack.webapi import make_client
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -259,8 +260,10 @@ def mount_slack(
     if settings.slack_bot_token is None:
         log.warning("SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not; the Slack app is not mounted")
         return None
-    client = AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    client = make_client(  # no blind resend of a post whose connection dropped (see webapi.make_client)
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=settings.slack_timeout_seconds,
     )
 
     def report(

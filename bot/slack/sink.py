@@ -1,8 +1,14 @@
 """The outbox's "slack" sink: root message per incident (updated in place), thread replies, drafts.
 
-Delivery is at least once, so every step is idempotent: the root message's channel and ``ts`` are stored
-on the incident right after it is posted (a retry updates it instead of posting again), and a thread
-reply's ``ts`` is stored on the outbox row before anything else can fail (a retry does not post it again).
+Delivery is at least once, so every post happens once as far as Slack allows:
+
+- before a post, the row records that it is about to post (and extends its lease); after it, the post's
+  ``ts`` (the root's also on the incident) in one fenced transaction, so a retry never posts it again;
+- every post carries message metadata naming the incident, the row and the part; an attempt that finds an
+  earlier one's "about to post" with no ``ts`` (a timeout, a dropped connection, a crash, a lease that ran
+  out) first looks for that message in Slack (:mod:`bot.slack.reconcile`) and adopts its ``ts``;
+- slack_sdk's own retries are off (it would resend a post whose answer was lost); the outbox retries;
+- a row whose lease was taken over stops at its next write (:class:`LeaseLost`), before posting again.
 
 Replies about joined alerts are batched: at most one per incident per ``reply_interval``. A row that
 would reply sooner waits in the outbox (holding later rows of its incident, so order is kept) and, when it
@@ -16,6 +22,7 @@ Slack's answers become the worker's vocabulary through :mod:`bot.slack.webapi`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,26 +31,29 @@ from typing import Any
 import anyio
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import Connection
 
 from analytics.records import OutboxKind, OutboxStatus, OutboxTopic
 from bot.clock import utcnow
-from bot.errors import PermanentError, RetryAfter, SlackPermanentFailure
+from bot.errors import DeliveryBlocked, LeaseLost, PermanentError, RetryAfter, SlackPermanentFailure
 from bot.metrics import Metrics
 from bot.settings import FileConfig, Settings
 from bot.slack import blocks
 from bot.slack.pacing import ChannelPacer
+from bot.slack.reconcile import Part, Reconciler, metadata
 from bot.slack.routing import ChannelRouter, config_matchers, incident_facts, matches
-from bot.slack.webapi import ROOT_GONE, translate
+from bot.slack.webapi import ROOT_GONE, make_client, translate
 from storage.db import Database
 from storage.drafts import DraftRepository, StoredDraft
 from storage.incident_reads import IncidentReads
 from storage.models import Alert, Incident
-from storage.outbox import OutboxItem
+from storage.outbox import OutboxItem, OutboxRepository
 from storage.slack import PendingRow, SilenceRepository, SlackStateRepository
 
 log = logging.getLogger(__name__)
 
 TOPIC = OutboxTopic.SLACK
+POSTING = "posting"  # progress key: the parts this row was about to post, with when and where
 
 
 class BatchWait(RetryAfter):
@@ -99,6 +109,8 @@ class SlackSink:
         metrics: Metrics | None = None,
         pacer: ChannelPacer | None = None,
         clock: Callable[[], datetime] = utcnow,
+        lease: timedelta = timedelta(seconds=60),
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = db
         self.client = client
@@ -108,6 +120,9 @@ class SlackSink:
         self.errors = metrics.slack_api_errors if metrics else None
         self.pacer = pacer
         self.clock = clock
+        self.lease = lease  # each write before a post extends the row's lease by this much
+        self.wall_clock = wall_clock  # Slack's ts are wall-clock seconds, whatever clock the worker uses
+        self.reconciler = Reconciler(self._call, lookups=metrics.slack_post_lookups if metrics else None)
 
     async def deliver(self, message: OutboxItem, incident: Incident | None) -> dict[str, Any]:
         if incident is None or message.incident_id is None:
@@ -118,7 +133,7 @@ class SlackSink:
         if view.silence is not None:
             return {**progress, "silenced": view.silence}
         if message.kind == OutboxKind.INCIDENT_OPENED:
-            posted = await self._ensure_root(view, progress, message.id)
+            posted = await self._ensure_root(view, progress, message)
             if not posted and "root_updated" not in progress:  # an earlier row posted it: bring it up to date
                 progress["root_updated"] = await self._update_root(view)
             return progress
@@ -153,20 +168,18 @@ class SlackSink:
         if batched_only and not others_waiting and view.incident.slack_ts and now < due:
             raise BatchWait((due - now).total_seconds())
 
-        posted_root = await self._ensure_root(view, progress, message.id)
+        posted_root = await self._ensure_root(view, progress, message)
         incident = view.incident
         lines = blocks.changes_text(changes, incident=incident, total=total)
         link = self._links(view).get("incident")
         progress["coalesced"] = [row.id for row in absorbed]
-        if lines and "reply_ts" not in progress:
-            reply = blocks.reply_message(lines, link=link)
-            progress["reply_ts"] = await self._post_reply(view, reply)
-            await anyio.to_thread.run_sync(self._save_progress, message.id, progress)
+        if lines:
+            await self._ensure_reply(view, progress, message, blocks.reply_message(lines, link=link))
         if not posted_root and "root_updated" not in progress:
             progress["root_updated"] = await self._update_root(view)
         joined = any(c.get("kind") in throttled for c in changes)
         await anyio.to_thread.run_sync(
-            self._finish_update, message.id, incident.id, absorbed, joined and bool(lines)
+            self._finish_update, message, progress, incident.id, absorbed, joined and bool(lines)
         )
         return progress
 
@@ -175,50 +188,131 @@ class SlackSink:
         draft = await anyio.to_thread.run_sync(self._load_draft, draft_id)
         if draft is None:
             raise PermanentError(f"draft {draft_id!r} does not exist")
-        await self._ensure_root(view, progress, message.id)
-        if "reply_ts" not in progress:
-            reply = blocks.draft_message(
-                kind=draft.kind,
-                source=draft.source,
-                model=draft.model,
-                text=draft.text,
-                link=self._links(view).get("incident"),
-            )
-            progress["reply_ts"] = await self._post_reply(view, reply)
+        await self._ensure_root(view, progress, message)
+        reply = blocks.draft_message(
+            kind=draft.kind,
+            source=draft.source,
+            model=draft.model,
+            text=draft.text,
+            link=self._links(view).get("incident"),
+        )
+        await self._ensure_reply(view, progress, message, reply)
         return progress
 
     # --- Slack calls -----------------------------------------------------------------------------
 
-    async def _ensure_root(self, view: _View, progress: dict[str, Any], message_id: int) -> bool:
-        """Post the root message unless the incident has one; ``True`` when posted now."""
+    async def _ensure_root(self, view: _View, progress: dict[str, Any], message: OutboxItem) -> bool:
+        """Post the root message unless the incident has one; ``True`` when posted now (an earlier
+        attempt's post, found and adopted, counts as not posted now: it is brought up to date)."""
         incident = view.incident
         if incident.slack_ts and incident.slack_channel:
             return False
         channel = self.router.channel_for(self._facts(incident))
-        root = self._root(view)
-        response = await self._call(
-            "chat_postMessage",
-            channel,
-            channel=channel,
-            text=root.text,
-            blocks=root.blocks,
-            unfurl_links=False,
-        )
-        channel_id, ts = str(response["channel"]), str(response["ts"])
-        await anyio.to_thread.run_sync(self._store_root, incident.id, channel, channel_id, ts)
+        found = None
+        earlier = progress.get(POSTING, {}).get(Part.ROOT)
+        if earlier:  # an earlier attempt may have posted it: look before posting again
+            known = await anyio.to_thread.run_sync(self._known_channel_id, str(earlier["channel"]))
+            found = await self.reconciler.root(
+                channel=str(earlier["channel"]),
+                known_id=known,
+                incident_id=incident.id,
+                outbox_id=message.id,
+                since=float(earlier["at"]),
+            )
+        if found is not None:
+            channel, channel_id, ts = str(earlier["channel"]), found.channel, found.ts  # where it went
+        else:
+            root = self._root(view)
+            response = await self._post(
+                message,
+                progress,
+                Part.ROOT,
+                pace_key=channel,
+                channel=channel,
+                text=root.text,
+                blocks=root.blocks,
+                unfurl_links=False,
+            )
+            channel_id, ts = str(response["channel"]), str(response["ts"])
+        progress.get(POSTING, {}).pop(Part.ROOT, None)
+        progress.update(channel=channel_id, root_ts=ts)
+        place = (incident.id, channel, channel_id, ts)
+        await anyio.to_thread.run_sync(self._record, message, progress, place)
         incident.slack_channel, incident.slack_ts = channel_id, ts
         view.channel_key = channel
-        progress.update(channel=channel_id, root_ts=ts)
-        return True
+        return found is None
+
+    async def _ensure_reply(
+        self, view: _View, progress: dict[str, Any], message: OutboxItem, reply: blocks.SlackMessage
+    ) -> None:
+        """Post this row's thread reply unless it went out already (stored, or found in the thread)."""
+        if "reply_ts" in progress:
+            return
+        incident = view.incident
+        assert incident.slack_channel and incident.slack_ts
+        found = None
+        earlier = progress.get(POSTING, {}).get(Part.REPLY)
+        if earlier:
+            found = await self.reconciler.reply(
+                channel_id=incident.slack_channel,
+                root_ts=incident.slack_ts,
+                incident_id=incident.id,
+                outbox_id=message.id,
+                since=float(earlier["at"]),
+            )
+        if found is not None:
+            ts = found.ts
+        else:
+            response = await self._post(
+                message,
+                progress,
+                Part.REPLY,
+                pace_key=view.pace_key,
+                channel=incident.slack_channel,
+                thread_ts=incident.slack_ts,
+                text=reply.text,
+                blocks=reply.blocks,
+                unfurl_links=False,
+            )
+            ts = str(response["ts"])
+        progress.get(POSTING, {}).pop(Part.REPLY, None)
+        progress["reply_ts"] = ts
+        await anyio.to_thread.run_sync(self._record, message, progress, None)
+
+    async def _post(
+        self, message: OutboxItem, progress: dict[str, Any], part: Part, *, pace_key: str, **arguments: Any
+    ) -> Any:
+        """``chat.postMessage`` with this post's metadata, recorded as "about to post" first.
+
+        The record is what makes a later attempt look before posting again; it is cleared when Slack
+        answers that it did not post (a refusal, a rate limit), and kept when the outcome is unknown.
+        """
+        assert message.incident_id is not None
+        intent = {"at": self.wall_clock(), "channel": arguments["channel"]}
+        progress.setdefault(POSTING, {})[str(part)] = intent
+        await anyio.to_thread.run_sync(self._record, message, progress, None)
+        try:
+            if self.pacer is not None:  # after the record: the post follows its turn without a gap
+                await self.pacer.wait_turn(pace_key)
+            return await self._call(
+                "chat_postMessage",
+                metadata=metadata(incident_id=message.incident_id, outbox_id=message.id, part=part),
+                **arguments,
+            )
+        except (SlackPermanentFailure, DeliveryBlocked, RetryAfter):  # not posted (refused, rate limited, or
+            progress[POSTING].pop(str(part), None)  # not this channel's turn yet)
+            await anyio.to_thread.run_sync(self._record, message, progress, None)
+            raise
 
     async def _update_root(self, view: _View) -> bool:
         incident = view.incident
         assert incident.slack_channel and incident.slack_ts
         root = self._root(view)
+        if self.pacer is not None:
+            await self.pacer.wait_turn(view.pace_key)
         try:
             await self._call(
                 "chat_update",
-                view.pace_key,
                 channel=incident.slack_channel,
                 ts=incident.slack_ts,
                 text=root.text,
@@ -231,24 +325,8 @@ class SlackSink:
             raise
         return True
 
-    async def _post_reply(self, view: _View, reply: blocks.SlackMessage) -> str:
-        incident = view.incident
-        assert incident.slack_channel and incident.slack_ts
-        response = await self._call(
-            "chat_postMessage",
-            view.pace_key,
-            channel=incident.slack_channel,
-            thread_ts=incident.slack_ts,
-            text=reply.text,
-            blocks=reply.blocks,
-            unfurl_links=False,
-        )
-        return str(response["ts"])
-
-    async def _call(self, method: str, pace_key: str, **kwargs: Any) -> Any:
-        """Call a Web API method after the channel's turn, translating Slack's errors for the worker."""
-        if self.pacer is not None:
-            await self.pacer.wait_turn(pace_key)
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        """Call a Web API method, translating Slack's errors for the worker."""
         try:
             return await getattr(self.client, method)(**kwargs)
         except SlackApiError as exc:
@@ -305,23 +383,42 @@ class SlackSink:
                 return f"config silence {index + 1}"
         return None
 
-    def _store_root(self, incident_id: int, channel_key: str, channel: str, ts: str) -> None:
-        with self.db.write() as conn:
-            SlackStateRepository(conn).store_root(
-                incident_id, channel_key=channel_key, channel=channel, ts=ts
-            )
+    def _known_channel_id(self, channel_key: str) -> str | None:
+        with self.db.read() as conn:
+            return SlackStateRepository(conn).known_channel_id(channel_key)
 
-    def _save_progress(self, message_id: int, progress: Mapping[str, Any]) -> None:
+    def _record(
+        self, message: OutboxItem, progress: Mapping[str, Any], root: tuple[int, str, str, str] | None
+    ) -> None:
+        """Store this attempt's progress (and a root message's place) while the row is still ours."""
         with self.db.write() as conn:
-            SlackStateRepository(conn).save_progress(message_id, progress)
+            self._hold_lease(conn, message, progress)
+            if root is not None:
+                incident_id, channel_key, channel, ts = root
+                SlackStateRepository(conn).store_root(
+                    incident_id, channel_key=channel_key, channel=channel, ts=ts
+                )
+
+    def _hold_lease(self, conn: Connection, message: OutboxItem, progress: Mapping[str, Any]) -> None:
+        stored = OutboxRepository(conn).save_progress(
+            message.id, token=message.lease_token, result=progress, lease_until=self.clock() + self.lease
+        )
+        if not stored:
+            raise LeaseLost(message.id)
 
     def _finish_update(
-        self, message_id: int, incident_id: int, absorbed: Sequence[PendingRow], joined: bool
+        self,
+        message: OutboxItem,
+        progress: Mapping[str, Any],
+        incident_id: int,
+        absorbed: Sequence[PendingRow],
+        joined: bool,
     ) -> None:
         now = self.clock()
         with self.db.write() as conn:
+            self._hold_lease(conn, message, progress)
             state = SlackStateRepository(conn)
-            state.mark_coalesced([row.id for row in absorbed], into=message_id, now=now)
+            state.mark_coalesced([row.id for row in absorbed], into=message.id, now=now)
             if joined:
                 state.set_thread(incident_id, last_joined_reply_at=now)
 
@@ -342,8 +439,10 @@ def build_slack_sink(
 ) -> SlackSink:
     """The sink ``sevbot serve`` and ``sevbot worker`` use when ``SLACK_BOT_TOKEN`` is set."""
     assert settings.slack_bot_token is not None
-    client = AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    client = make_client(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=settings.slack_timeout_seconds,
     )
     return SlackSink(
         db=db,
@@ -353,4 +452,5 @@ def build_slack_sink(
         metrics=metrics,
         pacer=ChannelPacer(db, interval=settings.slack_channel_interval),
         clock=clock,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
     )

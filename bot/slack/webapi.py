@@ -1,8 +1,9 @@
-"""Slack's Web API answers in the outbox worker's vocabulary (pure translation; no I/O).
+"""Slack's Web API answers in the outbox worker's vocabulary (pure translation; no I/O), and the client.
 
 429 → :class:`RetryAfter` (its ``Retry-After``), 5xx and transient errors → :class:`SlackApiFailure`
-(retried with backoff), every other ``{"ok": false}`` (``channel_not_found``, ``not_in_channel``,
-``invalid_auth`` …) → :class:`SlackPermanentFailure`. Slack's error code travels as a field, never parsed
+(retried with backoff), errors an operator must fix (``invalid_auth``, ``token_revoked``,
+``not_in_channel``, ``channel_not_found`` …) → :class:`SlackBlocked` (the row is parked), every other
+``{"ok": false}`` → :class:`SlackPermanentFailure`. Slack's error code travels as a field, never parsed
 back out of a message.
 """
 
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import DeliveryError, RetryAfter, SlackApiFailure, SlackPermanentFailure
+from bot.errors import DeliveryError, RetryAfter, SlackApiFailure, SlackBlocked, SlackPermanentFailure
 
 # Errors Slack answers that a later retry can fix; every other ``ok: false`` is permanent.
 TRANSIENT_ERRORS = frozenset(
@@ -24,9 +26,39 @@ TRANSIENT_ERRORS = frozenset(
         "team_added_to_org",
     }
 )
+# Errors that hold for every message until a person fixes the token, the app or the channel: the rows are
+# parked (kept, counted, shown in /readyz) and replayed by `sevbot outbox retry --parked`, never dropped.
+PARK_ERRORS = frozenset(
+    {
+        "not_authed",
+        "invalid_auth",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "no_permission",
+        "missing_scope",
+        "not_allowed_token_type",
+        "team_access_not_granted",
+        "ekm_access_denied",
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+    }
+)
 # chat.update errors that mean the root message is gone: post the thread reply anyway, skip the update.
 ROOT_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 DEFAULT_RETRY_AFTER = 30.0
+
+
+def make_client(*, token: str, base_url: str, timeout: int = 30) -> AsyncWebClient:
+    """The Web API client of the sink and the Bolt app: no retry handlers of its own.
+
+    slack_sdk's default (``AsyncConnectionErrorRetryHandler``, checked in slack_sdk 3.48) resends a
+    request once when the connection drops, even a ``chat.postMessage`` Slack already accepted. The outbox
+    retries instead, after looking whether the post went out; an answer to a command or a mention is not
+    resent (the person asks again rather than reads it twice).
+    """
+    return AsyncWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
 
 
 def api_name(method: str) -> str:
@@ -51,4 +83,6 @@ def translate(method: str, exc: SlackApiError, *, errors: Counter | None = None)
         return RetryAfter(max(1.0, seconds))
     if status >= 500 or error in TRANSIENT_ERRORS:
         return SlackApiFailure(method=api, error=error, status=status)
+    if error in PARK_ERRORS:
+        return SlackBlocked(method=api, error=error, status=status)
     return SlackPermanentFailure(method=api, error=error, status=status)

@@ -78,7 +78,9 @@ def test_two_worker_processes_on_postgres_never_post_the_same_message_twice(
     assert len([c for c in posted if "thread_ts" not in c.args]) == INCIDENTS  # one root each
     assert {c.response["ts"] for c in posted} == recorded  # every post is one the outbox accounts for
     assert len(posted) == len(recorded)  # and none went out twice
-    assert all(r["status"] == "done" for r in rows)
+    assert all(r["status"] == "done" for r in rows), [
+        (r["status"], r["last_error"]) for r in rows if r["status"] != "done"
+    ]
 
 
 def _slack_rows(services: Any) -> list[dict[str, Any]]:

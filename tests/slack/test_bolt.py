@@ -93,8 +93,10 @@ class Sevbot:
         return wait_until(stored, what=f"incident {incident_id}'s root message to be stored", interval=0.01)
 
     def rows(self, model: Any) -> list[Any]:
+        """Every row of ``model``'s table, in id order (PostgreSQL returns updated rows last otherwise)."""
         with self.app.state.services.db.read() as conn:
-            return list(conn.execute(select(model)).all())
+            key = next(iter(model.__table__.primary_key.columns))
+            return list(conn.execute(select(model).order_by(key)).all())
 
 
 def _slug(text: str) -> str:
@@ -352,20 +354,25 @@ def test_list_show_why_and_stats_answer(sevbot: Sevbot) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_permanent_slack_error_is_counted_in_metrics(sevbot: Sevbot) -> None:
+def test_a_channel_slack_does_not_know_parks_the_row_counted_in_metrics_and_readyz(sevbot: Sevbot) -> None:
     sevbot.slack.unknown_channels.add("alerts")
     sevbot.alert()
     sevbot.slack.wait_for("chat.postMessage")
 
     def counted() -> str | None:
         text = sevbot.http.get(f"{sevbot.url}/metrics").text
-        failed = 'sevbot_outbox_delivered_total{outcome="failed",topic="slack"} 1.0'
-        return text if failed in text else None
+        parked = 'sevbot_outbox_parked_total{reason="channel_not_found",topic="slack"} 1.0'
+        return text if parked in text else None
 
-    metrics = wait_until(counted, what="the failed delivery in /metrics", interval=0.05)
+    metrics = wait_until(counted, what="the parked delivery in /metrics", interval=0.05)
     assert 'sevbot_slack_api_errors_total{error="channel_not_found",method="chat.postMessage"} 1.0' in metrics
+    assert 'sevbot_outbox_messages{status="parked"} 1.0' in metrics
     [row] = [r for r in sevbot.rows(OutboxMessage) if r.topic == "slack" and r.kind == "incident.opened"]
-    assert (row.status, row.last_error) == ("failed", "chat.postMessage: channel_not_found")
+    assert (row.status, row.last_error) == ("parked", "chat.postMessage: channel_not_found")
+    ready = sevbot.http.get(f"{sevbot.url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
+    assert ready.json()["outbox"] == {"parked": 1, "parked_reasons": {"channel_not_found": 1}}
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -25,7 +25,7 @@ def web_api_methods() -> set[str]:
             if (
                 isinstance(node, ast.Constant)
                 and isinstance(node.value, str)
-                and node.value.startswith("chat_")
+                and node.value.startswith(("chat_", "conversations_"))
             ):
                 methods.add(node.value)
     return methods
@@ -44,11 +44,24 @@ def test_the_manifest_matches_the_app() -> None:
     assert {url.split("://", 1)[1].split("/", 1)[1] for url in urls} == {"slack/events"}
     assert settings["event_subscriptions"]["bot_events"] == ["app_mention"]
     assert settings["interactivity"]["is_enabled"] is True
-    # chat:write covers the chat.* methods, files:write the chart upload; nothing else is asked for.
-    assert web_api_methods() == {"chat_postMessage", "chat_update", "chat_postEphemeral", "files_upload_v2"}
+    # chat:write covers the chat.* methods, files:write the chart upload; channels:/groups:history and
+    # :read the look for an earlier post before posting again; nothing else is asked for.
+    assert web_api_methods() == {
+        "chat_postMessage",
+        "chat_update",
+        "chat_postEphemeral",
+        "files_upload_v2",
+        "conversations_history",
+        "conversations_replies",
+        "conversations_list",
+    }
     assert sorted(MANIFEST["oauth_config"]["scopes"]["bot"]) == [
         "app_mentions:read",
+        "channels:history",
+        "channels:read",
         "chat:write",
         "commands",
         "files:write",
+        "groups:history",
+        "groups:read",
     ]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.bootstrap import Services
 from bot.outbox.worker import OutboxWorker
@@ -23,6 +23,16 @@ def claim(services: Services, clock: Clock, worker: str = "w1") -> list[tuple[in
             worker=worker, now=clock.now, lease=timedelta(seconds=60), limit=50
         )
     return [(item.id, item.incident_id) for item in items if item.topic == "slack"]
+
+
+def back_off(services: Services, message_id: int, *, until: datetime) -> None:
+    """Put a row in the state a failed attempt leaves it in: pending, due at ``until``."""
+    with services.db.write() as conn:
+        conn.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(next_attempt_at=until, attempts=OutboxMessage.attempts + 1, last_error="slack down")
+        )
 
 
 def slack_row(services: Services, incident_id: int, kind: str) -> int:
@@ -44,13 +54,10 @@ def test_a_later_message_waits_while_an_earlier_one_of_its_incident_backs_off(
     fire(services, am_alert(name="A"))
     fire(services, am_alert(name="B"))
     with services.db.write() as conn:
-        outbox = OutboxRepository(conn)
-        outbox.enqueue([NewMessage("slack", "incident.updated", 1, {"changes": []})], clock.now)
-        outbox.retry(
-            slack_row(services, 1, "incident.opened"),
-            error="slack down",
-            next_attempt_at=clock.now + timedelta(seconds=30),
+        OutboxRepository(conn).enqueue(
+            [NewMessage("slack", "incident.updated", 1, {"changes": []})], clock.now
         )
+    back_off(services, slack_row(services, 1, "incident.opened"), until=clock.now + timedelta(seconds=30))
 
     claimed = claim(services, clock)
 
@@ -79,7 +86,6 @@ def test_the_worker_wakes_when_a_deferred_row_is_due_not_a_whole_poll_later(
     worker = OutboxWorker(db=services.db, sink=None, clock=clock, poll_seconds=60)  # type: ignore[arg-type]
     assert asyncio.run(worker._idle_seconds()) == 60
     fire(services, am_alert())
-    with services.db.write() as conn:
-        OutboxRepository(conn).retry(1, error="paced", next_attempt_at=clock.now + timedelta(seconds=2.5))
+    back_off(services, 1, until=clock.now + timedelta(seconds=2.5))
 
     assert asyncio.run(worker._idle_seconds()) == 2.5

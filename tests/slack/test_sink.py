@@ -150,11 +150,10 @@ def test_500_then_success_does_not_post_twice(delivery: Delivery, slack: FakeSla
 
 
 def test_a_permanent_error_is_recorded_counted_and_not_retried(
-    services: Services, slack: FakeSlack, clock: Clock
+    delivery: Delivery, slack: FakeSlack, clock: Clock
 ) -> None:
-    slack.unknown_channels.add("alerts")
-    delivery = make_delivery(services, slack, clock)
-    fire(services, am_alert())
+    slack.fail_next("chat.postMessage", error="msg_too_long")
+    fire(delivery.services, am_alert())
 
     delivery.run()
     clock.now += timedelta(hours=1)
@@ -163,13 +162,44 @@ def test_a_permanent_error_is_recorded_counted_and_not_retried(
     [row] = delivery.rows()
     assert (row["status"], row["last_error"], row["attempts"]) == (
         "failed",
-        "chat.postMessage: channel_not_found",
+        "chat.postMessage: msg_too_long",
         1,
     )
     assert len(slack.calls_to("chat.postMessage")) == 1
     metrics = generate_latest(delivery.metrics.registry).decode()
-    assert 'sevbot_slack_api_errors_total{error="channel_not_found",method="chat.postMessage"} 1.0' in metrics
+    assert 'sevbot_slack_api_errors_total{error="msg_too_long",method="chat.postMessage"} 1.0' in metrics
     assert 'sevbot_outbox_delivered_total{outcome="failed",topic="slack"} 1.0' in metrics
+
+
+def test_a_channel_the_bot_cannot_post_to_parks_the_row_and_holds_back_its_incident(
+    services: Services, slack: FakeSlack, clock: Clock
+) -> None:
+    slack.unknown_channels.add("alerts")
+    delivery = make_delivery(services, slack, clock)
+    fire(services, am_alert())
+    delivery.run()
+    fire(services, am_alert(instance="b"))  # a later update of the same incident
+
+    clock.now += timedelta(hours=1)
+    delivery.run()
+
+    assert [(r["status"], r["parked_reason"]) for r in delivery.rows()] == [
+        ("parked", "channel_not_found"),
+        ("pending", None),  # held back behind the parked root: order is kept
+    ]
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    metrics = generate_latest(delivery.metrics.registry).decode()
+    assert 'sevbot_outbox_parked_total{reason="channel_not_found",topic="slack"} 1.0' in metrics
+    assert 'sevbot_outbox_delivered_total{outcome="parked",topic="slack"} 1.0' in metrics
+
+    slack.unknown_channels.clear()  # the operator fixed the channel
+    with services.db.write() as conn:
+        assert OutboxRepository(conn).retry_now(now=clock.now, parked=True).unparked == 1
+    delivery.drain()
+
+    posts = slack.calls_to("chat.postMessage", ok=True)
+    assert ["thread_ts" in p.args for p in posts] == [False, True]  # root, then the reply
+    assert all(count == 1 for count in slack.post_counts().values())
 
 
 def test_an_outage_delays_everything_and_loses_nothing_in_order_without_duplicates(

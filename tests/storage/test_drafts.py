@@ -183,6 +183,12 @@ def test_a_newer_pending_request_for_the_same_incident_and_kind_is_seen(db: Data
         assert DraftRepository(conn).newer_request_pending(ids[0], incident_id, DraftKind.SUMMARY)
         newest = int(conn.execute(select(func.max(OutboxMessage.id))).scalar_one())
     with db.write() as conn:
-        OutboxRepository(conn).complete(newest, now=T0, result={})
+        outbox = OutboxRepository(conn)
+        [claimed] = [
+            item
+            for item in outbox.claim(worker="w", now=T0, lease=timedelta(minutes=1), limit=10)
+            if item.id == newest
+        ]
+        outbox.complete(newest, token=claimed.lease_token, now=T0, result={})
     with db.read() as conn:
         assert not DraftRepository(conn).newer_request_pending(ids[0], incident_id, DraftKind.SUMMARY)  # done

@@ -37,6 +37,13 @@ def claim(db: Database, clock: Clock, *, worker: str = "w1", limit: int = 10) ->
     return [item.id for item in items]
 
 
+def lease(db: Database, message_id: int) -> str:
+    """The token of the row's current claim: every write after a claim needs it (fenced leases)."""
+    token = row(db, message_id).lease_token
+    assert token, f"row {message_id} is not claimed"
+    return str(token)
+
+
 def row(db: Database, message_id: int) -> Any:
     with db.read() as conn:
         return conn.execute(select(OutboxMessage).where(OutboxMessage.id == message_id)).one()
@@ -73,12 +80,19 @@ def test_a_claim_takes_the_oldest_due_rows_up_to_its_limit_with_what_to_deliver(
     with db.write() as conn:
         items = OutboxRepository(conn).claim(worker="w1", now=clock.now, lease=LEASE, limit=2)
 
+    tokens = [item.lease_token for item in items]
     assert items == [
-        OutboxItem(ids[0], OutboxTopic.SLACK, OutboxKind.INCIDENT_UPDATED, incidents[0], {"n": 0}, 0),
-        OutboxItem(ids[1], OutboxTopic.SLACK, OutboxKind.INCIDENT_UPDATED, incidents[1], {"n": 1}, 0),
+        OutboxItem(
+            ids[0], OutboxTopic.SLACK, OutboxKind.INCIDENT_UPDATED, incidents[0], {"n": 0}, 0, tokens[0]
+        ),
+        OutboxItem(
+            ids[1], OutboxTopic.SLACK, OutboxKind.INCIDENT_UPDATED, incidents[1], {"n": 1}, 0, tokens[1]
+        ),
     ]
+    assert tokens[0] and tokens[0] == tokens[1]  # one token per claim
     assert (row(db, ids[0]).claimed_by, row(db, ids[0]).claimed_until) == ("w1", clock.now + LEASE)
     assert claim(db, clock, worker="w2") == [ids[2]]  # claimed rows are not claimed again
+    assert lease(db, ids[2]) != tokens[0]  # and another claim has another token
 
 
 def test_a_claim_of_an_empty_queue_is_empty(db: Database, clock: Clock) -> None:
@@ -94,8 +108,11 @@ def test_a_later_row_waits_while_an_earlier_row_of_its_incident_and_topic_backs_
     second = enqueue(db, clock, incident_id)
     llm = enqueue(db, clock, incident_id, OutboxTopic.LLM)
     elsewhere = enqueue(db, clock, other_id)
+    assert claim(db, clock, limit=1) == [first]
     with db.write() as conn:
-        OutboxRepository(conn).retry(first, error="slack down", next_attempt_at=clock.now + 30 * SECOND)
+        OutboxRepository(conn).retry(
+            first, token=lease(db, first), error="slack down", next_attempt_at=clock.now + 30 * SECOND
+        )
 
     assert claim(db, clock) == [llm, elsewhere]  # another topic and another incident do not wait
 
@@ -114,7 +131,7 @@ def test_a_later_row_waits_while_an_earlier_row_of_its_incident_and_topic_is_cla
     assert claim(db, clock, worker="w2") == []
 
     with db.write() as conn:
-        OutboxRepository(conn).complete(first, now=clock.now, result={"ts": "1.1"})
+        OutboxRepository(conn).complete(first, token=lease(db, first), now=clock.now, result={"ts": "1.1"})
     assert claim(db, clock, worker="w2") == [second]
 
 
@@ -125,7 +142,7 @@ def test_a_row_given_up_on_holds_back_nothing(db: Database, clock: Clock) -> Non
     claim(db, clock, limit=1)
 
     with db.write() as conn:
-        OutboxRepository(conn).fail(first, error="channel_not_found", now=clock.now)
+        OutboxRepository(conn).fail(first, token=lease(db, first), error="channel_not_found", now=clock.now)
 
     assert claim(db, clock) == [second]
 
@@ -153,8 +170,8 @@ def test_released_rows_are_due_again_at_once(db: Database, clock: Clock) -> None
     assert claim(db, clock, worker="w1") == ids
 
     with db.write() as conn:
-        OutboxRepository(conn).release(ids)
-        OutboxRepository(conn).release([])
+        for message_id in ids:
+            assert OutboxRepository(conn).release(message_id, token=lease(db, message_id))
 
     released = row(db, ids[0])
     assert (released.claimed_by, released.claimed_until, released.attempts) == (None, None, 0)
@@ -168,7 +185,9 @@ def test_a_completed_row_is_done_with_its_result_and_never_claimed_again(db: Dat
     clock.now += 2 * SECOND
 
     with db.write() as conn:
-        OutboxRepository(conn).complete(message_id, now=clock.now, result={"channel": "C1", "ts": "1.1"})
+        OutboxRepository(conn).complete(
+            message_id, token=lease(db, message_id), now=clock.now, result={"channel": "C1", "ts": "1.1"}
+        )
 
     done = row(db, message_id)
     assert (done.status, done.done_at, done.result, done.attempts, done.claimed_until) == (
@@ -191,7 +210,9 @@ def test_a_retried_row_counts_the_attempt_and_waits_until_its_next_attempt(
     retry_at = clock.now + 10 * SECOND
 
     with db.write() as conn:
-        OutboxRepository(conn).retry(message_id, error="x" * 5000, next_attempt_at=retry_at)
+        OutboxRepository(conn).retry(
+            message_id, token=lease(db, message_id), error="x" * 5000, next_attempt_at=retry_at
+        )
 
     retried = row(db, message_id)
     assert (retried.status, retried.attempts, retried.next_attempt_at) == (OutboxStatus.PENDING, 1, retry_at)
@@ -211,7 +232,9 @@ def test_a_failed_row_keeps_its_error_for_inspection_and_is_not_claimed_again(
     claim(db, clock)
 
     with db.write() as conn:
-        OutboxRepository(conn).fail(message_id, error="invalid_blocks", now=clock.now)
+        OutboxRepository(conn).fail(
+            message_id, token=lease(db, message_id), error="invalid_blocks", now=clock.now
+        )
 
     failed = row(db, message_id)
     assert (failed.status, failed.attempts, failed.last_error, failed.done_at) == (
@@ -235,12 +258,14 @@ def test_next_due_after_is_when_the_earliest_deferred_pending_row_becomes_due(
             return OutboxRepository(conn).next_due_after(clock.now)
 
     assert next_due() is None  # everything is due already: nothing to wake for
+    claim(db, clock)
     with db.write() as conn:
         outbox = OutboxRepository(conn)
-        outbox.retry(ids[0], error="later", next_attempt_at=clock.now + 20 * SECOND)
-        outbox.retry(ids[1], error="sooner", next_attempt_at=clock.now + 5 * SECOND)
-        outbox.retry(ids[2], error="soonest", next_attempt_at=clock.now + 2 * SECOND)
-        outbox.fail(ids[2], error="gave up", now=clock.now)  # failed rows are not waited for
+        outbox.retry(ids[0], token=lease(db, ids[0]), error="later", next_attempt_at=clock.now + 20 * SECOND)
+        outbox.retry(ids[1], token=lease(db, ids[1]), error="sooner", next_attempt_at=clock.now + 5 * SECOND)
+        outbox.fail(
+            ids[2], token=lease(db, ids[2]), error="gave up", now=clock.now
+        )  # failed rows are not waited for
     assert next_due() == clock.now + 5 * SECOND
 
     clock.now += 5 * SECOND
@@ -250,11 +275,12 @@ def test_next_due_after_is_when_the_earliest_deferred_pending_row_becomes_due(
 def test_rows_are_counted_by_status(db: Database, clock: Clock) -> None:
     incident_id = add_incident(db)
     ids = [enqueue(db, clock, incident_id) for _ in range(4)]
+    claim(db, clock)
     with db.write() as conn:
         outbox = OutboxRepository(conn)
-        outbox.complete(ids[0], now=clock.now, result={})
-        outbox.fail(ids[1], error="no", now=clock.now)
-        outbox.retry(ids[2], error="later", next_attempt_at=clock.now + SECOND)
+        outbox.complete(ids[0], token=lease(db, ids[0]), now=clock.now, result={})
+        outbox.fail(ids[1], token=lease(db, ids[1]), error="no", now=clock.now)
+        outbox.retry(ids[2], token=lease(db, ids[2]), error="later", next_attempt_at=clock.now + SECOND)
 
     with db.read() as conn:
         outbox = OutboxRepository(conn)

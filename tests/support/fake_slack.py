@@ -5,7 +5,13 @@
 loopback port, answering the way Slack does (``{"ok": true, ...}`` with channel ids and message ``ts``).
 Point a real ``slack_sdk`` client at ``fake.api_url`` (the trailing slash matters). Every request is
 recorded as a :class:`Call` with its arrival time, and a test can make the next calls of a method fail
-with ``fail_next`` (HTTP 429 with ``Retry-After``, HTTP 500, or an ``{"ok": false, "error": ...}`` body).
+with ``fail_next`` (HTTP 429 with ``Retry-After``, HTTP 500, or an ``{"ok": false, "error": ...}`` body),
+answer every call with one error for a while (``refuse("token_revoked")`` … ``restore()``), or accept a
+call and then hold its answer back (``hold_next``: the message is posted, the client waits past its
+timeout). Messages keep the ``metadata`` they were posted with; ``conversations.history`` and
+``conversations.replies`` return it with ``include_all_metadata``, newest first / oldest first, paged
+with ``limit`` and ``cursor`` as Slack does. ``post_counts()`` counts accepted posts per sevbot message
+(incident, outbox row, part), from the metadata each carries.
 ``response_url(...)`` gives URLs for slash-command and interactivity ``response_url``s; what is posted
 there is recorded too (method ``"response_url"``).
 
@@ -27,8 +33,9 @@ import json
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -73,6 +80,24 @@ class Failure:
 
 
 @dataclass(slots=True)
+class Hold:
+    """The next matching call is answered as usual, but only after ``release_held()`` or ``seconds``."""
+
+    seconds: float
+    where: Callable[[dict[str, Any]], bool] | None = None
+    released: threading.Event = field(default_factory=threading.Event)
+    drop: bool = False  # then close the connection without any answer
+
+
+@dataclass(slots=True)
+class Refusal:
+    """Every Web API call answers ``{"ok": false, "error": error}`` until ``until`` (monotonic) or restore."""
+
+    error: str
+    until: float | None = None
+
+
+@dataclass(slots=True)
 class Message:
     channel: str
     ts: str
@@ -81,12 +106,25 @@ class Message:
     thread_ts: str | None
     user: str = BOT_USER_ID
     edits: int = 0
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostKey:
+    """Which sevbot message a post was, from its metadata."""
+
+    incident_id: int
+    outbox_id: int
+    part: str
 
 
 @dataclass(slots=True)
 class _State:
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[Failure]] = field(default_factory=dict)
+    holds: dict[str, list[Hold]] = field(default_factory=dict)
+    holding: list[Hold] = field(default_factory=list)  # taken, their answers waiting
+    refusal: Refusal | None = None
     messages: dict[tuple[str, str], Message] = field(default_factory=dict)
     channels: dict[str, str] = field(default_factory=dict)  # name -> id
     uploads: dict[str, bytes] = field(default_factory=dict)
@@ -132,6 +170,7 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
+        self.release_held()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -192,6 +231,45 @@ class FakeSlack:
         with self._cond:
             self._state.failures.clear()
 
+    def hold_next(
+        self,
+        method: str,
+        *,
+        seconds: float = 10.0,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> Hold:
+        """Accept the next matching call of ``method`` (the message is posted at once) but hold its answer
+        until ``release_held()`` or ``seconds``: a client with a shorter timeout never hears back."""
+        hold = Hold(seconds=seconds, where=where)
+        with self._cond:
+            self._state.holds.setdefault(method, []).append(hold)
+        return hold
+
+    def drop_next(self, method: str, *, where: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """Accept the next matching call of ``method`` (the message is posted), then close the connection
+        without answering: what a proxy or a network failure does after Slack has done the work."""
+        with self._cond:
+            self._state.holds.setdefault(method, []).append(Hold(seconds=0, where=where, drop=True))
+
+    def release_held(self) -> None:
+        with self._cond:
+            holds = [h for queued in self._state.holds.values() for h in queued] + self._state.holding
+            self._state.holds.clear()
+            self._state.holding.clear()
+        for hold in holds:
+            hold.released.set()
+
+    def refuse(self, error: str = "token_revoked", *, seconds: float | None = None) -> None:
+        """Answer every Web API call with ``error`` (as Slack does for a revoked token: HTTP 200,
+        ``ok: false``) until ``restore()``, or for ``seconds``."""
+        until = time.monotonic() + seconds if seconds is not None else None
+        with self._cond:
+            self._state.refusal = Refusal(error=error, until=until)
+
+    def restore(self) -> None:
+        with self._cond:
+            self._state.refusal = None
+
     # --- what happened ---------------------------------------------------------------------
 
     @property
@@ -231,6 +309,21 @@ class FakeSlack:
                 )
             return matching()
 
+    def post_counts(self) -> Counter[PostKey]:
+        """Accepted ``chat.postMessage`` calls per sevbot message (incident, outbox row, part), from the
+        metadata each post carried. Exactly once means every count is 1."""
+        counts: Counter[PostKey] = Counter()
+        for call in self.calls_to("chat.postMessage", ok=True):
+            payload = (_metadata(call.args.get("metadata")) or {}).get("event_payload") or {}
+            counts[
+                PostKey(
+                    int(payload.get("incident_id", 0)),
+                    int(payload.get("outbox_id", 0)),
+                    str(payload.get("part")),
+                )
+            ] += 1
+        return counts
+
     def messages(self, channel: str | None = None) -> list[Message]:
         """Messages currently in the fake's channels (posted and not deleted), oldest first."""
         with self._cond:
@@ -252,7 +345,10 @@ class FakeSlack:
 
     # --- the API ---------------------------------------------------------------------------
 
-    def _handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _handle(
+        self, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        """The answer to send, or ``None`` to close the connection without one."""
         args = _parse_body(headers.get("content-type", ""), raw)
         if path.startswith("/api/"):
             method = path[len("/api/") :].split("?", 1)[0]
@@ -267,6 +363,7 @@ class FakeSlack:
             method = "unknown"
         with self._cond:
             status, extra_headers, response, body = self._answer(method, path, headers, args, raw)
+            hold = self._take_hold(method, args)
             self._state.calls.append(
                 Call(
                     method=method,
@@ -279,7 +376,19 @@ class FakeSlack:
                 )
             )
             self._cond.notify_all()
+        if hold is not None and hold.drop:
+            return None
+        if hold is not None:  # accepted and recorded; the answer waits (bounded)
+            hold.released.wait(hold.seconds)
         return status, extra_headers, body
+
+    def _take_hold(self, method: str, args: dict[str, Any]) -> Hold | None:
+        queued = self._state.holds.get(method, [])
+        hold = next((h for h in queued if h.where is None or h.where(args)), None)
+        if hold is not None:
+            queued.remove(hold)
+            self._state.holding.append(hold)
+        return hold
 
     def _answer(
         self, method: str, path: str, headers: dict[str, str], args: dict[str, Any], raw: bytes
@@ -295,6 +404,12 @@ class FakeSlack:
             error = failure.error or ("ratelimited" if failure.status == 429 else "internal_error")
             response = {"ok": False, "error": error}
             return failure.status, extra, response, _json(response)
+        refusal = self._state.refusal
+        if refusal is not None and refusal.until is not None and time.monotonic() >= refusal.until:
+            refusal = self._state.refusal = None
+        if refusal is not None and method not in ("response_url", "upload", "unknown"):
+            response = {"ok": False, "error": refusal.error}
+            return 200, {}, response, _json(response)
         if method == "response_url":
             return 200, {"Content-Type": "text/html"}, {"ok": True}, b"ok"
         if method == "upload":
@@ -342,7 +457,7 @@ class FakeSlack:
         self._state.channels[name] = new_id
         return new_id
 
-    def _message_json(self, message: Message) -> dict[str, Any]:
+    def _message_json(self, message: Message, *, metadata: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": "message",
             "user": message.user,
@@ -355,6 +470,8 @@ class FakeSlack:
             body["blocks"] = message.blocks
         if message.thread_ts:
             body["thread_ts"] = message.thread_ts
+        if metadata and message.metadata:
+            body["metadata"] = message.metadata
         return body
 
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -382,7 +499,14 @@ class FakeSlack:
         thread_ts = args.get("thread_ts") or None
         if thread_ts and (channel, thread_ts) not in self._state.messages:
             return {"ok": False, "error": "thread_not_found"}
-        message = Message(channel=channel, ts=self._next_ts(), text=text, blocks=blocks, thread_ts=thread_ts)
+        message = Message(
+            channel=channel,
+            ts=self._next_ts(),
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            metadata=_metadata(args.get("metadata")),
+        )
         self._state.messages[(channel, message.ts)] = message
         return {"ok": True, "channel": channel, "ts": message.ts, "message": self._message_json(message)}
 
@@ -400,6 +524,8 @@ class FakeSlack:
             if problem:
                 return {"ok": False, "error": "invalid_blocks", "errors": [problem]}
             message.blocks = _blocks(args.get("blocks"))
+        if args.get("metadata"):
+            message.metadata = _metadata(args.get("metadata"))
         message.edits += 1
         return {
             "ok": True,
@@ -459,8 +585,45 @@ class FakeSlack:
         ]
         return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
 
+    def _history_channel(self, args: dict[str, Any]) -> str | None:
+        """conversations.history and .replies take a channel id only (not a #name), as Slack's do."""
+        value = str(args.get("channel") or "")
+        if value not in self._state.channels.values() and not (value[:1] in "CGD" and value.isupper()):
+            return None
+        return self._resolve_channel(value)
+
+    def _page(
+        self, messages: list[Message], args: dict[str, Any], *, first: Message | None = None
+    ) -> dict[str, Any]:
+        oldest = float(args.get("oldest") or 0)
+        latest = float(args.get("latest") or "inf")
+        chosen = [m for m in messages if oldest <= float(m.ts) <= latest]
+        limit = max(1, min(int(args.get("limit") or 100), 999))
+        start = int(args.get("cursor") or 0)
+        page = chosen[start : start + limit]
+        more = start + limit < len(chosen)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        shown = ([first] if first is not None and start == 0 else []) + page
+        return {
+            "ok": True,
+            "messages": [self._message_json(m, metadata=with_metadata) for m in shown],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._history_channel(args)
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        top = [
+            m
+            for m in self._state.messages.values()
+            if m.channel == channel and (m.thread_ts is None or m.thread_ts == m.ts)
+        ]
+        return self._page(sorted(top, key=lambda m: float(m.ts), reverse=True), args)  # newest first
+
     def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._resolve_channel(args.get("channel"))
+        channel = self._history_channel(args)
         ts = str(args.get("ts", ""))
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
@@ -475,7 +638,7 @@ class FakeSlack:
             ),
             key=lambda m: float(m.ts),
         )
-        return {"ok": True, "messages": [self._message_json(m) for m in [root, *replies]], "has_more": False}
+        return self._page(replies, args, first=root)  # the parent first, then replies oldest first
 
     def _m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
         file_id = f"F{next(self._ts):08d}"
@@ -498,14 +661,20 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, extra, body = self.owner._handle(self.path, headers, raw)
-        self.send_response(status)
-        self.send_header("Content-Type", extra.pop("Content-Type", "application/json; charset=utf-8"))
-        for key, value in extra.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        answer = self.owner._handle(self.path, headers, raw)
+        if answer is None:
+            self.close_connection = True
+            return
+        status, extra, body = answer
+        # A held answer's client may have given up and gone: nothing to send it then.
+        with suppress(BrokenPipeError, ConnectionResetError):
+            self.send_response(status)
+            self.send_header("Content-Type", extra.pop("Content-Type", "application/json; charset=utf-8"))
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
     do_GET = do_POST
 
@@ -550,6 +719,15 @@ def block_problem(blocks: list[Any]) -> str | None:
                         f"must be less than 76 characters [json-pointer:/blocks/{i}/elements/{j}/text/text]"
                     )
     return None
+
+
+def _metadata(value: Any) -> dict[str, Any] | None:
+    """A post's ``metadata`` argument (a JSON body's object, or a form field's JSON text)."""
+    if not value:
+        return None
+    if isinstance(value, str):
+        value = json.loads(value)
+    return dict(value) if isinstance(value, dict) else None
 
 
 def _blocks(value: Any) -> list[Any]:

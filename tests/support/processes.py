@@ -107,6 +107,13 @@ def _read(path: Path) -> str:
         return ""
 
 
+def kill_hard(process: subprocess.Popen[bytes], *, timeout: float = STOP_TIMEOUT_S) -> None:
+    """``kill -9``: no cleanup, no flush, no goodbye; returns once the process is gone."""
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=timeout)
+
+
 def stop_process(process: subprocess.Popen[bytes], *, timeout: float = STOP_TIMEOUT_S) -> None:
     """Ask politely (SIGTERM), then insist (SIGKILL); returns once the process is gone."""
     if process.poll() is not None:
@@ -225,6 +232,36 @@ def start_sevbot(
         log_path=data_dir / "sevbot.log",
         env=variables,
         stdout=stdout,
+        timeout=timeout,
+    ) as running:
+        yield running
+
+
+@contextmanager
+def start_worker(
+    *,
+    data_dir: Path,
+    database_url: str | None = None,
+    name: str = "worker",
+    settings: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = START_TIMEOUT_S,
+) -> Iterator[RunningProcess]:
+    """``sevbot worker`` with its metrics on a free loopback port, ready once ``/metrics`` answers 200.
+
+    Its log goes to ``data_dir/<name>.log``; ``url`` is where its metrics are (``url + "/metrics"``).
+    """
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    variables = sevbot_env(data_dir=data_dir, token=None, database_url=database_url, **dict(settings or {}))
+    variables.update(env or {})
+    with start_process(
+        name=name,
+        argv=[*sevbot_command(), "worker", "--metrics-port", str(port)],
+        url=f"http://{LOOPBACK}:{port}",
+        ready_path="/metrics",
+        log_path=data_dir / f"{name}.log",
+        env=variables,
         timeout=timeout,
     ) as running:
         yield running

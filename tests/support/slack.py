@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from bot.bootstrap import Services
@@ -17,6 +16,7 @@ from bot.outbox.worker import OutboxWorker, TopicRouter
 from bot.settings import FileConfig
 from bot.slack.pacing import ChannelPacer
 from bot.slack.sink import SlackOptions, SlackSink
+from bot.slack.webapi import make_client
 from storage.models import Incident, OutboxMessage
 from tests.support.clock import Clock
 from tests.support.fake_slack import FakeSlack
@@ -83,18 +83,26 @@ def make_delivery(
     reply_interval: timedelta = timedelta(seconds=30),
     name: str = "w1",
     mention: str | None = None,
+    timeout: int = 30,
+    lease: timedelta = timedelta(seconds=60),
 ) -> Delivery:
     metrics = Metrics()
     sink = SlackSink(
         db=services.db,
-        client=AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url),
+        client=make_client(token=BOT_TOKEN, base_url=slack.api_url, timeout=timeout),
         config=config or FileConfig(),
         options=SlackOptions(default_channel="#alerts", reply_interval=reply_interval, sev1_mention=mention),
         metrics=metrics,
         pacer=pacer or (ChannelPacer(services.db, interval=pace, max_sleep=5.0) if pace else None),
         clock=clock,
+        lease=lease,
     )
     worker = OutboxWorker(
-        db=services.db, sink=TopicRouter({"slack": sink}), metrics=metrics, clock=clock, name=name
+        db=services.db,
+        sink=TopicRouter({"slack": sink}),
+        metrics=metrics,
+        clock=clock,
+        name=name,
+        lease=lease,
     )
     return Delivery(services, slack, clock, sink, worker, metrics)
