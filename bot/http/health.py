@@ -1,4 +1,8 @@
-"""Liveness, readiness and Prometheus metrics endpoints."""
+"""Liveness, readiness and Prometheus metrics endpoints.
+
+``/healthz`` and ``/readyz`` are open (load balancers and orchestrators call them) and say nothing about
+incidents; ``/metrics`` asks for ``SEVBOT_METRICS_TOKEN`` when set. No metric label carries alert text.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.http.deps import ServicesDep
+from bot.http.deps import MetricsAccess, ServicesDep
 from storage.migrate import is_current
 
 router = APIRouter()
@@ -42,7 +46,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", dependencies=[MetricsAccess])
 async def metrics(services: ServicesDep) -> Response:
     body = await anyio.to_thread.run_sync(generate_latest, services.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
