@@ -93,7 +93,12 @@ def create_app(
     app.include_router(docs.router)
     # POST /slack/events (and Socket Mode) when Slack credentials are set.
     slack = mount_slack(
-        app, settings=settings, db=services.db, clock=clock, wake=worker.wake if worker else lambda: None
+        app,
+        settings=settings,
+        config=services.config,
+        db=services.db,
+        clock=clock,
+        wake=worker.wake if worker else lambda: None,
     )
 
     @app.exception_handler(PayloadError)

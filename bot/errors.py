@@ -15,6 +15,7 @@ SevbotError
 │   │   └── SlackPermanentFailure   Slack's ``ok: false`` of that kind (``method``, ``error``, ``status``)
 │   ├── RetryAfter           the receiver asked to wait ``seconds`` (429, pacing, batching)
 │   └── SlackApiFailure      Slack's 5xx or transient ``ok: false`` (``method``, ``error``, ``status``)
+├── SlackLookupFailed        Slack could not say who is asking or what a channel is (``method``, ``error``)
 └── LlmFailure               the drafting LLM did not answer usefully (``outcome``: timeout | error)
 
 Where a standard exception is what callers already expect (``LookupError`` for a missing incident,
@@ -117,6 +118,15 @@ class SlackPermanentFailure(PermanentError):
         self.method = method
         self.error = error
         self.status = status
+
+
+class SlackLookupFailed(SevbotError):
+    """A Web API look-up behind a permission or visibility decision failed; the decision fails closed."""
+
+    def __init__(self, *, method: str, error: str) -> None:
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
 
 
 class LlmFailure(SevbotError):

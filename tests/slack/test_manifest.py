@@ -19,7 +19,7 @@ def web_api_methods() -> set[str]:
     for path in (ROOT / "bot" / "slack").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Attribute) and node.attr.startswith(
-                ("chat_", "users_", "conversations_", "files_")
+                ("chat_", "users_", "usergroups_", "conversations_", "files_", "auth_")
             ):
                 methods.add(node.attr)
             if (
@@ -44,11 +44,27 @@ def test_the_manifest_matches_the_app() -> None:
     assert {url.split("://", 1)[1].split("/", 1)[1] for url in urls} == {"slack/events"}
     assert settings["event_subscriptions"]["bot_events"] == ["app_mention"]
     assert settings["interactivity"]["is_enabled"] is True
-    # chat:write covers the chat.* methods, files:write the chart upload; nothing else is asked for.
-    assert web_api_methods() == {"chat_postMessage", "chat_update", "chat_postEphemeral", "files_upload_v2"}
+    # chat:write covers the chat.* methods, files:write the chart upload; the permission and visibility
+    # checks read users (users:read), user groups (usergroups:read) and channels (channels:read and
+    # groups:read, for public and private ones); auth.test needs no scope. Nothing else is asked for.
+    assert web_api_methods() == {
+        "chat_postMessage",
+        "chat_update",
+        "chat_postEphemeral",
+        "files_upload_v2",
+        "auth_test",
+        "users_info",
+        "usergroups_users_list",
+        "conversations_info",
+        "conversations_list",
+    }
     assert sorted(MANIFEST["oauth_config"]["scopes"]["bot"]) == [
         "app_mentions:read",
+        "channels:read",
         "chat:write",
         "commands",
         "files:write",
+        "groups:read",
+        "usergroups:read",
+        "users:read",
     ]
