@@ -57,10 +57,10 @@ class SlackBot:
         services: Services = self.app.state.services
         return services
 
-    def alert(self, **kwargs: Any) -> None:
+    def alert(self, *, group_key: str | None = None, **kwargs: Any) -> None:
         response = self.http.post(
             f"{self.url}/webhooks/alertmanager",
-            json=am_payload([am_alert(**kwargs)]),
+            json=am_payload([am_alert(**kwargs)], group_key=group_key),
             headers={"Authorization": f"Bearer {WEBHOOK_TOKEN}"},
         )
         assert response.status_code == 202, response.text
