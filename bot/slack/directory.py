@@ -9,7 +9,6 @@ raises :class:`SlackLookupFailed` and is not remembered, so the next request ask
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,7 +62,6 @@ class SlackDirectory:
         self.clock = clock
         self._workspace: Workspace | None = None
         self._remembered: dict[str, dict[str, tuple[datetime, Any]]] = {}
-        self._lock = asyncio.Lock()
 
     async def workspace(self) -> Workspace:
         """The bot's team and enterprise (``auth.test``), asked once per process."""
@@ -148,11 +146,10 @@ class SlackDirectory:
             value: T = held[1]
             return value
         value = await fetch()
-        async with self._lock:
-            if len(store) >= MAX_REMEMBERED:
-                for old in sorted(store, key=lambda k: store[k][0])[: MAX_REMEMBERED // 2]:
-                    del store[old]
-            store[key] = (now, value)
+        if len(store) >= MAX_REMEMBERED:
+            for old in sorted(store, key=lambda k: store[k][0])[: MAX_REMEMBERED // 2]:
+                del store[old]
+        store[key] = (now, value)
         return value
 
     async def _ask(self, method: str, call: Awaitable[Any], *, missing: str | None = None) -> Any:
