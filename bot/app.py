@@ -17,7 +17,7 @@ from analytics.scoring import Scorer
 from bot.bootstrap import build_services, outbox_sinks
 from bot.clock import utcnow
 from bot.errors import InvalidPayload, PayloadError
-from bot.http import api, health, webhooks
+from bot.http import api, docs, health, webhooks
 from bot.http.request_ids import RequestIds
 from bot.ingest.group_commit import GroupCommitter
 from bot.model.serving import ModelWatcher, keep_model_current
@@ -92,7 +92,10 @@ def create_app(
                     await running
             services.close()
 
-    app = FastAPI(title="sevbot", version="0.1.0", lifespan=lifespan)
+    # The schema and its pages are served by bot.http.docs, behind the API's guard (not FastAPI's open ones).
+    app = FastAPI(
+        title="sevbot", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.services = services
     app.state.worker = worker
     app.state.sinks = router
@@ -104,9 +107,15 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(api.router)
     app.include_router(health.router)
+    app.include_router(docs.router)
     # POST /slack/events (and Socket Mode) when Slack credentials are set.
     slack = mount_slack(
-        app, settings=settings, db=services.db, clock=clock, wake=worker.wake if worker else lambda: None
+        app,
+        settings=settings,
+        config=services.config,
+        db=services.db,
+        clock=clock,
+        wake=worker.wake if worker else lambda: None,
     )
 
     @app.exception_handler(PayloadError)

@@ -19,6 +19,8 @@ SevbotError
 │   ├── RetryAfter           the receiver asked to wait ``seconds`` (429, pacing, batching)
 │   └── SlackApiFailure      Slack's 5xx or transient ``ok: false`` (``method``, ``error``, ``status``)
 ├── LeaseLost                another worker took the outbox row over (this claim's lease ran out)
+
+├── SlackLookupFailed        Slack could not say who is asking or what a channel is (``method``, ``error``)
 └── LlmFailure               the drafting LLM did not answer usefully (``outcome``: timeout | error)
 
 Where a standard exception is what callers already expect (``LookupError`` for a missing incident,
@@ -147,6 +149,15 @@ class SlackPermanentFailure(PermanentError):
         self.method = method
         self.error = error
         self.status = status
+
+
+class SlackLookupFailed(SevbotError):
+    """A Web API look-up behind a permission or visibility decision failed; the decision fails closed."""
+
+    def __init__(self, *, method: str, error: str) -> None:
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
 
 
 class LlmFailure(SevbotError):

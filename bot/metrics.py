@@ -131,7 +131,8 @@ class Metrics:
         self.model_drift_psi = Gauge(
             "sevbot_model_drift_psi",
             "Population stability index of the last day's alerts against the serving model's training data: "
-            "what=levels for the predicted levels, what=feature:<name> for the most drifted features.",
+            "what=levels for the predicted levels, what=feature:<family> for the most drifted feature of "
+            "each family (name, text, label …; the features themselves are alert words, so not here).",
             ["what"],
             registry=self.registry,
         )

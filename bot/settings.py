@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 import re
 from collections.abc import Mapping
@@ -17,8 +18,10 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -135,6 +138,48 @@ class SilenceConfig(BaseModel):
     _matchers = field_validator("match")(_check_matchers)
 
 
+# Slack ids, as Slack writes them: people U…/W…, user groups S…, channels C…/G… (names can be renamed or
+# reused; an id cannot, so permissions take ids only).
+SlackUserId = Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,20}$")]
+SlackGroupId = Annotated[str, StringConstraints(pattern=r"^S[A-Z0-9]{2,20}$")]
+SlackChannelId = Annotated[str, StringConstraints(pattern=r"^[CG][A-Z0-9]{2,20}$")]
+
+
+class SlackAudience(BaseModel):
+    """Who gets one permission level: anyone listed, in a listed group, or asking in a listed channel.
+
+    ``everyone``: every full member of the bot's own workspace; ``admins``: its admins and owners
+    (``users.info``'s ``is_admin`` / ``is_owner``). A level written in the file replaces its default whole.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    everyone: bool = False
+    admins: bool = False
+    users: list[SlackUserId] = Field(default_factory=list)
+    usergroups: list[SlackGroupId] = Field(default_factory=list)
+    channels: list[SlackChannelId] = Field(default_factory=list)
+
+
+class SlackPermissions(BaseModel):
+    """Who may do what in Slack: ``read`` (help, list, show, why, stats, silence list), ``respond`` (ack,
+    resolve with a note, summarize, runbook) and ``manage`` (silence, silence removal, severity, noise).
+
+    Each level includes the ones below it. The defaults: every full member of the workspace may read and
+    respond; only workspace admins and owners may manage. Guests and external (Slack Connect) people are
+    refused unless allowed here; requests from another workspace or enterprise always are.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    read: SlackAudience = Field(default_factory=lambda: SlackAudience(everyone=True))
+    respond: SlackAudience = Field(default_factory=lambda: SlackAudience(everyone=True))
+    manage: SlackAudience = Field(default_factory=lambda: SlackAudience(admins=True))
+    allow_guests: bool = False  # multi- and single-channel guests (is_restricted, is_ultra_restricted)
+    allow_external: bool = False  # people of another organization in a Slack Connect channel
+    cache_ttl: Duration = timedelta(minutes=5)  # how long users, user groups and channels are remembered
+
+
 class SlackConfig(BaseModel):
     """Channel routing: the first matching route wins, else ``default_channel``, else SEVBOT_SLACK_CHANNEL."""
 
@@ -142,6 +187,7 @@ class SlackConfig(BaseModel):
 
     default_channel: str | None = None
     routes: list[SlackRoute] = Field(default_factory=list)
+    permissions: SlackPermissions = Field(default_factory=SlackPermissions)
 
 
 class FileConfig(BaseModel):
@@ -195,6 +241,9 @@ class Settings(BaseSettings):
     webhook_token_grafana: SecretStr | None = None
     webhook_token_generic: SecretStr | None = None
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # The read API (/api/*, /docs, /openapi.json): without a token it answers loopback clients only.
+    api_token: SecretStr | None = None
+    metrics_token: SecretStr | None = None  # /metrics asks for it when set (it holds no alert text)
 
     worker_in_process: bool = True
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
@@ -264,7 +313,12 @@ class Settings(BaseSettings):
     public_url: str | None = None  # where sevbot's API is reachable, for links in Slack messages
 
     @field_validator(
-        "webhook_token", "webhook_token_alertmanager", "webhook_token_grafana", "webhook_token_generic"
+        "webhook_token",
+        "webhook_token_alertmanager",
+        "webhook_token_grafana",
+        "webhook_token_generic",
+        "api_token",
+        "metrics_token",
     )
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
@@ -290,6 +344,26 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_token_one_door(self) -> Settings:
+        """The API and metrics tokens differ from each other and from every webhook token, so a webhook
+        sender's token never reads incidents (sources may share a webhook token among themselves)."""
+        doors = {"SEVBOT_API_TOKEN": self.api_token, "SEVBOT_METRICS_TOKEN": self.metrics_token}
+        others = {
+            "SEVBOT_WEBHOOK_TOKEN": self.webhook_token,
+            **{f"SEVBOT_WEBHOOK_TOKEN_{s.upper()}": getattr(self, f"webhook_token_{s}") for s in SOURCES},
+        }
+        checked: dict[str, SecretStr | None] = {}
+        for name, token in doors.items():
+            if token is not None:
+                for other, value in {**checked, **others}.items():
+                    if value is not None and hmac.compare_digest(
+                        value.get_secret_value().encode(), token.get_secret_value().encode()
+                    ):
+                        raise ValueError(f"{name} is the same as {other}; give each its own random token")
+            checked[name] = token
+        return self
 
     @field_validator("slack_api_url")
     @classmethod
@@ -362,6 +436,9 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**{**secrets_from_files(os.environ), **overrides})
     except ValidationError as exc:
         problems = "; ".join(
-            f"SEVBOT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            f"SEVBOT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else str(err["msg"]).removeprefix("Value error, ")
+            for err in exc.errors()
         )
         raise ConfigError(problems) from exc

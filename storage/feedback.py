@@ -11,6 +11,9 @@ from sqlalchemy import Connection, func, insert, select
 
 from storage.models import Alert, Feedback, Incident
 
+# Votes (one per person per incident) that must agree before a rating feeds live scoring.
+AGREEING_VOTES = 2
+
 
 @dataclass(frozen=True, slots=True)
 class LabelledAlert:
@@ -57,15 +60,33 @@ class FeedbackRepository:
         )
 
     def ratings(self, alertnames: Iterable[str]) -> dict[str, dict[str, int]]:
-        """How people rated past incidents of each alert name: ``{alertname: {"SEV2": 3, "noise": 1}}``."""
+        """How people rated past incidents of each alert name, as votes: ``{alertname: {"SEV2": 3}}``.
+
+        People, not clicks: each person has one vote per incident, their latest rating of it (a severity,
+        or "noise"). A rating counts only when at least :data:`AGREEING_VOTES` votes agree on it, which
+        means two different people, or one person on two different incidents: one person repeating
+        themselves on one incident moves nothing.
+        """
         names = sorted(set(alertnames))
         if not names:
             return {}
-        label = func.coalesce(Feedback.new_severity, Feedback.kind)
+        label = func.coalesce(Feedback.new_severity, Feedback.kind).label("rating")
+        newest_first = (
+            func.row_number()
+            .over(
+                partition_by=(Feedback.alertname, Feedback.incident_id, Feedback.user),
+                order_by=(Feedback.created_at.desc(), Feedback.id.desc()),
+            )
+            .label("newest")
+        )
+        votes = (
+            select(Feedback.alertname, label, newest_first).where(Feedback.alertname.in_(names)).subquery()
+        )
         rows = self.conn.execute(
-            select(Feedback.alertname, label, func.count())
-            .where(Feedback.alertname.in_(names))
-            .group_by(Feedback.alertname, label)
+            select(votes.c.alertname, votes.c.rating, func.count())
+            .where(votes.c.newest == 1)
+            .group_by(votes.c.alertname, votes.c.rating)
+            .having(func.count() >= AGREEING_VOTES)
         )
         ratings: dict[str, dict[str, int]] = {}
         for alertname, rating, count in rows:

@@ -3,12 +3,12 @@ look-ups that explanations, drafts, Slack and the API need (ORM objects on a con
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, exists, func, select
+from sqlalchemy import ColumnElement, Connection, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from analytics.records import FeedbackKind, TimelineKind
@@ -25,6 +25,17 @@ class IncidentFilter:
     severity: str | None = None
     service: str | None = None
     since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unposted:
+    """What decides the Slack channel of an incident that has no root message yet."""
+
+    id: int
+    labels: dict[str, Any]
+    service: str | None
+    alertname: str
+    severity: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +59,40 @@ class IncidentReads:
         self.conn = conn
         self._orm: Session | None = None
 
-    def search(self, filters: IncidentFilter, *, limit: int, offset: int) -> tuple[list[Incident], int]:
-        conditions = []
+    def search(
+        self,
+        filters: IncidentFilter,
+        *,
+        limit: int,
+        offset: int,
+        exclude_channels: Collection[str] = (),
+        exclude_ids: Collection[int] = (),
+    ) -> tuple[list[Incident], int]:
+        """Newest first, and how many match; ``exclude_*``: incidents posted to those channels, those ids."""
+        conditions = self._conditions(filters)
+        if exclude_channels:
+            conditions.append(
+                or_(Incident.slack_channel.is_(None), Incident.slack_channel.not_in(list(exclude_channels)))
+            )
+        if exclude_ids:
+            conditions.append(Incident.id.not_in(list(exclude_ids)))
+        total = self.conn.execute(select(func.count()).select_from(Incident).where(*conditions)).scalar_one()
+        stmt = select(Incident).where(*conditions).order_by(Incident.id.desc()).limit(limit).offset(offset)
+        return list(self._session.scalars(stmt)), int(total)
+
+    def unposted(self, filters: IncidentFilter) -> list[Unposted]:
+        """Matching incidents with no Slack root message yet (silenced, waiting, failed): where they route."""
+        columns = (Incident.id, Incident.labels, Incident.service, Incident.alertname, Incident.severity)
+        stmt = select(*columns).where(*self._conditions(filters), Incident.slack_channel.is_(None))
+        return [Unposted(**row._mapping) for row in self.conn.execute(stmt)]
+
+    def channels(self) -> list[str]:
+        """Every Slack channel an incident was posted to."""
+        stmt = select(Incident.slack_channel).where(Incident.slack_channel.is_not(None)).distinct()
+        return [str(channel) for channel in self.conn.execute(stmt).scalars()]
+
+    def _conditions(self, filters: IncidentFilter) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
         if filters.status:
             conditions.append(Incident.status == filters.status)
         if filters.severity:
@@ -58,9 +101,7 @@ class IncidentReads:
             conditions.append(Incident.service == filters.service)
         if filters.since:
             conditions.append(Incident.opened_at >= filters.since)
-        total = self.conn.execute(select(func.count()).select_from(Incident).where(*conditions)).scalar_one()
-        stmt = select(Incident).where(*conditions).order_by(Incident.id.desc()).limit(limit).offset(offset)
-        return list(self._session.scalars(stmt)), int(total)
+        return conditions
 
     def get(self, incident_id: int) -> Incident | None:
         return self._session.get(Incident, incident_id)

@@ -10,14 +10,15 @@ from fastapi import APIRouter, HTTPException, Query
 
 from analytics.records import IncidentStatus, Severity
 from bot.bootstrap import Services
-from bot.http.deps import ServicesDep
+from bot.http.deps import ApiAccess, ServicesDep
 from bot.incidents.explain import Explanation, explain_incident
 from bot.settings import parse_duration
 from storage.drafts import DraftRepository
 from storage.incident_reads import IncidentFilter, IncidentReads
 from storage.models import Alert, Incident, TimelineEvent
 
-router = APIRouter(prefix="/api")
+# Guarded as a whole: every route under /api needs the API token (or a loopback client).
+router = APIRouter(prefix="/api", dependencies=[ApiAccess])
 
 
 def parse_since(value: str | None, now: datetime) -> datetime | None:

@@ -1,10 +1,22 @@
-"""Webhook authentication: a bearer token (or basic-auth password) per source, compared in constant time."""
+"""HTTP authentication (pure): webhook tokens per source, the read API's token or loopback, the metrics token.
+
+Every secret is compared in constant time. Which token opens what:
+
+- ``/webhooks/{source}``: the source's webhook token (bearer, or the basic-auth password);
+- ``/api/*``, ``/docs``, ``/openapi.json``: ``SEVBOT_API_TOKEN`` (bearer); without it, loopback clients only;
+- ``/metrics``: ``SEVBOT_METRICS_TOKEN`` (bearer) when set, else open (it carries no alert text).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hmac
+import ipaddress
+from collections.abc import Mapping
+
+# A request that came through a proxy says so; its TCP peer (the proxy) says nothing about the client.
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 
 def presented_secret(authorization: str | None) -> str | None:
@@ -33,3 +45,36 @@ def is_authorized(expected: str | None, authorization: str | None) -> bool:
     if given is None:
         return False
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def bearer_matches(expected: str, authorization: str | None) -> bool:
+    """True when the header is ``Bearer <expected>`` exactly (constant time; no basic auth here)."""
+    if not authorization:
+        return False
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return False
+    return hmac.compare_digest(value.strip().encode(), expected.encode())
+
+
+def is_loopback_client(host: str | None, headers: Mapping[str, str]) -> bool:
+    """A client on this machine talking to sevbot directly: a loopback peer and no proxy's forwarding
+    headers (behind a proxy on the same host every peer is loopback, so those requests do not count)."""
+    if not host or any(name in headers for name in FORWARDING_HEADERS):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def may_read_api(
+    expected: str | None, authorization: str | None, *, host: str | None, headers: Mapping[str, str]
+) -> bool:
+    """The read API's rule: the API token when one is set, else only a loopback client."""
+    if expected is None:
+        return is_loopback_client(host, headers)
+    return bearer_matches(expected, authorization)

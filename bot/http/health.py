@@ -3,6 +3,9 @@
 ``/readyz`` answers 503 while the database is unreachable or behind on migrations. Parked outbox rows (an
 error only an operator can fix, such as a revoked Slack token) make it ``"status": "degraded"`` with the
 reasons, still 200: webhooks are accepted and kept; only their Slack messages wait.
+
+``/healthz`` and ``/readyz`` are open (load balancers and orchestrators call them) and say nothing about
+incidents; ``/metrics`` asks for ``SEVBOT_METRICS_TOKEN`` when set. No metric label carries alert text.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.http.deps import ServicesDep
+from bot.http.deps import MetricsAccess, ServicesDep
 from storage.migrate import is_current
 from storage.outbox import OutboxRepository
 
@@ -58,7 +61,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     return JSONResponse({"ready": ready, "status": status, **checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", dependencies=[MetricsAccess])
 async def metrics(services: ServicesDep) -> Response:
     body = await anyio.to_thread.run_sync(generate_latest, services.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

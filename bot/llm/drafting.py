@@ -47,7 +47,9 @@ PROMPT_OF_KIND = {
 MAX_WORDS = {"summary": 180, "runbook": 180, "resolution": 100}
 DEFER_RECHECK_SECONDS = 30.0
 TEMPLATE_MODEL = "template"
-_BROADCAST = re.compile(r"<!(channel|here|everyone)[^>]*>|@(channel|here|everyone)\b")
+# Slack's control sequences: <!here>, <!subteam^S1|@ops>, <@U1>, <#C1|general>, <https://x|masked link>.
+_CONTROL = re.compile(r"<([!@#]?)([^<>|\n]{0,500})(?:\|([^<>\n]{0,500}))?>")
+_BROADCAST = re.compile(r"(?<![\w`])@(channel|here|everyone)\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,5 +347,20 @@ class Drafter:
 
 
 def _defuse(text: str) -> str:
-    """An LLM draft may not ping a whole channel, whatever the alert text asked of it."""
-    return _BROADCAST.sub(lambda m: f"`{m.group(1) or m.group(2)}`", text)
+    """An LLM draft may not mention anyone or mask a link, whatever the alert text asked of it.
+
+    Every Slack control sequence becomes plain words (``<!channel>`` → `` `channel` ``, ``<@U1>`` → ``@U1``,
+    ``<#C1|general>`` → ``#general``, ``<https://x|label>`` → ``label (https://x)``), and the bare
+    ``@channel`` / ``@here`` / ``@everyone`` are quoted. The stored draft is what the API shows; Slack
+    escapes it again when it is posted.
+    """
+
+    def plain(match: re.Match[str]) -> str:
+        sigil, target, label = match.group(1), match.group(2), match.group(3)
+        if sigil == "!":
+            return f"`{(label or target).lstrip('@').split('^')[0]}`"
+        if sigil in ("@", "#"):
+            return f"{sigil}{label or target}"
+        return f"{label} ({target})" if label else target
+
+    return _BROADCAST.sub(lambda m: f"`{m.group(1)}`", _CONTROL.sub(plain, text))

@@ -20,6 +20,15 @@ _SENSITIVE_NAMES = (
 
 # Order matters: whole structures (private keys, headers, URLs) before the token shapes inside them, and
 # key=value pairs before e-mail addresses. A rule with a "value" group replaces only that group.
+#
+# Every rule runs in linear time on any input (alerts are hostile input): an unbounded repetition either
+# starts where the same characters cannot precede it (a lookbehind), is bounded, or ends the match; no two
+# adjacent repetitions range over the same characters. tests/llm/test_redaction.py holds each rule to a
+# time bound on 100 KB adversarial texts.
+_VALUE = r"(?P<value>(?!\[REDACTED:)[^\s\"',;}]+)"
+_WEAK_WORDS = (
+    r"(?:wrong|invalid|incorrect|expired|changed|required|missing|empty|not|too|set|reset|valid|weak)\b"
+)
 BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "private_key",
@@ -27,22 +36,82 @@ BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
         r"(?: BLOCK)?-----|(?=\")|\Z)",
     ),
     ("authorization", r"(?i)\b(?:bearer|basic|digest)\s+(?P<value>[A-Za-z0-9._~+/=:-]{8,})"),
-    ("jwt", r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"),
-    ("url_password", r"://[^\s:/@'\"<>]+:(?P<value>[^\s@/'\"<>]+)@"),
+    # Any scheme, any length, in an Authorization header: "Authorization: ApiKey …", "Token …", "Bearer ab1".
+    (
+        "authorization",
+        r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+        r"(?>(?:(?:bearer|basic|digest|apikey|api-key|token|key|ssws|sso-key|otp)\s+)?)"
+        r"(?P<value>(?!\[REDACTED:)[^\s\"',;]+)",
+    ),
+    # A short bearer token outside a header (one with a digit or symbol in it, so "bearer of" stays).
+    (
+        "authorization",
+        r"(?i)\bbearer\s+(?P<value>(?=[A-Za-z0-9._~+/=-]{0,7}[0-9._~+/=-])[A-Za-z0-9._~+/=-]{1,7})"
+        r"(?![A-Za-z0-9._~+/=-])",
+    ),
+    ("jwt", r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}+\.[A-Za-z0-9_-]{5,}+\.[A-Za-z0-9_-]{5,}"),
+    # user:password@ — the user may be empty (redis://:pass@host), the password may hold / or @ (up to the
+    # last @ within 256 characters).
+    ("url_password", r"://[^\s:/@'\"<>]{0,128}:(?P<value>[^\s'\"<>]{1,256})@"),
+    (
+        "discord_webhook",
+        r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api/webhooks/\d{1,30}/[A-Za-z0-9_-]{20,}",
+    ),
     ("openai_key", r"\bsk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}"),
-    ("slack_token", r"\bxox[abposre]-[A-Za-z0-9-]{10,}"),
+    ("slack_token", r"\b(?:xox[abposre]|xapp)-[A-Za-z0-9-]{10,}"),
     ("slack_webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9/]+"),
     ("github_token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"),
-    ("gitlab_token", r"\bglpat-[A-Za-z0-9_-]{20,}"),
+    ("gitlab_token", r"\b(?:glpat|glrt|gldt|glptt|glsoat|glcbt|glimt|glft|glagent)-[A-Za-z0-9_-]{20,}"),
     ("aws_key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
     ("google_key", r"\bAIza[A-Za-z0-9_-]{35}"),
     ("stripe_key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+    ("webhook_secret", r"\bwhsec_[A-Za-z0-9+/=]{20,}"),
+    ("npm_token", r"\bnpm_[A-Za-z0-9]{36}\b"),
+    ("pypi_token", r"\bpypi-AgE[A-Za-z0-9_-]{50,}"),
+    ("sendgrid_key", r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b"),
+    ("twilio_key", r"\b(?:SK|AC)[0-9a-fA-F]{32}\b"),
+    ("huggingface_token", r"\bhf_[A-Za-z0-9]{30,}"),
+    ("vault_token", r"\bhv[sbr]\.[A-Za-z0-9_-]{20,}"),
+    ("kube_token", r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b"),  # a kubeadm bootstrap token
+    ("kubeconfig_key", r"(?i)\bclient-key-data[\"']?\s*:\s*[\"']?(?P<value>[A-Za-z0-9+/=]{8,})"),
+    (
+        "docker_auth",
+        r"\"(?:auth|identitytoken|registrytoken)\"\s*:\s*\"(?P<value>(?!\[REDACTED:)[^\"\s]{4,})\"",
+    ),
+    (
+        "azure_key",
+        r"(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature|sig)="
+        r"(?P<value>(?!\[REDACTED:)[A-Za-z0-9+/%=._-]{6,})",
+    ),
+    # A cookie header's first value (any name), and session cookies anywhere (JSESSIONID, PHPSESSID, sid …).
+    ("cookie", r"(?i)\bset-cookie[\"']?\s*:\s*[^=;\s\"']{1,128}=(?P<value>(?!\[REDACTED:)[^;\s\"',]+)"),
+    (
+        "cookie",
+        r"(?i)(?<![A-Za-z0-9])[A-Za-z0-9_.-]{0,30}?(?:sess(?:ion)?(?:_?id)?|sid)="
+        r"(?P<value>(?!\[REDACTED:)[^;\s\"',&]+)",
+    ),
+    # Quoted secrets keep their spaces: password="correct horse battery staple".
+    (
+        "secret_value",
+        r"(?i)(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|credentials?)[\"']?\s*[=:]\s*"
+        r"(?P<q>[\"'])(?P<value>(?!\[REDACTED:)[^\"'\n]{1,256})(?P=q)",
+    ),
+    # Environment-style names with no separator before the word: PGPASSWORD=…, DBPASS=…, MYAPPTOKEN=….
+    (
+        "secret_value",
+        r"(?i)(?<![A-Za-z0-9])[A-Za-z0-9]{1,30}(?:password|passwd|pwd|secret|token|apikey|(?-i:PASS))"
+        r"[\"']?\s*[=:]\s*[\"']?" + _VALUE,
+    ),
+    (
+        "secret_value",
+        r"(?i)\b(?:password|passwd|passphrase|pwd)\s+(?:is|was)\s+[\"']?(?!" + _WEAK_WORDS + ")" + _VALUE,
+    ),
     (
         "secret_value",
         rf"(?i)(?<![A-Za-z0-9])(?:[A-Za-z0-9_.-]*[_.-])?(?:{_SENSITIVE_NAMES})[\"']?\s*[=:]\s*[\"']?"
         r"(?P<value>(?!\[REDACTED:)[^\s\"',;}]+)",
     ),
-    ("email", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"),
+    ("email", r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}\.[A-Za-z]{2,24}\b"),
 )
 
 

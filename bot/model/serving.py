@@ -115,13 +115,27 @@ def publish_model(metrics: Metrics, slot: ScorerSlot) -> None:
     metrics.model_info.labels(slot.current.version, slot.origin).set(1)
 
 
-def publish_drift(metrics: Metrics, report: DriftReport | None, *, top: int = 5) -> None:
+# Feature families (the prefix before ":", see analytics.explain.describe_feature). What follows the prefix
+# is often alert text (words of a summary, label values), so /metrics names the family only.
+FEATURE_FAMILIES = frozenset(
+    {"alert", "name", "text", "topic", "gram", "check", "sev", "sevmap", "has", "label", "env"}
+    | {"metric", "mword", "fn", "op", "cmp", "thr", "range", "for", "hour", "day", "ctx"}
+)
+
+
+def publish_drift(metrics: Metrics, report: DriftReport | None) -> None:
+    """The level PSI, and per feature family the PSI of its most drifted feature (``what=feature:text``)."""
     metrics.model_drift_psi.clear()
     if report is None or report.n_recent == 0:
         return
     metrics.model_drift_psi.labels("levels").set(report.level_psi)
-    for feature in report.features[:top]:
-        metrics.model_drift_psi.labels(f"feature:{feature.feature}").set(feature.psi)
+    worst: dict[str, float] = {}
+    for feature in report.features:
+        family = feature.feature.partition(":")[0]
+        family = family if family in FEATURE_FAMILIES else "other"
+        worst[family] = max(worst.get(family, 0.0), feature.psi)
+    for family, psi in sorted(worst.items()):
+        metrics.model_drift_psi.labels(f"feature:{family}").set(psi)
 
 
 async def keep_model_current(

@@ -136,7 +136,10 @@ def incident_links(incident: Incident, first_alert: Alert | None, public_url: st
 
 
 def _link(url: str, label: str) -> str:
-    return f"<{url.replace('>', '%3E').replace('|', '%7C')}|{label}>"
+    """A masked link to ``url`` (from an alert): its ``< > |`` percent-encoded and ``&`` escaped, so it can
+    neither end the link early nor carry a mention; the label is ours."""
+    safe = url.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+    return f"<{safe}|{label}>"
 
 
 # --- the root message ---------------------------------------------------------------------------
@@ -354,9 +357,7 @@ def draft_message(
     body = esc(text.strip()) or "(empty)"
     parts = split_text(body, SECTION_TEXT - 100)
     blocks = [context(head)] + [section(part, link) for part in parts]
-    return SlackMessage(
-        text=cut(f"{label}: {text.strip()}", FALLBACK_TEXT), blocks=limit_blocks(blocks, link)
-    )
+    return SlackMessage(text=cut(f"{label}: {body}", FALLBACK_TEXT), blocks=limit_blocks(blocks, link))
 
 
 def split_text(text: str, size: int) -> list[str]:

@@ -1,7 +1,9 @@
 """The Bolt app: ``/incident`` commands, the root message's buttons and @mentions, mounted on FastAPI.
 
-Every listener acknowledges Slack first (well within its 3 seconds), then does the work in a thread and
-answers: commands through their ``response_url`` (ephemeral), buttons and mentions in the incident's
+Every listener acknowledges Slack first (well within its 3 seconds), checks the request against
+``slack.permissions`` (:mod:`bot.slack.permissions`: a refusal is shown to the person alone, with the
+reason), works out which incidents it may see (:mod:`bot.slack.visibility`), then does the work in a thread
+and answers: commands through their ``response_url`` (ephemeral), buttons and mentions in the incident's
 thread. Request signatures are always verified (Bolt's ``RequestVerification``: HMAC and a five-minute
 timestamp window). Slack retries an event it thinks was not acknowledged (``X-Slack-Retry-Num``); the
 event id is recorded in SQL first, so a retry is dropped by whichever process receives it.
@@ -28,10 +30,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from analytics.records import SEVERITIES
 from bot.errors import UsageError
-from bot.settings import Settings
-from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_WHY
+from bot.settings import FileConfig, Settings
+from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_WHY, user_ref
 from bot.slack.commands import Command, help_text, parse
+from bot.slack.directory import SlackDirectory
 from bot.slack.handlers import Reply, SlackHandlers
+from bot.slack.permissions import Gatekeeper, Requester, requester_of
+from bot.slack.routing import ChannelRouter
+from bot.slack.visibility import EVERYWHERE, Placement, Scope, Visibility
 from bot.slack.webapi import make_client
 from storage.db import Database
 
@@ -45,6 +51,27 @@ _WHY = re.compile(
 _SUMMARIZE = re.compile(r"\b(summari[sz]e|summary|tl;?dr|recap)\b", re.IGNORECASE)
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 _ACTION_VERBS = ("ack", "acknowledge", "resolve", "sev", "severity", "noise", "show", "runbook")
+# Verbs that read or act on incidents, so need to know which ones the request may see.
+_INCIDENT_VERBS = frozenset({"list", "show", "why", "ack", "resolve", "sev", "noise", "summarize", "runbook"})
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """The checks between a Slack request and the handlers: permissions, then visibility."""
+
+    gatekeeper: Gatekeeper
+    visibility: Visibility
+
+    async def run(self, handlers: SlackHandlers, command: Command, who: Requester) -> Reply:
+        """The refusal (shown to the person alone: ``refused``), or the command's answer."""
+        refusal = await self.gatekeeper.refusal(who, command)
+        if refusal is not None:
+            return Reply(refusal, refused=True)
+        scope = EVERYWHERE
+        if command.verb in _INCIDENT_VERBS:
+            channels = await anyio.to_thread.run_sync(handlers.incident_channels)
+            scope = await self.visibility.scope(who.channel_id, channels)
+        return await anyio.to_thread.run_sync(_run, handlers, command, who.user_id, scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +103,7 @@ def build_bolt_app(
     signing_secret: str,
     client: AsyncWebClient,
     handlers: SlackHandlers,
+    guard: Guard,
     command_name: str = "/incident",
     wake: Callable[[], None] = lambda: None,
 ) -> AsyncApp:
@@ -105,32 +133,35 @@ def build_bolt_app(
         try:
             parsed = parse(command.get("text", ""), thread_incident=thread_incident, command=command_name)
         except UsageError as exc:
-            await ack(text=str(exc))  # ephemeral by default
+            await ack(text=str(exc))  # ephemeral by default; what it echoes of the input is escaped
             return
         await ack()
-        user = command.get("user_id", "?")
-        reply = await anyio.to_thread.run_sync(_run, handlers, parsed, user)
+        who = requester_of(command)
+        reply = await guard.run(handlers, parsed, who)
         await answer(reply)
         await respond(text=reply.text, blocks=reply.blocks, response_type="ephemeral", replace_original=False)
         if reply.files:
-            await _share_files(client, reply.files, channel=command.get("channel_id"), user=user)
+            await _share_files(client, reply.files, channel=command.get("channel_id"), user=who.user_id)
 
     async def on_button(
         ack: Any, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
-        user = body.get("user", {}).get("id", "?")
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        who = requester_of(body)
         message_ts = (body.get("container") or {}).get("message_ts")
         command = button_command(action)
         if command is None:
             return
-        reply = await anyio.to_thread.run_sync(_run, handlers, command, user)
+        reply = await guard.run(handlers, command, who)
         await answer(reply)
-        if channel:
+        if who.channel_id:
             await _safe(
                 client.chat_postEphemeral(
-                    channel=channel, user=user, text=reply.text, blocks=reply.blocks, thread_ts=message_ts
+                    channel=who.channel_id,
+                    user=who.user_id,
+                    text=reply.text,
+                    blocks=reply.blocks,
+                    thread_ts=message_ts,
                 )
             )
 
@@ -138,22 +169,27 @@ def build_bolt_app(
         app.action(action_id)(on_button)
 
     @app.event("app_mention")
-    async def on_mention(event: dict[str, Any], client: AsyncWebClient) -> None:
-        channel = event.get("channel")
-        thread_ts = event.get("thread_ts")
-        user = event.get("user", "?")
+    async def on_mention(body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> None:
+        who = requester_of(body)
+        channel = event.get("channel") or ""
+        thread_ts = event.get("thread_ts") or event.get("ts")
         text = _MENTION.sub("", event.get("text", "")).strip()
-        incident_id = await anyio.to_thread.run_sync(handlers.incident_for_thread, channel, thread_ts)
-        reply = await anyio.to_thread.run_sync(
-            _mention_reply, handlers, text, incident_id, user, command_name
+        incident_id = await anyio.to_thread.run_sync(
+            handlers.incident_for_thread, event.get("channel"), event.get("thread_ts")
         )
+        asked = mention_command(text, incident_id, command_name)
+        reply = asked if isinstance(asked, Reply) else await guard.run(handlers, asked, who)
         await answer(reply)
+        if reply.refused:  # the reason is for the person who asked, not the channel
+            await _safe(
+                client.chat_postEphemeral(
+                    channel=channel, user=who.user_id, text=reply.text, thread_ts=thread_ts
+                )
+            )
+            return
         await _safe(
             client.chat_postMessage(
-                channel=channel or "",
-                thread_ts=thread_ts or event.get("ts"),
-                text=reply.text,
-                blocks=reply.blocks,
+                channel=channel, thread_ts=thread_ts, text=reply.text, blocks=reply.blocks
             )
         )
 
@@ -189,26 +225,25 @@ def button_command(action: dict[str, Any]) -> Command | None:
     return None
 
 
-def _run(handlers: SlackHandlers, command: Command, user: str) -> Reply:
+def _run(handlers: SlackHandlers, command: Command, user: str, scope: Scope) -> Reply:
     try:
-        return handlers.run(command, user=user)
+        return handlers.run(command, user=user, scope=scope)
     except Exception:
         log.exception("slack command failed", extra={"verb": command.verb})
         return Reply("Sorry, that failed on sevbot's side; it has been logged.")
 
 
-def _mention_reply(
-    handlers: SlackHandlers, text: str, incident_id: int | None, user: str, command_name: str
-) -> Reply:
-    """An @mention: "why was this flagged?" → the explanation; "summarize" → a draft; else help."""
+def mention_command(text: str, incident_id: int | None, command_name: str) -> Command | Reply:
+    """What an @mention asks for (pure): "why was this flagged?" → why; "summarize" → a draft; a
+    subcommand → that command; a usage error or anything else → the answer itself (help)."""
     first = text.split(maxsplit=1)[0].lower() if text else ""
     if incident_id is not None and _WHY.search(text):
-        return _run(handlers, Command("why", incident_id=incident_id), user)
+        return Command("why", incident_id=incident_id)
     if incident_id is not None and _SUMMARIZE.search(text):
-        return _run(handlers, Command("summarize", incident_id=incident_id), user)
+        return Command("summarize", incident_id=incident_id)
     if first in _ACTION_VERBS or (first and first in ("why", "summarize", "list", "stats", "silence")):
         try:
-            return _run(handlers, parse(text, thread_incident=incident_id, command=command_name), user)
+            return parse(text, thread_incident=incident_id, command=command_name)
         except UsageError as exc:
             return Reply(str(exc))
     where = "" if incident_id is not None else " Mention me in an incident's thread to ask about it."
@@ -232,7 +267,7 @@ async def _share_files(
                 client.files_upload_v2(
                     channel=channel,
                     file_uploads=uploads,
-                    initial_comment=f"Incident charts, asked for by <@{user}>",
+                    initial_comment=f"Incident charts, asked for by {user_ref(user)}",
                 )
             )
     finally:
@@ -250,7 +285,13 @@ async def _safe(call: Awaitable[Any]) -> None:
 
 
 def mount_slack(
-    app: FastAPI, *, settings: Settings, db: Database, clock: Callable[[], datetime], wake: Callable[[], None]
+    app: FastAPI,
+    *,
+    settings: Settings,
+    config: FileConfig,
+    db: Database,
+    clock: Callable[[], datetime],
+    wake: Callable[[], None],
 ) -> SlackRuntime | None:
     """Mount ``POST /slack/events`` when ``SLACK_SIGNING_SECRET`` (or Socket Mode's app token) is set."""
     secret = settings.slack_signing_secret
@@ -274,12 +315,18 @@ def mount_slack(
         built = build_report(db, since=since, now=now)
         return built.as_text(), write_charts(built, charts_dir) if charts_dir is not None else []
 
-    handlers = SlackHandlers(db=db, clock=clock, command_name=settings.slack_command, report=report)
+    placement = Placement(ChannelRouter(config.slack, settings.slack_channel), config.services)
+    handlers = SlackHandlers(
+        db=db, clock=clock, command_name=settings.slack_command, report=report, placement=placement
+    )
+    permissions = config.slack.permissions
+    directory = SlackDirectory(client, ttl=permissions.cache_ttl, clock=clock)
     bolt = build_bolt_app(
         # Socket Mode does not sign requests; over HTTP the secret is required and always checked.
         signing_secret=secret.get_secret_value() if secret else "",
         client=client,
         handlers=handlers,
+        guard=Guard(Gatekeeper(permissions, directory), Visibility(directory)),
         command_name=settings.slack_command,
         wake=wake,
     )

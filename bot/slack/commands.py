@@ -1,4 +1,8 @@
-"""Parse ``/incident`` command text into a :class:`Command`, or a short usage message (pure; no I/O)."""
+"""Parse ``/incident`` command text into a :class:`Command`, or a short usage message (pure; no I/O).
+
+A usage message may quote what the person typed; the quote is escaped and cut short, so text such as
+``<!channel>`` is shown, never acted on, even when the answer is posted in a channel (a mention).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from datetime import timedelta
 from analytics.records import IncidentStatus, Severity
 from bot.errors import MatcherError, UsageError
 from bot.settings import parse_duration
+from bot.slack.blocks import cut, esc
 from bot.slack.routing import parse_matcher
 
 SEVERITIES = tuple(level.value for level in Severity)
@@ -67,6 +72,16 @@ def help_text(command: str = "/incident") -> str:
     return "\n".join(lines)
 
 
+SHOWN_INPUT = 40  # characters of a person's word quoted back in a usage message
+SHOWN_PROBLEM = 300
+
+
+def shown(word: str) -> str:
+    """A word the person typed, quoted for an answer: cut short and escaped for mrkdwn."""
+    quoted = repr(word if len(word) <= SHOWN_INPUT else word[:SHOWN_INPUT] + "…")
+    return esc(quoted)
+
+
 def usage(verb: str, problem: str, command: str = "/incident") -> UsageError:
     return UsageError(f"{problem}\nUsage: `{command} {USAGE[verb]}`")
 
@@ -80,7 +95,7 @@ def parse(text: str, *, thread_incident: int | None = None, command: str = "/inc
     rest = words[1:]
     if verb not in USAGE:
         raise UsageError(
-            f"Unknown subcommand {words[0]!r}. Subcommands: {', '.join(VERBS)}. Try `{command} help`."
+            f"Unknown subcommand {shown(words[0])}. Subcommands: {', '.join(VERBS)}. Try `{command} help`."
         )
     if verb == "help":
         return Command("help")
@@ -110,7 +125,7 @@ def _incident_id(
         return int(match.group(1)), rest[1:]
     if thread_incident is not None:
         return thread_incident, rest
-    problem = f"{rest[0]!r} is not an incident ID." if rest else "Which incident? Give its ID."
+    problem = f"{shown(rest[0])} is not an incident ID." if rest else "Which incident? Give its ID."
     raise usage(verb, problem, command)
 
 
@@ -125,7 +140,7 @@ def _list(rest: list[str], command: str) -> Command:
         elif service is None and lowered not in STATUS_WORDS and word.upper() not in SEVERITIES:
             service = word
         else:
-            raise usage("list", f"{word!r} is one filter too many.", command)
+            raise usage("list", f"{shown(word)} is one filter too many.", command)
     return Command("list", status=status, service=service, severity=severity)
 
 
@@ -147,13 +162,14 @@ def _silence(rest: list[str], command: str) -> Command:
     try:
         duration = parse_duration(rest[-1])
     except ValueError:
-        raise usage("silence", f"{rest[-1]!r} is not a duration such as 30m, 2h or 1d.", command) from None
+        problem = f"{shown(rest[-1])} is not a duration such as 30m, 2h or 1d."
+        raise usage("silence", problem, command) from None
     if duration <= timedelta(0) or duration > MAX_SILENCE:
         raise usage("silence", "The duration must be more than 0 and at most 30d.", command)
     try:
         matchers = tuple(parse_matcher(word) for word in rest[:-1])
-    except MatcherError as exc:
-        raise usage("silence", str(exc), command) from None
+    except MatcherError as exc:  # it quotes the matcher as typed
+        raise usage("silence", cut(esc(str(exc)), SHOWN_PROBLEM), command) from None
     return Command("silence", silence_action="add", matchers=matchers, duration=duration)
 
 
@@ -168,7 +184,7 @@ def _stats(rest: list[str], command: str) -> Command:
     try:
         since = parse_duration(rest[0])
     except ValueError:
-        raise usage("stats", f"{rest[0]!r} is not a period such as 24h, 7d or 30d.", command) from None
+        raise usage("stats", f"{shown(rest[0])} is not a period such as 24h, 7d or 30d.", command) from None
     if since <= timedelta(0) or since > timedelta(days=366):
         raise usage("stats", "The period must be more than 0 and at most 366d.", command)
     return Command("stats", since=since, charts=charts)

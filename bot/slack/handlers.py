@@ -1,5 +1,10 @@
 """What ``/incident`` commands, buttons and mentions do: SQL reads and writes, answers as mrkdwn text.
 
+Permissions are checked before a command gets here (:mod:`bot.slack.permissions`); what the request may
+see arrives as a :class:`~bot.slack.visibility.Scope`: an incident it may not see is answered as one that
+does not exist, and left out of lists and of "similar past incidents". Everything user- or alert-derived
+in an answer is escaped (:func:`bot.slack.blocks.esc`).
+
 Synchronous (the Bolt listeners run these in a worker thread after acknowledging Slack). Writes go
 through :class:`bot.incidents.actions.IncidentActions` (the same code ``sevbot replay`` uses), so the
 incident, its timeline, the feedback row and the outbox message for the thread are one transaction.
@@ -22,8 +27,10 @@ from bot.llm import request_draft
 from bot.slack import blocks
 from bot.slack.commands import Command, help_text
 from bot.slack.routing import matcher_text
+from bot.slack.visibility import EVERYWHERE, Placement, Scope
 from storage.db import Database
 from storage.incident_reads import IncidentFilter, IncidentReads
+from storage.models import Incident
 from storage.slack import SilenceRepository, SlackStateRepository
 
 LIST_LIMIT = 15
@@ -38,6 +45,7 @@ class Reply:
     blocks: list[dict[str, Any]] | None = None
     wake: bool = False
     files: tuple[Path, ...] = ()  # to share in the channel (stats charts); the caller removes them
+    refused: bool = False  # a permission refusal: shown to the person who asked only
 
 
 def _reply(text: str, *, wake: bool = False, link: str | None = None) -> Reply:
@@ -55,11 +63,13 @@ class SlackHandlers:
         clock: Callable[[], datetime],
         command_name: str = "/incident",
         report: Callable[[Database, timedelta, datetime, Path | None], tuple[str, list[Path]]] | None = None,
+        placement: Placement | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.command_name = command_name
         self.report = report
+        self.placement = placement  # None: every incident is visible (no channel is private)
 
     # --- lookups -------------------------------------------------------------------------------
 
@@ -78,14 +88,48 @@ class SlackHandlers:
             state.forget_events_before(now - EVENT_MEMORY)  # Slack retries within minutes
             return state.remember_event(event_id, now=now)
 
+    def incident_channels(self) -> set[str]:
+        """Every channel incidents live in: where they were posted, and where routing sends them."""
+        if self.placement is None:
+            return set()
+        with self.db.read() as conn:
+            posted = set(IncidentReads(conn).channels())
+        return posted | self.placement.route_channels()
+
+    def _hidden(self, incident: Incident, scope: Scope) -> bool:
+        if self.placement is None or not scope.hidden:
+            return False
+        return scope.hides(
+            self.placement.channel_of(
+                posted_to=incident.slack_channel,
+                labels=incident.labels,
+                service=incident.service,
+                alertname=incident.alertname,
+                severity=incident.severity,
+            )
+        )
+
+    @staticmethod
+    def _require_incident(reads: IncidentReads, incident_id: int) -> Incident:
+        incident = reads.get(incident_id)
+        if incident is None:
+            raise IncidentNotFound(incident_id)
+        return incident
+
+    def _require_visible(self, reads: IncidentReads, incident_id: int, scope: Scope) -> Incident:
+        incident = reads.get(incident_id)
+        if incident is None or self._hidden(incident, scope):
+            raise IncidentNotFound(incident_id)
+        return incident
+
     # --- commands ------------------------------------------------------------------------------
 
-    def run(self, command: Command, *, user: str) -> Reply:
+    def run(self, command: Command, *, user: str, scope: Scope = EVERYWHERE) -> Reply:
         verb = command.verb
         if verb == "help":
             return Reply(help_text(self.command_name))
         if verb == "list":
-            return self.list(command)
+            return self.list(command, scope)
         if verb == "silence":
             return self.silence(command, user=user)
         if verb == "stats":
@@ -94,9 +138,12 @@ class SlackHandlers:
         incident_id = command.incident_id
         try:
             if verb == "show":
-                return self.show(incident_id)
+                return self.show(incident_id, scope)
             if verb == "why":
-                return self.why(incident_id)
+                return self.why(incident_id, scope)
+            if scope.hidden:
+                with self.db.read() as conn:
+                    self._require_visible(IncidentReads(conn), incident_id, scope)
             if verb in ("summarize", "runbook"):
                 return self.draft(incident_id, "summary" if verb == "summarize" else "runbook", user=user)
             return self.act(verb, incident_id, user=user, severity=command.severity, text=command.text)
@@ -164,10 +211,33 @@ class SlackHandlers:
             wake=True,
         )
 
-    def list(self, command: Command) -> Reply:
+    def list(self, command: Command, scope: Scope = EVERYWHERE) -> Reply:
         filters = IncidentFilter(status=command.status, severity=command.severity, service=command.service)
         with self.db.read() as conn:
-            incidents, total = IncidentReads(conn).search(filters, limit=LIST_LIMIT, offset=0)
+            reads = IncidentReads(conn)
+            hidden_unposted: list[int] = []
+            if scope.hidden and self.placement is not None:
+                placement = self.placement
+                hidden_unposted = [
+                    row.id
+                    for row in reads.unposted(filters)
+                    if scope.hides(
+                        placement.channel_of(
+                            posted_to=None,
+                            labels=row.labels,
+                            service=row.service,
+                            alertname=row.alertname,
+                            severity=row.severity,
+                        )
+                    )
+                ]
+            incidents, total = reads.search(
+                filters,
+                limit=LIST_LIMIT,
+                offset=0,
+                exclude_channels=scope.hidden,
+                exclude_ids=hidden_unposted,
+            )
         if not incidents:
             return Reply("No incidents match.")
         lines = [
@@ -181,12 +251,10 @@ class SlackHandlers:
         ]
         return _reply("\n".join(lines))
 
-    def show(self, incident_id: int) -> Reply:
+    def show(self, incident_id: int, scope: Scope = EVERYWHERE) -> Reply:
         with self.db.read() as conn:
             repo = IncidentReads(conn)
-            incident = repo.get(incident_id)
-            if incident is None:
-                raise IncidentNotFound(incident_id)
+            incident = self._require_visible(repo, incident_id, scope)
             timeline = repo.timeline_of(incident_id)[-8:]
         lines = [
             f"*#{incident.id} {incident.severity} [{incident.status}] {blocks.esc(incident.title)}*",
@@ -213,12 +281,20 @@ class SlackHandlers:
             ]
         return _reply("\n".join(lines))
 
-    def why(self, incident_id: int) -> Reply:
-        """The explanation of the severity (exact contributions, similar past incidents)."""
+    def why(self, incident_id: int, scope: Scope = EVERYWHERE) -> Reply:
+        """The explanation of the severity (exact contributions, similar past incidents it may see)."""
         with self.db.read() as conn:
+            reads = IncidentReads(conn)
+            self._require_visible(reads, incident_id, scope)
             explanation = explain_incident(conn, incident_id)
-        if explanation is None:
-            raise IncidentNotFound(incident_id)
+            if explanation is None:
+                raise IncidentNotFound(incident_id)
+            if scope.hidden:
+                explanation["similar"] = [
+                    similar
+                    for similar in explanation["similar"]
+                    if not self._hidden(self._require_incident(reads, similar["id"]), scope)
+                ]
         message = blocks.explanation_blocks(incident_id, render_explanation(explanation).splitlines())
         return Reply(text=message.text, blocks=message.blocks)
 
@@ -230,7 +306,7 @@ class SlackHandlers:
             if not rows:
                 return Reply("No active silences.")
             lines = ["*Active silences*"] + [
-                f"• *{row.id}* `{' '.join(matcher_text(m) for m in row.matchers)}` until"
+                f"• *{row.id}* `{blocks.esc(' '.join(matcher_text(m) for m in row.matchers))}` until"
                 f" {blocks.slack_date(row.expires_at)} by {blocks.user_ref(row.created_by)}"
                 for row in rows
             ]
@@ -250,7 +326,7 @@ class SlackHandlers:
             silence_id = SilenceRepository(conn).add(
                 matchers=command.matchers, reason=None, created_by=user, now=now, expires_at=expires
             )
-        shown = " ".join(matcher_text(m) for m in command.matchers)
+        shown = blocks.esc(" ".join(matcher_text(m) for m in command.matchers))
         return Reply(
             f"Silence {silence_id} created: no Slack posts for incidents matching `{shown}`"
             f" until {blocks.slack_date(expires)}."
@@ -263,5 +339,6 @@ class SlackHandlers:
         since = command.since or timedelta(days=7)
         charts_dir = Path(tempfile.mkdtemp(prefix="sevbot-stats-")) if command.charts else None
         text, charts = self.report(self.db, since, self.clock(), charts_dir)
+        text = blocks.esc(text)  # alert names and services from the alerts
         reply = _reply(f"```{text}```" if len(text) < blocks.SECTION_TEXT - 6 else text)
         return Reply(text=reply.text, blocks=reply.blocks, files=tuple(charts))

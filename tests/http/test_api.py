@@ -12,12 +12,14 @@ from fastapi.testclient import TestClient
 from bot.app import create_app
 from tests.support.clock import Clock
 from tests.support.payloads import T0, am_alert, am_payload, body
-from tests.support.settings import make_settings
+from tests.support.settings import LOOPBACK_CLIENT, make_settings
 
 
 @pytest.fixture
 def client(tmp_path: Path, database_url: str, clock: Clock) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(tmp_path, database_url), clock=clock)) as test_client:
+    with TestClient(
+        create_app(make_settings(tmp_path, database_url), clock=clock), client=LOOPBACK_CLIENT
+    ) as test_client:
         yield test_client
 
 

@@ -14,7 +14,7 @@ from bot.app import create_app
 from tests.support.clock import Clock
 from tests.support.db import row_counts
 from tests.support.payloads import am_alert, am_payload, body, grafana_payload
-from tests.support.settings import make_settings
+from tests.support.settings import LOOPBACK_CLIENT, make_settings
 
 TOKEN = "s3cret-webhook-token"
 GRAFANA_TOKEN = "grafana-only-token"
@@ -29,7 +29,7 @@ def client(tmp_path: Path, sqlite_url: str, clock: Clock) -> Iterator[TestClient
         webhook_token_grafana=GRAFANA_TOKEN,
         max_body_bytes=64 * 1024,
     )
-    with TestClient(create_app(settings, clock=clock)) as test_client:
+    with TestClient(create_app(settings, clock=clock), client=LOOPBACK_CLIENT) as test_client:
         yield test_client
 
 

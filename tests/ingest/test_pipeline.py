@@ -317,16 +317,17 @@ def test_alerts_are_scored_with_their_context(services: Services) -> None:
         services, "alertmanager", am_payload([am_alert(instance="old", starts_at=T0 - timedelta(minutes=30))])
     )
     with services.db.write() as conn:
-        FeedbackRepository(conn).add(
-            incident_id=first.opened[0],
-            kind="severity",
-            alertname="CheckoutHighErrorRate",
-            user="U1",
-            old_severity="SEV1",
-            new_severity="SEV2",
-            reason="only one region",
-            now=T0,
-        )
+        for user in ("U1", "U2"):  # two people agree: a rating live scoring uses
+            FeedbackRepository(conn).add(
+                incident_id=first.opened[0],
+                kind="severity",
+                alertname="CheckoutHighErrorRate",
+                user=user,
+                old_severity="SEV1",
+                new_severity="SEV2",
+                reason="only one region",
+                now=T0,
+            )
     services.ingestor.context = type(services.ingestor.context)(catalog=services.ingestor.context.catalog)
 
     burst = [am_alert(instance=f"i{n}", starts_at=T0 - timedelta(minutes=2)) for n in range(3)]
@@ -336,5 +337,5 @@ def test_alerts_are_scored_with_their_context(services: Services) -> None:
     assert third.service_criticality == "critical"
     assert (third.group_alerts_5m, third.group_alerts_60m) == (2, 3)
     assert (third.service_alerts_5m, third.service_alerts_60m) == (2, 3)
-    assert third.past_ratings == {"SEV2": 1}
+    assert third.past_ratings == {"SEV2": 2}
     assert scorer.contexts["old"].group_alerts_60m == 0

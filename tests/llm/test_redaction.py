@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
 import pytest
 
 from bot.errors import ConfigError
-from bot.llm.redaction import Redactor
+from bot.llm.redaction import BUILTIN_PATTERNS, Redactor
 from bot.settings import load_file_config
 from tests.support.clock import Clock
 from tests.support.fake_llm import FakeLLM
@@ -156,3 +158,170 @@ def test_a_bad_configured_pattern_is_refused_with_its_name(
 
     with pytest.raises(ConfigError, match=f"redaction.patterns.*customer_id.*{message}"):
         load_file_config(path)
+
+
+# One planted example of each kind that alerts carry (issue 14, item 9); shaped like the real thing, made
+# up for these tests. Each case: (where it appears in an alert's description, the secret itself).
+KINDS: dict[str, tuple[str, str]] = {
+    "pgpassword": ("PGPASSWORD={} psql -h db-3 -U app", "Zx9kLm2Qp7"),
+    "redis_no_user": ("redis://:{}@cache-1:6379/0 refused", "R3disPa55w0rd"),
+    "url_password_slash_at": ("postgres://app:{}@db-2:5432/app timed out", "pa/ss@w0rd!"),
+    "azure_account_key": (
+        "DefaultEndpointsProtocol=https;AccountName=prodlogs;AccountKey={};EndpointSuffix=core.windows.net",
+        "q8Zr3N+vT1mK5yB0pW9sX2cF7hJ4dL6gA1eR3tY5uI8oP0aS2dF4gH6jK8lZ0xC9vB7nM5==",
+    ),
+    "azure_shared_access_key": (
+        "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey={}",
+        "Xy7Kp2Lm9Qr4St6Uv8Wx0Yz1Ab3Cd5Ef7Gh9Ij2Kl4=",
+    ),
+    "azure_sas_sig": (
+        "GET https://prodlogs.blob.core.windows.net/logs?sv=2022-11-02&sp=r&se=2026-12-01&sig={} 403",
+        "Jk3%2Bq9Zr4Lm7Xv2Np8Tb5Wc1Hd6Yf0Ge3Sa9Kq4Rt2%3D",
+    ),
+    "authorization_apikey": ("upstream said 401 to 'Authorization: ApiKey {}'", "dGVzdDprZXk6MTIzNDU2"),
+    "authorization_token": ("request had Authorization: Token {} (rejected)", "9f8e7d6c5b4a"),
+    "short_bearer": ("curl -H 'Authorization: Bearer {}' failed", "x7Kp2q"),
+    "kubeconfig_client_key": (
+        "kubeconfig users[0].user client-key-data: {}",
+        "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFb3dJQkFBS0NBUUVB",
+    ),
+    "docker_auth": (
+        'config.json: {{"auths": {{"registry.example.io": {{"auth": "{}"}}}}}}',
+        "ZGVwbG95OnMzY3IzdC10MGszbg==",
+    ),
+    "kube_bootstrap_token": ("kubeadm join 10.0.0.1:6443 --token {} failed", "7f3k9q.x2m8v4b6n1c5z0la"),
+    "slack_app_token": (
+        "socket mode with {} lost",
+        "xapp-1-A0SEVBOT12-4827163059214-9c1e7b3a5d2f8e6c4b0a7d9f3e5c1b8a6d4f2e0c9b7a5d3f1e8c6b4a2d0f9e7c",
+    ),
+    "npm": ("npm ERR! publish with {} denied", "npm_Xk7Qm2Lp9Rv4Tz6Wb1Yd8Nf3Hs5Jc0Ga7Ke2"),
+    "pypi": (
+        "twine upload -p {} got 403",
+        "pypi-AgEIcHlwaS5vcmcCJGY0ZTk2MTc3LTg1ZDMtNDFlNS1iY2QwLTk0ZWI1ZjQ5ODJmZAACKlszLCJiNzQ2",
+    ),
+    "sendgrid": (
+        "mailer key {} over quota",
+        "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",
+    ),
+    "twilio": ("sms via {} failed", "SK8f2d6c1a9b7e4f3c5d0a2b6e8c4f1d7a"),
+    "hugging_face": ("model pull with {} was rate limited", "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"),
+    "vault": ("vault login {} expired", "hvs.CAESIJq7vX3mZ9kR2pT5wL8nB4cY6dF1gH0jK3sQ7eA"),
+    "gitlab_runner": ("runner registered with {} is offline", "glrt-t3_Xy9zKq2Wm5Rn8Bv4Lc7D"),
+    "stripe_webhook_secret": ("signature check with {} failed", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+    "discord_webhook": (
+        "notify https://discord.com/api/webhooks/112233445566778899/{} returned 429",
+        "Kq8Zr3NvT1mK5yB0pW9sX2cF7hJ4dL6gA1eR3tY5uI8oP0aS2dF4gH6jK8lZ0xC9v",
+    ),
+    "set_cookie_session": (
+        "response had Set-Cookie: JSESSIONID={}; Path=/; HttpOnly",
+        "9A8B7C6D5E4F3A2B1C0D",
+    ),
+    "password_is": ("ops note: the admin password is {} until Friday", "Sunflower!2024"),
+    "quoted_password_with_spaces": ('db config password="{}" rejected', "correct horse battery staple"),
+}
+
+
+def kind_alerts() -> list[dict[str, object]]:
+    """One alert per kind, in one incident: its description holds the case name and the planted secret."""
+    return [
+        am_alert(
+            f"LeakCase{n:02d}",
+            instance=f"case-{n:02d}",
+            annotations={"summary": f"case-{n:02d} {kind}", "description": text.format(secret)},
+        )
+        for n, (kind, (text, secret)) in enumerate(KINDS.items())
+    ]
+
+
+def pieces(secret: str) -> list[str]:
+    """The secret, and each word of it when it has spaces (half a passphrase is still a leak)."""
+    return [secret, *(word for word in secret.split() if len(word) >= 5)]
+
+
+def test_every_kind_of_secret_alerts_carry_is_kept_from_the_llm_and_its_record(
+    tmp_path: Path, sqlite_url: str, clock: Clock, llm: FakeLLM
+) -> None:
+    with running_bot(
+        tmp_path, sqlite_url, clock, openai_base_url=llm.base_url, llm_model="m", llm_context_tokens=20_000
+    ) as bot:
+        bot.alert(*kind_alerts(), group_key="one-incident")
+        bot.run()
+        calls = bot.calls()
+
+    [request] = llm.requests
+    sent = "\n".join(str(m["content"]) for m in request.messages)
+    stored = "\n".join(call.prompt or "" for call in calls)
+    # Every case reached the LLM (so nothing passed for being cut off), none with its secret.
+    assert [kind for n, kind in enumerate(KINDS) if f"case-{n:02d}" not in sent] == []
+    assert [kind for kind, (_, secret) in KINDS.items() if any(p in sent for p in pieces(secret))] == []
+    assert [kind for kind, (_, secret) in KINDS.items() if any(p in stored for p in pieces(secret))] == []
+    assert stored and "db-3" in sent and "cache-1:6379" in sent  # what helps stays
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("PGPASSWORD=Zx9kLm2Qp7 psql", "PGPASSWORD=[REDACTED:secret_value] psql"),
+        ("redis://:R3disPa55w0rd@cache-1:6379/0", "redis://:[REDACTED:url_password]@cache-1:6379/0"),
+        ("postgres://app:pa/ss@w0rd!@db-2/app", "postgres://app:[REDACTED:url_password]@db-2/app"),
+        ("Authorization: Bearer x7Kp2q", "Authorization: Bearer [REDACTED:authorization]"),
+        ('"Authorization": "Token abc"', '"Authorization": "Token [REDACTED:authorization]"'),
+        ('password="correct horse"', 'password="[REDACTED:secret_value]"'),
+        ("the password is Sunflower!2024 ok", "the password is [REDACTED:secret_value] ok"),
+        ("Set-Cookie: PHPSESSID=9A8B7C6D; Path=/", "Set-Cookie: PHPSESSID=[REDACTED:cookie]; Path=/"),
+        ("--token 7f3k9q.x2m8v4b6n1c5z0la", "--token [REDACTED:kube_token]"),
+    ],
+)
+def test_redaction_of_the_shapes_alerts_carry(text: str, expected: str) -> None:
+    assert Redactor()(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the password is wrong for user app",
+        "bypass=true on the cache",
+        "the bearer of the news: disk 91% full",
+        "https://grafana.internal:3000/d/abc?orgId=1",
+    ],
+)
+def test_words_near_secrets_are_not_secrets(text: str) -> None:
+    assert Redactor()(text) == text
+
+
+# Texts built to make a backtracking regex engine go quadratic: long runs of the characters the rules
+# repeat over, and their key words again and again with no end to the match.
+ADVERSARIAL_UNITS = (
+    "a", "a.", "a-", "a_", "-a", "a1_.", "=", ":", " ", "\t", "://", "://a:", "@a", "a@", "a=b;", "x-",
+    "eyJ-", "eyJa", "bearer ", "Authorization: ", "password is ", "PGPASSWORD", "sess", "session_id",
+    "-----BEGIN PRIVATE KEY-----", '"auth": "', "password='a", "a:/@=\"' ", "Set-Cookie: a=", "sig=",
+    "hvs.", "SG.", "client-key-data: ", "https://discord.com/api/webhooks/1/",
+)  # fmt: skip
+SIZE = 100_000
+# The original key=value rule is made linear by another change (issue 14, item 5); until it lands it is
+# left out here. The filter matches only that rule's old text, so it lapses by itself once it is replaced.
+_QUADRATIC_BEFORE_ITEM_5 = "(?:[A-Za-z0-9_.-]*[_.-])?"
+
+
+def adversarial_texts() -> dict[str, str]:
+    texts = {unit: (unit * (SIZE // len(unit) + 1))[:SIZE] for unit in ADVERSARIAL_UNITS}
+    texts["bearer, then spaces"] = "bearer" + " " * SIZE
+    texts["a long e-mail local part"] = "a" * SIZE + "@"
+    return texts
+
+
+def test_every_rule_finishes_in_linear_time_on_hostile_text() -> None:
+    """Each rule on each 100 KB text: about 1-100 ms when linear, minutes when quadratic. The bound is
+    generous (over ten times the slowest linear case measured) so that a loaded machine does not fail it."""
+    slow = []
+    for name, pattern in BUILTIN_PATTERNS:
+        if _QUADRATIC_BEFORE_ITEM_5 in pattern:
+            continue
+        rule = re.compile(pattern, re.DOTALL)
+        for unit, text in adversarial_texts().items():
+            started = time.perf_counter()
+            rule.sub("x", text)
+            elapsed = time.perf_counter() - started
+            if elapsed > 2.0:
+                slow.append((name, unit, round(elapsed, 2)))
+    assert slow == []

@@ -11,7 +11,7 @@ from bot.app import create_app
 from bot.outbox.console import ConsoleSink
 from tests.support.fake_llm import FakeLLM
 from tests.support.payloads import am_alert, am_payload, body
-from tests.support.settings import make_settings
+from tests.support.settings import LOOPBACK_CLIENT, make_settings
 
 
 def test_the_in_process_worker_posts_the_incident_then_its_draft(tmp_path: Path, llm: FakeLLM) -> None:
@@ -30,7 +30,7 @@ def test_the_in_process_worker_posts_the_incident_then_its_draft(tmp_path: Path,
         openai_base_url=llm.base_url,
         llm_model="served-model",
     )
-    with TestClient(create_app(settings, sink=ConsoleSink(write))) as client:
+    with TestClient(create_app(settings, sink=ConsoleSink(write)), client=LOOPBACK_CLIENT) as client:
         response = client.post("/webhooks/alertmanager", content=body(am_payload([am_alert()])))
         assert response.status_code == 202
         assert drafted.wait(30), lines

@@ -23,7 +23,7 @@ from storage.registry import ModelRepository
 from tests.support.clock import Clock
 from tests.support.payloads import T0, am_alert, am_payload, body
 from tests.support.processes import MODEL_CACHE
-from tests.support.settings import make_settings
+from tests.support.settings import LOOPBACK_CLIENT, make_settings
 
 GROUP_BY = ["alertname", "service|job", "namespace|cluster", "env"]
 
@@ -38,7 +38,7 @@ def test_the_service_scores_with_the_bundled_model_and_says_so(
     tmp_path: Path, database_url: str, clock: Clock
 ) -> None:
     settings = make_settings(tmp_path, database_url, scorer="model")
-    with TestClient(create_app(settings, clock=clock)) as client:
+    with TestClient(create_app(settings, clock=clock), client=LOOPBACK_CLIENT) as client:
         ready = client.get("/readyz").json()
         assert ready["scorer"]["origin"] == "bundled"
         assert ready["scorer"]["version"].startswith("sevlr-")

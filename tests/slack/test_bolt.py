@@ -105,7 +105,9 @@ def _slug(text: str) -> str:
 
 @pytest.fixture
 def sevbot(tmp_path: Path, database_url: str) -> Iterator[Sevbot]:
-    with FakeSlack() as slack:
+    # Alice and Carol are workspace admins: by default only admins may manage (sev, noise, silences).
+    admins = {"U0ALICE": {"is_admin": True}, "U0CAROL": {"is_owner": True}}
+    with FakeSlack(users=admins) as slack:
         settings = make_settings(
             tmp_path,
             database_url,

@@ -19,7 +19,7 @@ def web_api_methods() -> set[str]:
     for path in (ROOT / "bot" / "slack").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Attribute) and node.attr.startswith(
-                ("chat_", "users_", "conversations_", "files_")
+                ("chat_", "users_", "usergroups_", "conversations_", "files_", "auth_")
             ):
                 methods.add(node.attr)
             if (
@@ -45,7 +45,9 @@ def test_the_manifest_matches_the_app() -> None:
     assert settings["event_subscriptions"]["bot_events"] == ["app_mention"]
     assert settings["interactivity"]["is_enabled"] is True
     # chat:write covers the chat.* methods, files:write the chart upload; channels:/groups:history and
-    # :read the look for an earlier post before posting again; nothing else is asked for.
+    # :read the look for an earlier post before posting again; the permission and visibility checks read
+    # users (users:read), user groups (usergroups:read) and channels (channels:read and groups:read);
+    # auth.test needs no scope. Nothing else is asked for.
     assert web_api_methods() == {
         "chat_postMessage",
         "chat_update",
@@ -53,6 +55,10 @@ def test_the_manifest_matches_the_app() -> None:
         "files_upload_v2",
         "conversations_history",
         "conversations_replies",
+        "auth_test",
+        "users_info",
+        "usergroups_users_list",
+        "conversations_info",
         "conversations_list",
     }
     assert sorted(MANIFEST["oauth_config"]["scopes"]["bot"]) == [
@@ -64,4 +70,6 @@ def test_the_manifest_matches_the_app() -> None:
         "files:write",
         "groups:history",
         "groups:read",
+        "usergroups:read",
+        "users:read",
     ]

@@ -37,18 +37,21 @@ def rate(
         )
 
 
-def test_ratings_count_each_severity_and_noise_per_alert_name(db: Database) -> None:
+def test_ratings_count_agreeing_votes_of_each_severity_and_noise_per_alert_name(db: Database) -> None:
     incident_id = add_incident(db)
-    rate(db, incident_id, "SEV2", alertname="HighErrors")
-    rate(db, incident_id, "SEV2", alertname="HighErrors")
-    rate(db, incident_id, None, alertname="HighErrors")
-    rate(db, incident_id, "SEV4", alertname="DiskFull")
-    rate(db, incident_id, "SEV1", alertname="NotAsked")
+    rate(db, incident_id, "SEV2", alertname="HighErrors", user="U1")
+    rate(db, incident_id, "SEV2", alertname="HighErrors", user="U2")
+    rate(db, incident_id, None, alertname="HighErrors", user="U3")
+    rate(db, incident_id, None, alertname="HighErrors", user="U4")
+    rate(db, incident_id, "SEV4", alertname="DiskFull", user="U1")
+    rate(db, incident_id, "SEV4", alertname="DiskFull", user="U2")
+    rate(db, incident_id, "SEV1", alertname="NotAsked", user="U1")
+    rate(db, incident_id, "SEV1", alertname="NotAsked", user="U2")
 
     with db.read() as conn:
         ratings = FeedbackRepository(conn).ratings(["HighErrors", "DiskFull", "Unrated", "HighErrors"])
 
-    assert ratings == {"HighErrors": {"SEV2": 2, "noise": 1}, "DiskFull": {"SEV4": 1}}
+    assert ratings == {"HighErrors": {"SEV2": 2, "noise": 2}, "DiskFull": {"SEV4": 2}}
 
 
 def test_ratings_of_no_alert_names_are_empty(db: Database) -> None:

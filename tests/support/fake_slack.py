@@ -1,8 +1,9 @@
 """A stand-in for Slack over real HTTP: a fake Web API that records every call, and Slack's request signing.
 
 ``FakeSlack`` serves the Web API methods sevbot uses (``chat.postMessage``, ``chat.update``,
-``chat.postEphemeral``, ``auth.test``, ``users.info``, ``conversations.*``, the two-step file upload) on a
-loopback port, answering the way Slack does (``{"ok": true, ...}`` with channel ids and message ``ts``).
+``chat.postEphemeral``, ``auth.test``, ``users.info``, ``usergroups.users.list``, ``conversations.*``, the
+two-step file upload) on a loopback port, answering the way Slack does (``{"ok": true, ...}`` with channel
+ids and message ``ts``).
 Point a real ``slack_sdk`` client at ``fake.api_url`` (the trailing slash matters). Every request is
 recorded as a :class:`Call` with its arrival time, and a test can make the next calls of a method fail
 with ``fail_next`` (HTTP 429 with ``Retry-After``, HTTP 500, or an ``{"ok": false, "error": ...}`` body),
@@ -140,11 +141,16 @@ class FakeSlack:
         channels: Mapping[str, str] | None = None,
         unknown_channels: set[str] | None = None,
         users: Mapping[str, Mapping[str, Any]] | None = None,
+        usergroups: Mapping[str, list[str]] | None = None,
+        private_channels: set[str] | None = None,
     ) -> None:
         # tokens: the bot tokens it accepts (None: any xoxb-/xoxp- token).
         self.tokens = tokens
         self.unknown_channels = set(unknown_channels or ())
+        # users: what users.info adds to its default answer per user id (is_admin, is_restricted, team_id …).
         self.users = {k: dict(v) for k, v in (users or {}).items()}
+        self.usergroups = {k: list(v) for k, v in (usergroups or {}).items()}  # S… -> member user ids
+        self.private_channels = set(private_channels or ())  # channel names (or ids) that are private
         self._state = _State(channels=dict(channels or {"alerts": "C0ALERTS", "general": "C0GENERAL"}))
         self._cond = threading.Condition()
         self._ts = itertools.count(1)
@@ -567,22 +573,35 @@ class FakeSlack:
         user.update(self.users.get(user_id, {}))
         return {"ok": True, "user": user}
 
+    def _channel_json(self, channel: str) -> dict[str, Any]:
+        name = next((n for n, i in self._state.channels.items() if i == channel), channel.lower())
+        private = name in self.private_channels or channel in self.private_channels
+        return {
+            "id": channel,
+            "name": name,
+            "is_channel": not private,
+            "is_private": private,
+            "is_member": True,
+        }
+
     def _m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(args.get("channel"))
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
-        name = next((n for n, i in self._state.channels.items() if i == channel), channel.lower())
-        return {"ok": True, "channel": {"id": channel, "name": name, "is_channel": True, "is_member": True}}
+        return {"ok": True, "channel": self._channel_json(channel)}
+
+    def _m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = str(args.get("usergroup", ""))
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.usergroups[group])}
 
     def _m_conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
         info = self._m_conversations_info(args)
         return info if not info["ok"] else {**info, "warning": "already_in_channel"}
 
     def _m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
-        channels = [
-            {"id": i, "name": n, "is_channel": True, "is_member": True}
-            for n, i in self._state.channels.items()
-        ]
+        channels = [self._channel_json(i) for i in self._state.channels.values()]
         return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
 
     def _history_channel(self, args: dict[str, Any]) -> str | None:
@@ -809,11 +828,12 @@ def slash_command_body(
     response_url: str = "https://hooks.slack.com/commands/T0FAKE/1/x",
     trigger_id: str = "13345224609.738474920.8088930838d88f008e0",
     thread_ts: str | None = None,
+    team_id: str = TEAM_ID,
 ) -> bytes:
     """A slash command as Slack posts it (form-encoded)."""
     fields = {
         "token": "deprecated-verification-token",
-        "team_id": TEAM_ID,
+        "team_id": team_id,
         "team_domain": "fake",
         "channel_id": channel_id,
         "channel_name": channel_name,
@@ -838,11 +858,19 @@ def block_actions_body(
     channel_id: str = "C0ALERTS",
     message_ts: str = "1700000000.000100",
     response_url: str = "https://hooks.slack.com/actions/T0FAKE/1/x",
+    team_id: str = TEAM_ID,
+    user_team_id: str | None = None,
 ) -> bytes:
     """A ``block_actions`` interaction (a button click or a select) as Slack posts it: ``payload=<json>``."""
+    user = {
+        "id": user_id,
+        "username": user_id.lower(),
+        "name": user_id.lower(),
+        "team_id": user_team_id or team_id,
+    }
     payload = {
         "type": "block_actions",
-        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": TEAM_ID},
+        "user": user,
         "api_app_id": "A0SEVBOT",
         "token": "deprecated-verification-token",
         "container": {
@@ -852,7 +880,7 @@ def block_actions_body(
             "is_ephemeral": False,
         },
         "trigger_id": "13345224609.738474920.8088930838d88f008e0",
-        "team": {"id": TEAM_ID, "domain": "fake"},
+        "team": {"id": team_id, "domain": "fake"},
         "channel": {"id": channel_id, "name": "alerts"},
         "message": {"type": "message", "ts": message_ts, "user": BOT_USER_ID, "bot_id": BOT_ID, "text": ""},
         "response_url": response_url,
@@ -880,11 +908,17 @@ def static_select(action_id: str, value: str, *, block_id: str = "actions") -> d
     }
 
 
-def event_body(event: Mapping[str, Any], *, event_id: str = "Ev0001", event_time: int | None = None) -> bytes:
+def event_body(
+    event: Mapping[str, Any],
+    *,
+    event_id: str = "Ev0001",
+    event_time: int | None = None,
+    team_id: str = TEAM_ID,
+) -> bytes:
     """An Events API ``event_callback`` envelope around ``event``."""
     envelope = {
         "token": "deprecated-verification-token",
-        "team_id": TEAM_ID,
+        "team_id": team_id,
         "api_app_id": "A0SEVBOT",
         "event": dict(event),
         "type": "event_callback",
@@ -911,11 +945,13 @@ def app_mention(
     channel: str = "C0ALERTS",
     ts: str | None = None,
     thread_ts: str | None = None,
+    user_team: str = TEAM_ID,
 ) -> dict[str, Any]:
     """An ``app_mention`` event; ``text`` gets the bot's mention in front, as Slack writes it."""
     event: dict[str, Any] = {
         "type": "app_mention",
         "user": user,
+        "user_team": user_team,
         "text": f"<@{BOT_USER_ID}> {text}",
         "ts": ts or f"{time.time():.6f}",
         "channel": channel,

@@ -22,7 +22,7 @@ from bot.outbox.worker import OutboxWorker, TopicRouter
 from storage.models import Draft, LlmCall, OutboxMessage
 from tests.support.clock import Clock
 from tests.support.payloads import am_payload, body
-from tests.support.settings import make_settings
+from tests.support.settings import LOOPBACK_CLIENT, make_settings
 
 
 @dataclass
@@ -121,5 +121,5 @@ def running_bot(tmp_path: Path, database_url: str, clock: Clock, **settings: Any
     app = create_app(
         make_settings(tmp_path, database_url, **settings), sink=ConsoleSink(lines.append), clock=clock
     )
-    with TestClient(app) as client:
+    with TestClient(app, client=LOOPBACK_CLIENT) as client:
         yield Bot(client=client, clock=clock, lines=lines)

@@ -7,6 +7,9 @@ from pathlib import Path
 from bot.settings import Settings
 from tests.support.processes import MODEL_CACHE
 
+# TestClient's peer, as an operator's on the same machine: the read API answers it without a token.
+LOOPBACK_CLIENT = ("127.0.0.1", 50000)
+
 
 def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: object) -> Settings:
     values: dict[str, object] = {
