@@ -30,11 +30,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from analytics.promql import duration_minutes, expression_features  # noqa: E402
-from analytics.text import words  # noqa: E402
-from bot.llm.redaction import Redactor  # noqa: E402
-from tests.support.payloads import am_alert, am_payload  # noqa: E402
-from tests.support.processes import start_sevbot  # noqa: E402
+from analytics.promql import duration_minutes, expression_features
+from analytics.text import words
+from bot.llm.redaction import Redactor
+from tests.support.payloads import am_alert, am_payload
+from tests.support.processes import start_sevbot
 
 TOKEN = "bench-hostile-token-7f3a"
 
@@ -144,7 +144,9 @@ def run_webhook() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--text", action="store_true", help="only the text functions")
     parser.add_argument("--budget", type=float, default=1.0, help="seconds per measurement (default 1)")
     args = parser.parse_args()
