@@ -9,15 +9,17 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from analytics.records import ScorerOrigin
 from analytics.scoring import Scorer
 from bot.bootstrap import build_services, outbox_sinks
 from bot.clock import utcnow
-from bot.errors import InvalidPayload, PayloadError
-from bot.http import api, health, webhooks
+from bot.errors import ClientDisconnected, InvalidPayload, PayloadError, Unavailable
+from bot.http import api, health, openapi, webhooks
 from bot.ingest.group_commit import GroupCommitter
 from bot.model.serving import ModelWatcher, keep_model_current
 from bot.outbox.worker import OutboxWorker, Sink
@@ -81,30 +83,71 @@ def create_app(
     app.state.worker = worker
     app.state.sinks = router
     # SQLite has one writer: webhooks queue here (and commit together) rather than in SQLite's busy loop.
-    app.state.committer = GroupCommitter(services.ingestor, writers=1 if services.db.is_sqlite else 4)
+    app.state.committer = GroupCommitter(
+        services.ingestor,
+        writers=1 if services.db.is_sqlite else 4,
+        max_queued=settings.max_queued_webhooks,
+        metrics=services.metrics,
+    )
     if worker is not None:
         worker.yield_to = app.state.committer.busy  # webhooks first; Slack and drafts when it is quiet
     app.include_router(webhooks.router)
     app.include_router(api.router)
     app.include_router(health.router)
+    openapi.install(app)
     # POST /slack/events (and Socket Mode) when Slack credentials are set.
     slack = mount_slack(
         app, settings=settings, db=services.db, clock=clock, wake=worker.wake if worker else lambda: None
     )
 
+    def count(request: Request, status: int) -> None:
+        source = getattr(request.state, "source", None)
+        if source is not None:  # webhooks only
+            services.metrics.webhook_requests.labels(source, str(status)).inc()
+
     @app.exception_handler(PayloadError)
     async def payload_error(request: Request, exc: PayloadError) -> JSONResponse:
-        source = request.path_params.get("source", "unknown")
-        services.metrics.webhook_requests.labels(source, str(exc.status_code)).inc()
+        count(request, exc.status_code)
         body: dict[str, object] = {"error": str(exc)}
         if isinstance(exc, InvalidPayload):
             body["fields"] = [{"field": e.field, "message": e.message} for e in exc.errors]
         return JSONResponse(body, status_code=exc.status_code)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Query and path parameters in sevbot's error shape: the parameter's name, not ["query", "offset"].
+        fields = [
+            {"field": ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]), "message": err["msg"]}
+            for err in exc.errors()
+        ]
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+        return JSONResponse({"error": f"invalid request: {summary}", "fields": fields}, status_code=422)
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
+        count(request, 503)
+        headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse({"error": str(exc)}, status_code=503, headers=headers)
+
     @app.exception_handler(OperationalError)
-    async def storage_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
-        log.error("storage unavailable", extra={"error": type(exc.orig).__name__})
-        return JSONResponse({"error": "storage unavailable, nothing was written; retry"}, status_code=503)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database is down, locked past every retry, or every pooled connection is busy.
+        cause = getattr(exc, "orig", None) or exc
+        log.error("storage unavailable", extra={"error": type(cause).__name__})
+        count(request, 503)
+        return JSONResponse(
+            {"error": "storage unavailable, nothing was written; retry"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(ClientDisconnected)
+    async def client_gone(request: Request, exc: ClientDisconnected) -> JSONResponse:
+        log.info("client disconnected before its body arrived", extra={"path": request.url.path})
+        count(request, 499)  # nginx's word for it; nobody receives this answer
+        return JSONResponse({"error": str(exc)}, status_code=400)
 
     return app
 

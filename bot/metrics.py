@@ -47,6 +47,11 @@ class Metrics:
             ["source"],
             registry=self.registry,
         )
+        self.group_commit_restarts = Counter(
+            "sevbot_group_commit_restarts",
+            "Group-commit writer tasks that died and were replaced (each one is a bug worth reporting).",
+            registry=self.registry,
+        )
         self.incidents_opened = Counter(
             "sevbot_incidents_opened", "Incidents opened (reopened ones not counted).", registry=self.registry
         )
