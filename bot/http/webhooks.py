@@ -4,71 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.requests import ClientDisconnect
 
 from bot.bootstrap import Services
-from bot.errors import BodyTimeout, ClientDisconnected, FieldError, InvalidPayload, PayloadTooLarge
+from bot.errors import FieldError, InvalidPayload
 from bot.http.auth import is_authorized
+from bot.http.body import read_body
 from bot.http.openapi import webhook_openapi
 from bot.normalize import NORMALIZERS, normalize
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-
-# A sender gets this long to deliver its whole body (a client that trickles it holds a connection).
-BODY_SECONDS = 30.0
-# An oversize body is read to its end and dropped, up to these bounds, before the 413 is sent: a client
-# that writes its whole body before it reads (Python's urllib, Go's net/http, so Alertmanager) then reads
-# the 413 and its reason instead of a reset connection. Past them the connection is closed (nginx's
-# lingering close does the same).
-DISCARD_BYTES = 32 * 1024 * 1024
-DISCARD_SECONDS = 10.0
-
-
-async def read_body(request: Request, limit: int, *, seconds: float = BODY_SECONDS) -> bytes:
-    """The request body, refused as soon as it passes ``limit`` bytes (the rest is read and dropped).
-
-    Raises ``PayloadTooLarge`` (413), ``BodyTimeout`` (408) when the body takes longer than ``seconds``,
-    and ``ClientDisconnected`` when the client hangs up first.
-    """
-    declared = request.headers.get("content-length", "")
-    size = int(declared) if declared.isdigit() and len(declared) <= 18 else None
-    stream = aiter(request.stream())
-    try:
-        if size is not None and size > limit:
-            await _discard(stream, declared=size)
-            raise PayloadTooLarge(limit)
-        chunks: list[bytes] = []
-        received = 0
-        with anyio.fail_after(seconds):
-            async for chunk in stream:
-                received += len(chunk)
-                if received > limit:
-                    await _discard(stream, declared=size)
-                    raise PayloadTooLarge(limit)
-                chunks.append(chunk)
-    except ClientDisconnect:
-        raise ClientDisconnected("the client closed the connection before its body arrived") from None
-    except TimeoutError:
-        raise BodyTimeout(seconds) from None
-    return b"".join(chunks)
-
-
-async def _discard(stream: AsyncIterator[bytes], *, declared: int | None) -> None:
-    if declared is not None and declared > DISCARD_BYTES:
-        return
-    dropped = 0
-    with anyio.move_on_after(DISCARD_SECONDS):
-        async for chunk in stream:
-            dropped += len(chunk)
-            if dropped > DISCARD_BYTES:
-                return
 
 
 async def receive_webhook(source: str, request: Request) -> JSONResponse:

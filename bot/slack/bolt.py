@@ -27,7 +27,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from analytics.records import SEVERITIES
-from bot.errors import UsageError
+from bot.errors import MalformedPayload, UsageError
+from bot.http.body import read_body, replaying
 from bot.settings import Settings
 from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_WHY
 from bot.slack.commands import Command, help_text, parse
@@ -285,6 +286,16 @@ def mount_slack(
 
         @app.post("/slack/events", include_in_schema=False)
         async def slack_events(request: Request) -> Response:
-            return await handler.handle(request)
+            # The webhooks' size limit applies before anything is read whole (a 413 past it), and a body
+            # Bolt could not decode is a 400 here: Bolt parses it before it checks the signature.
+            body = await read_body(request, settings.max_body_bytes)
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise MalformedPayload("the body is not UTF-8") from None
+            try:
+                return await handler.handle(replaying(request, body))
+            except (ValueError, RecursionError) as exc:  # JSON that is not JSON, or nested too deep
+                raise MalformedPayload(f"not a Slack request: {type(exc).__name__}") from None
 
     return SlackRuntime(bolt=bolt, handlers=handlers, app_token=app_token)
