@@ -3,8 +3,12 @@ promotion picked up without a restart, drift in /metrics, and "why" with similar
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import pytest
+
+from bot.incidents import explain as explain_module
 from bot.incidents.explain import explain_incident
 from bot.normalize import normalize
 from storage.feedback import FeedbackRepository
@@ -43,3 +47,30 @@ def test_why_names_similar_past_incidents_and_how_people_rated_them(services: An
     assert why is not None
     best = why["similar"][0]
     assert (best["id"], best["rated"]) == (checkout, "noise")
+
+
+def test_asking_why_again_ranks_once_and_a_new_candidate_ranks_again(
+    services: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rankings: list[int] = []
+    real = explain_module.most_similar
+
+    def counted(target: str, texts: Any, *, k: int) -> Any:
+        rankings.append(len(texts))
+        return real(target, texts, k=k)
+
+    monkeypatch.setattr(explain_module, "most_similar", counted)
+    explain_module._most_similar.cache_clear()  # the same texts from another test would be answered
+    ingest(services, am_alert(instance="a"), group="g1")
+    later = ingest(services, am_alert(instance="b"), group="g2")[0]
+
+    with services.db.read() as conn:
+        first = explain_incident(conn, later)
+        again = explain_incident(conn, later)
+    ingest(services, am_alert(instance="c", starts_at=T0 - timedelta(hours=1)), group="g3")  # earlier
+    with services.db.read() as conn:
+        after = explain_incident(conn, later)
+
+    assert first == again and first is not None and after is not None
+    assert rankings == [1, 2]  # the second question was answered from the cache
+    assert len(after["similar"]) == 2
