@@ -37,11 +37,15 @@ from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-_WHY = re.compile(
-    r"\b(why\b.*\b(flag|flagged|sev|severity|page|paged|alert|this|critical|high|urgent|important|score)"
-    r"|why\s*\??\s*$|explain|reason)",
-    re.IGNORECASE,
+# "Why was this flagged?" in a mention: "why" and then a word about severity on the same line, a "why"
+# that ends the message, or "explain"/"reason". Mention text is anyone's, so this is read in linear time
+# (one regex with ``why\b.*\b(…)`` and ``\s*\??\s*$`` took 5 s on 20 KB of "why why why …").
+_WHY_WORD = re.compile(r"\bwhy\b", re.IGNORECASE)
+_WHY_START = re.compile(r"\bwhy", re.IGNORECASE)
+_WHY_TOPIC = re.compile(
+    r"\b(flag|flagged|sev|severity|page|paged|alert|this|critical|high|urgent|important|score)", re.IGNORECASE
 )
+_EXPLAIN = re.compile(r"\b(explain|reason)", re.IGNORECASE)
 _SUMMARIZE = re.compile(r"\b(summari[sz]e|summary|tl;?dr|recap)\b", re.IGNORECASE)
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 _ACTION_VERBS = ("ack", "acknowledge", "resolve", "sev", "severity", "noise", "show", "runbook")
@@ -189,6 +193,22 @@ def button_command(action: dict[str, Any]) -> Command | None:
     return None
 
 
+def asks_why(text: str) -> bool:
+    """Whether a mention asks why the incident was flagged (see ``_WHY_TOPIC``; pure, linear time)."""
+    if _EXPLAIN.search(text):
+        return True
+    last = None
+    for last in _WHY_START.finditer(text):  # noqa: B007 - the last "why" is the one that may end the text
+        pass
+    if last is not None and text[last.end() :].strip() in ("", "?"):
+        return True
+    for line in text.split("\n"):  # the first "why" of a line, then a topic word after it on that line
+        why = _WHY_WORD.search(line)
+        if why is not None and _WHY_TOPIC.search(line, why.end()):
+            return True
+    return False
+
+
 def _run(handlers: SlackHandlers, command: Command, user: str) -> Reply:
     try:
         return handlers.run(command, user=user)
@@ -202,7 +222,7 @@ def _mention_reply(
 ) -> Reply:
     """An @mention: "why was this flagged?" → the explanation; "summarize" → a draft; else help."""
     first = text.split(maxsplit=1)[0].lower() if text else ""
-    if incident_id is not None and _WHY.search(text):
+    if incident_id is not None and asks_why(text):
         return _run(handlers, Command("why", incident_id=incident_id), user)
     if incident_id is not None and _SUMMARIZE.search(text):
         return _run(handlers, Command("summarize", incident_id=incident_id), user)
