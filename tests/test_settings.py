@@ -77,3 +77,9 @@ def test_file_config_errors_name_the_key(tmp_path: Path, text: str, message: str
 
     with pytest.raises(ConfigError, match=message):
         load_file_config(path)
+
+
+@pytest.mark.parametrize("text", ["99999999999w", "1" * 400 + "d", 1e300, float("nan")])
+def test_durations_longer_than_any_timedelta_are_a_value_error_not_an_overflow(text: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
