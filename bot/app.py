@@ -11,7 +11,7 @@ from datetime import datetime
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from analytics.records import ScorerOrigin
@@ -142,6 +142,13 @@ def create_app(
             status_code=503,
             headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(DataError)
+    async def refused_value(request: Request, exc: DataError) -> JSONResponse:
+        # A value of the request the database cannot take (validation should have caught it first).
+        log.warning("database refused a request value", extra={"path": request.url.path})
+        count(request, 422)
+        return JSONResponse({"error": "the database refused a value of this request"}, status_code=422)
 
     @app.exception_handler(ClientDisconnected)
     async def client_gone(request: Request, exc: ClientDisconnected) -> JSONResponse:

@@ -73,7 +73,7 @@ async def list_incidents(
     services: ServicesDep,
     status: IncidentStatus | None = None,
     severity: Severity | None = None,
-    service: Annotated[str | None, Query(max_length=255)] = None,
+    service: Annotated[str | None, Query(max_length=255, pattern="^[^\x00]*$")] = None,  # PostgreSQL: no NUL
     since: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
