@@ -11,6 +11,13 @@ Two parts, each printing figures (nothing is asserted; the tests assert only gen
 
     .venv/bin/python bench/hostile_input.py            # both parts
     .venv/bin/python bench/hostile_input.py --text     # the text functions only (a few seconds)
+
+Measured on the 2-core machine (4 KiB / 8 KiB inputs), before the text functions were made linear and after:
+words on a digit run 140 / 883 ms → 0.02 / 0.02 ms (text is now cut at 4,096 characters); unclosed
+templates 82 / 680 ms → 0.02 ms; PromQL escaped quotes 81 / 384 ms → 0.6 / 1.2 ms; a duration of digits
+852 / 2,787 ms → 0.2 / 0.4 ms; redaction of ``-a-a-a…`` 915 / 2,907 ms → 1.1 / 2.2 ms, of ``a.a.a…``
+932 / 5,119 ms → 1.1 / 2.2 ms. The 0.98 MB digit-run webhook: 20.6 s → 0.12 s, and the ordinary webhook
+sent 0.5 s after it: answered after 20.1 s → 0.01 s.
 """
 
 from __future__ import annotations
