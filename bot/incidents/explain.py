@@ -97,8 +97,11 @@ def _most_similar(target: str, texts: Sequence[tuple[int, str]], k: int) -> list
     """TF-IDF ranking, remembered per exact input: fitting it costs milliseconds on the shared thread pool,
     and what it reads (names, titles, services, labels of at most 400 incidents) rarely changes, so reading
     the same incident again (Slack's Why? button, the API, the CLI) ranks once. Ratings and notes are read
-    fresh each time."""
-    return most_similar(target, texts, k=k)
+    fresh each time. Texts without a single word (alerts named " ") have nothing to compare: no match."""
+    try:
+        return most_similar(target, texts, k=k)
+    except ValueError:  # scikit-learn's "empty vocabulary" (found by the fuzz run: it was a 500)
+        return []
 
 
 def render_explanation(explanation: Explanation) -> str:

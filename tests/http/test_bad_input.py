@@ -265,6 +265,19 @@ def test_the_largest_offsets_and_since_values_answer_empty_pages(client: TestCli
     assert page["alerts"] == [] and page["alerts_page"]["total"] == 1
 
 
+def test_incidents_whose_text_has_no_words_can_still_be_explained(client: TestClient) -> None:
+    # Found by the fuzz run: similar-incident search gave a 500 when no text had a single word.
+    for group in ("one", "two"):
+        alert = am_alert(" ", service=" ", annotations={"summary": " "})
+        alert["labels"] = {"alertname": " "}
+        assert post(client, "alertmanager", am_payload([alert], group_key=group)).status_code == 202
+
+    answers = [client.get(f"/api/incidents/{i}") for i in (1, 2)]
+
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[1].json()["why"]["similar"] == []
+
+
 # --- accepted but not clean: group keys, paging --------------------------------------------------------
 
 
