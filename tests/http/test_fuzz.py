@@ -3,7 +3,7 @@ sevbot's app, on SQLite and PostgreSQL, with a fixed seed and a time budget.
 
 For every request: no 5xx; a refused webhook wrote nothing; an accepted one reads back (each incident it
 names answers ``GET /api/incidents/{id}``); ``/healthz`` answers throughout. ``SEVBOT_TEST_FUZZ_SECONDS``
-sets the budget per database (default 25 s for webhooks and a third of it for the API queries).
+sets the budget per database (default 20 s for webhooks and a third of it for the API queries).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tests.support.payloads import am_alert, am_payload, body
 from tests.support.settings import make_settings
 
 TOKEN = "fuzz-token-0c3e7a"
-BUDGET_S = float(os.environ.get("SEVBOT_TEST_FUZZ_SECONDS", "25"))
+BUDGET_S = float(os.environ.get("SEVBOT_TEST_FUZZ_SECONDS", "20"))
 FUZZ = settings(
     max_examples=25,  # per round; rounds go on, each with the next seed, until the budget is spent
     deadline=None,
