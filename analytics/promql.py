@@ -73,13 +73,21 @@ PROMQL_FUNCTIONS = frozenset(
     ]
 )
 
+# Expressions come from alerts (generatorURL) and run inside the write transaction: every pattern here is
+# linear time and an expression is cut to MAX_EXPRESSION characters first (the real rules' longest is 3,247).
+MAX_EXPRESSION = 8192
+
 _IDENT = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_STRING = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`[^`]*`")
+_QUOTE = re.compile(r"[\"'`]")
+# What a quoted string holds after its opening quote (possessive: the first way is the only way).
+_STRING_BODY = {'"': re.compile(r'(?:[^"\\]|\\.)*+'), "'": re.compile(r"(?:[^'\\]|\\.)*+")}
 _MATCHERS = re.compile(r"\{[^{}]*\}")
 _RANGE = re.compile(r"\[(\d+)([smhdwy])(?::\d*[smhdwy]?)?\]")
 _COMPARISON = re.compile(r"(>=|<=|==|!=|>|<)\s*(?:bool\s+)?(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)", re.IGNORECASE)
 _PERCENT = re.compile(r"\*\s*100\b|\b100\s*\*|percent|ratio", re.IGNORECASE)
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+# A part starts where a run of digits starts: a match from inside a run would also match from its start,
+# so this finds the same parts as without the look-behind, without retrying every digit of a long run.
+_DURATION_PART = re.compile(r"(?<!\d)(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _UNIT_MINUTES = {"ms": 1 / 60000, "s": 1 / 60, "m": 1.0, "h": 60.0, "d": 1440.0, "w": 10080.0, "y": 525600.0}
 _KEYWORDS = frozenset({"and", "or", "unless", "offset", "bool", "inf", "nan"})
 _GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)", re.IGNORECASE)
@@ -117,6 +125,8 @@ def for_bucket(minutes: float) -> str:
 def _threshold_bucket(value: float, percent: bool) -> str:
     if value == 0:
         return "0"
+    if not math.isfinite(value):  # 1e999 reads as infinity
+        return "neginf" if value < 0 else "inf"
     if percent and 0 < value <= 100:
         return f"pct{int(value // 10 * 10)}" if value < 95 else "pct95"
     magnitude = math.floor(math.log10(abs(value)))
@@ -127,8 +137,8 @@ def _threshold_bucket(value: float, percent: bool) -> str:
 def expression_features(expr: str) -> tuple[tuple[str, float], ...]:
     """Features of a PromQL expression: metric names and their words, functions, comparison, threshold."""
     out: dict[str, float] = {}
-    code = "\n".join(line.split("#", 1)[0] for line in expr.splitlines())
-    code = _STRING.sub(" ", code)
+    code = "\n".join(line.split("#", 1)[0] for line in expr[:MAX_EXPRESSION].splitlines())
+    code = blank_strings(code)
     for number, unit in _RANGE.findall(code):
         out[f"range:{for_bucket(float(number) * _UNIT_MINUTES[unit])}"] = STRUCTURE_VALUE
     bare = _MATCHERS.sub(" ", _RANGE.sub(" ", code))
@@ -161,13 +171,51 @@ def expression_features(expr: str) -> tuple[tuple[str, float], ...]:
     return tuple(sorted(out.items()))
 
 
+def blank_strings(code: str) -> str:
+    """Each string literal (``"…"`` and ``'…'`` with backslash escapes, ```…```) replaced by a space.
+
+    The same as ``re.sub(r'"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`', " ", code)``, in linear time:
+    that regex retries every later quote of an unclosed string, each time to the end of the text. Here a
+    string that does not close marks where the scan failed, and quotes of its kind before that point are
+    not tried again (each of them was escaped inside it, so it fails the same way).
+    """
+    parts: list[str] = []
+    done = start = 0
+    failed: dict[str, int] = {}  # quote → openers of this kind before this index cannot close
+    while (found := _QUOTE.search(code, start)) is not None:
+        opener = found.start()
+        quote = code[opener]
+        start = opener + 1
+        if opener < failed.get(quote, -1):
+            continue
+        if quote == "`":
+            end = code.find("`", opener + 1)
+            stop = end if end >= 0 else len(code)
+        else:
+            body = _STRING_BODY[quote].match(code, opener + 1)
+            stop = body.end() if body else opener + 1
+            end = stop if stop < len(code) and code[stop] == quote else -1
+        if end < 0:
+            failed[quote] = stop
+            continue
+        parts += (code[done:opener], " ")
+        done = start = end + 1
+    if not parts:
+        return code
+    parts.append(code[done:])
+    return "".join(parts)
+
+
 def expression_of(alert: AlertRecord) -> str | None:
     """The alert's PromQL expression, or the one in a Prometheus generator URL (``g0.expr=``)."""
     if alert.expression:
         return alert.expression
     url = alert.generator_url
     if url and "expr=" in url:
-        query = parse_qs(urlsplit(url).query)
+        try:
+            query = parse_qs(urlsplit(url).query)
+        except ValueError:  # not a URL (e.g. "http://[::1/graph"): no expression
+            return None
         for key, values in query.items():
             if key.endswith("expr") and values:
                 return values[0]

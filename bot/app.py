@@ -9,15 +9,17 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from analytics.records import ScorerOrigin
 from analytics.scoring import Scorer
 from bot.bootstrap import build_services, outbox_sinks
 from bot.clock import utcnow
-from bot.errors import InvalidPayload, PayloadError
-from bot.http import api, docs, health, webhooks
+from bot.errors import ClientDisconnected, InvalidPayload, PayloadError, Unavailable
+from bot.http import api, docs, health, openapi, webhooks
 from bot.http.request_ids import RequestIds
 from bot.ingest.group_commit import GroupCommitter
 from bot.model.serving import ModelWatcher, keep_model_current
@@ -100,7 +102,12 @@ def create_app(
     app.state.worker = worker
     app.state.sinks = router
     # SQLite has one writer: webhooks queue here (and commit together) rather than in SQLite's busy loop.
-    app.state.committer = GroupCommitter(services.ingestor, writers=1 if services.db.is_sqlite else 4)
+    app.state.committer = GroupCommitter(
+        services.ingestor,
+        writers=1 if services.db.is_sqlite else 4,
+        max_queued=settings.max_queued_webhooks,
+        metrics=services.metrics,
+    )
     if worker is not None:
         worker.yield_to = app.state.committer.busy  # webhooks first; Slack and drafts when it is quiet
     app.add_middleware(RequestIds)
@@ -108,6 +115,8 @@ def create_app(
     app.include_router(api.router)
     app.include_router(health.router)
     app.include_router(docs.router)
+
+    openapi.install(app)
     # POST /slack/events (and Socket Mode) when Slack credentials are set.
     slack = mount_slack(
         app,
@@ -118,27 +127,63 @@ def create_app(
         wake=worker.wake if worker else lambda: None,
     )
 
+    def count(request: Request, status: int) -> None:
+        source = getattr(request.state, "source", None)
+        if source is not None:  # webhooks only
+            services.metrics.webhook_requests.labels(source, str(status)).inc()
+
     @app.exception_handler(PayloadError)
     async def payload_error(request: Request, exc: PayloadError) -> JSONResponse:
-        source = request.path_params.get("source", "unknown")
-        services.metrics.webhook_requests.labels(source, str(exc.status_code)).inc()
+        count(request, exc.status_code)
         body: dict[str, object] = {"error": str(exc)}
         if isinstance(exc, InvalidPayload):
             body["fields"] = [{"field": e.field, "message": e.message} for e in exc.errors]
         return JSONResponse(body, status_code=exc.status_code)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Query and path parameters in sevbot's error shape: the parameter's name, not ["query", "offset"].
+        fields = [
+            {"field": ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]), "message": err["msg"]}
+            for err in exc.errors()
+        ]
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+        return JSONResponse({"error": f"invalid request: {summary}", "fields": fields}, status_code=422)
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
+        count(request, 503)
+        headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse({"error": str(exc)}, status_code=503, headers=headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
     async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        orig = getattr(exc, "orig", None)
-        log.error("storage unavailable", extra={"error": type(orig or exc).__name__})
-        source = request.path_params.get("source")
-        if source is not None:
-            services.metrics.webhook_requests.labels(source, "503").inc()
-        return JSONResponse({"error": "storage unavailable, nothing was written; retry"}, status_code=503)
+        # The database is down, locked past every retry, or every pooled connection is busy.
+        cause = getattr(exc, "orig", None) or exc
+        log.error("storage unavailable", extra={"error": type(cause).__name__})
+        count(request, 503)
+        return JSONResponse(
+            {"error": "storage unavailable, nothing was written; retry"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
-    # The database is down, restarting or dropped the connection: 503 (the sender retries), never 500.
-    for unavailable in (OperationalError, InterfaceError):
-        app.add_exception_handler(unavailable, storage_unavailable)
+    @app.exception_handler(DataError)
+    async def refused_value(request: Request, exc: DataError) -> JSONResponse:
+        # A value of the request the database cannot take (validation should have caught it first).
+        log.warning("database refused a request value", extra={"path": request.url.path})
+        count(request, 422)
+        return JSONResponse({"error": "the database refused a value of this request"}, status_code=422)
 
+    @app.exception_handler(ClientDisconnected)
+    async def client_gone(request: Request, exc: ClientDisconnected) -> JSONResponse:
+        log.info("client disconnected before its body arrived", extra={"path": request.url.path})
+        count(request, 499)  # nginx's word for it; nobody receives this answer
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    # A connection the database dropped (it restarted): 503 as for any unavailable database, never 500.
     @app.exception_handler(DBAPIError)
     async def storage_error(request: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:

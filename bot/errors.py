@@ -4,8 +4,14 @@ SevbotError
 ├── ConfigError              a setting or the YAML config file is wrong (names the key)
 ├── PayloadError             a webhook or replay payload is unusable
 │   ├── PayloadTooLarge      over the body size limit (HTTP 413; ``limit``)
-│   ├── MalformedPayload     not JSON at all (HTTP 400)
-│   └── InvalidPayload       JSON of the wrong shape (HTTP 422; ``errors``: each field and what is wrong)
+│   ├── BodyTimeout          the body did not arrive in time (HTTP 408; ``seconds``)
+│   ├── MalformedPayload     not JSON at all, or not UTF-8 (HTTP 400)
+│   ├── InvalidPayload       JSON of the wrong shape (HTTP 422; ``errors``: each field and what is wrong)
+│   └── RefusedByStorage     the database refused this payload's own data (HTTP 422)
+├── ClientDisconnected       the sender hung up before its whole body arrived (one log line, no answer)
+├── Unavailable              nothing was written and a retry may succeed (HTTP 503 with ``retry_after``)
+│   ├── Overloaded           too many webhooks already wait for the writer
+│   └── IngestFault          a fault on sevbot's side inside a commit (only that request fails)
 ├── IncidentNotFound         no incident has that id (``incident_id``)
 ├── NoMatchingIncident       a replayed action names no incident that existed at its time
 ├── UsageError               a person's command text is wrong; the message is what they see
@@ -52,6 +58,14 @@ class PayloadTooLarge(PayloadError):
         self.limit = limit
 
 
+class BodyTimeout(PayloadError):
+    status_code = 408
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request body did not arrive within {seconds:g} seconds")
+        self.seconds = seconds
+
+
 class MalformedPayload(PayloadError):
     status_code = 400
 
@@ -69,6 +83,50 @@ class InvalidPayload(PayloadError):
         summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
         super().__init__(f"invalid payload: {summary}")
         self.errors = errors
+
+
+class RefusedByStorage(PayloadError):
+    """The database refused what this payload holds (a value it cannot store), though it validated."""
+
+    status_code = 422
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"the database refused this payload's data, nothing was written: {detail}")
+
+
+class ClientDisconnected(SevbotError):
+    """The client closed the connection before sending its whole body; there is nobody to answer."""
+
+
+class Unavailable(SevbotError):
+    """sevbot cannot take the request now; nothing was written, and the sender should retry later."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Overloaded(Unavailable):
+    """The group-commit queue is full: more webhooks wait for the database writer than it may hold."""
+
+    def __init__(self, queued: int, *, retry_after: int = 2) -> None:
+        super().__init__(
+            f"{queued} webhooks are already waiting for the database; nothing was written, retry later",
+            retry_after=retry_after,
+        )
+        self.queued = queued
+
+
+class IngestFault(Unavailable):
+    """Committing this webhook failed on sevbot's side (a bug or the database); only this request failed."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(
+            f"sevbot could not commit this webhook ({type(cause).__name__}); nothing was written"
+        )
+        self.cause = cause
 
 
 class IncidentNotFound(SevbotError, LookupError):

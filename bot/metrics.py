@@ -73,6 +73,12 @@ class Metrics:
             registry=self.registry,
         )
         self.build_info.labels(*_build_versions()).set(1)
+
+        self.group_commit_restarts = Counter(
+            "sevbot_group_commit_restarts",
+            "Group-commit writer tasks that died and were replaced (each one is a bug worth reporting).",
+            registry=self.registry,
+        )
         self.incidents_opened = Counter(
             "sevbot_incidents_opened", "Incidents opened (reopened ones not counted).", registry=self.registry
         )

@@ -39,12 +39,15 @@ def parse_duration(value: Any) -> timedelta:
     """``"90s"``, ``"30m"``, ``"1h"``, ``"7d"`` (or a number of seconds) as a timedelta."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return timedelta(seconds=value)
+        if isinstance(value, str) and len(value) <= 64:
+            match = _DURATION.match(value)
+            if match:
+                return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    except (OverflowError, ValueError):  # 99999999999w is longer than any timedelta
+        raise ValueError(f"{value!r} is longer than any duration sevbot can hold") from None
     raise ValueError(f"{value!r} is not a duration such as 90s, 30m, 1h or 7d")
 
 
@@ -244,6 +247,13 @@ class Settings(BaseSettings):
     # The read API (/api/*, /docs, /openapi.json): without a token it answers loopback clients only.
     api_token: SecretStr | None = None
     metrics_token: SecretStr | None = None  # /metrics asks for it when set (it holds no alert text)
+
+    # Against slow or greedy clients (README, "HTTP API"): connections and tasks `serve` takes at once
+    # (more get 503), webhooks that may wait for the database writer (more get 503 with Retry-After), and
+    # the seconds a client gets to send its request line and headers.
+    limit_concurrency: int = Field(default=256, ge=1)
+    max_queued_webhooks: int = Field(default=128, ge=1)
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
 
     worker_in_process: bool = True
     outbox_poll_seconds: float = Field(default=1.0, gt=0)

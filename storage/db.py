@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
 import threading
 import zlib
 from collections.abc import Iterator
@@ -11,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -88,26 +91,53 @@ def group_lock_id(key: str) -> int:
     return digest - (1 << 64) if digest >= 1 << 63 else digest
 
 
+def is_retryable(exc: BaseException) -> bool:
+    """Whether a transaction failed on a lock, so the same transaction may well succeed if tried again:
+    SQLite's "database is locked" (another process held the write lock past the busy timeout) and
+    PostgreSQL's deadlocks, serialization failures and lock timeouts."""
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        return "locked" in str(orig) or "busy" in str(orig)
+    return isinstance(
+        orig,
+        psycopg.errors.DeadlockDetected
+        | psycopg.errors.SerializationFailure
+        | psycopg.errors.LockNotAvailable,
+    )
+
+
 def json_dumps(value: Any) -> str:
     """JSON columns are written with orjson: the same JSON as the standard library's, several times faster."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
-def create_database(url: str, *, echo: bool = False, synchronous: Synchronous = "full") -> Database:
+def create_database(
+    url: str,
+    *,
+    echo: bool = False,
+    synchronous: Synchronous = "full",
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+) -> Database:
     """Build the engine for ``url`` with the settings each backend needs; nothing connects yet.
 
-    ``synchronous`` is SQLite's ``PRAGMA synchronous`` (ignored on PostgreSQL, which syncs every commit).
+    ``synchronous`` is SQLite's ``PRAGMA synchronous`` (ignored on PostgreSQL, which syncs every commit);
+    ``busy_timeout_ms``: how long a SQLite writer waits for another process's write lock before it fails.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
             url,
             echo=echo,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
             json_serializer=json_dumps,
             json_deserializer=orjson.loads,
         )
-        event.listen(engine, "connect", functools.partial(_configure_sqlite, synchronous=synchronous))
+        configure = functools.partial(
+            _configure_sqlite, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms
+        )
+        event.listen(engine, "connect", configure)
         event.listen(engine, "begin", _begin_sqlite)
     else:
         if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
@@ -124,7 +154,13 @@ def create_database(url: str, *, echo: bool = False, synchronous: Synchronous = 
     return Database(engine=engine, _write_lock=threading.Lock())
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any, *, synchronous: Synchronous = "full") -> None:
+def _configure_sqlite(
+    dbapi_connection: Any,
+    _record: Any,
+    *,
+    synchronous: Synchronous = "full",
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+) -> None:
     # Let SQLAlchemy, not the driver, decide when transactions begin (so BEGIN IMMEDIATE works).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -132,7 +168,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any, *, synchronous: Synch
     if synchronous not in ("full", "normal", "extra"):  # never interpolate anything else into a pragma
         raise ValueError(f"SQLite synchronous mode {synchronous!r} is not full, normal or extra")
     cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

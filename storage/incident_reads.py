@@ -110,22 +110,38 @@ class IncidentReads:
         found = self.conn.execute(select(Incident.id).where(Incident.id == incident_id)).first()
         return found is not None
 
-    def alerts_of(self, incident_id: int) -> list[Alert]:
+    def alerts_of(self, incident_id: int, *, limit: int | None = None, offset: int = 0) -> list[Alert]:
+        """The incident's alerts in the order they arrived; a page of them with ``limit``/``offset``."""
         stmt = select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id)
+        if limit is not None or offset:
+            stmt = stmt.limit(limit).offset(offset)
         return list(self._session.scalars(stmt))
+
+    def count_alerts(self, incident_id: int) -> int:
+        stmt = select(func.count()).select_from(Alert).where(Alert.incident_id == incident_id)
+        return int(self.conn.execute(stmt).scalar_one())
 
     def first_alert(self, incident_id: int) -> Alert | None:
         """The alert that opened the incident (its links are the incident's links)."""
         stmt = select(Alert).where(Alert.incident_id == incident_id).order_by(Alert.id).limit(1)
         return self._session.scalars(stmt).first()
 
-    def timeline_of(self, incident_id: int) -> list[TimelineEvent]:
+    def timeline_of(
+        self, incident_id: int, *, limit: int | None = None, offset: int = 0
+    ) -> list[TimelineEvent]:
+        """The incident's events in time order; a page of them with ``limit``/``offset``."""
         stmt = (
             select(TimelineEvent)
             .where(TimelineEvent.incident_id == incident_id)
             .order_by(TimelineEvent.at, TimelineEvent.id)
         )
+        if limit is not None or offset:
+            stmt = stmt.limit(limit).offset(offset)
         return list(self._session.scalars(stmt))
+
+    def count_events(self, incident_id: int) -> int:
+        stmt = select(func.count()).select_from(TimelineEvent).where(TimelineEvent.incident_id == incident_id)
+        return int(self.conn.execute(stmt).scalar_one())
 
     def by_thread(self, channel: str, thread_ts: str) -> int | None:
         """The incident whose root message starts this Slack thread, if any."""

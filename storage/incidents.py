@@ -81,10 +81,23 @@ class IncidentRepository:
 
     # --- ingestion ---------------------------------------------------------------------------
 
-    def latest_for_groups(self, group_keys: Iterable[str]) -> dict[str, IncidentState]:
-        """The newest incident of each group key (open, acknowledged or resolved)."""
-        rows = self.conn.execute(_hot().latest_for_groups, {"keys": sorted(set(group_keys))})
-        return {row.group_key: IncidentState(**row._mapping) for row in rows}
+    def latest_for_groups(self, groups: Iterable[tuple[str, str]]) -> dict[tuple[str, str], IncidentState]:
+        """The newest incident of each (source, group key) (open, acknowledged or resolved).
+
+        Group keys are namespaced by source: an Alertmanager ``groupKey`` equal to a Grafana one (or to the
+        key Grafana and generic build from labels) names a different group.
+        """
+        wanted = set(groups)
+        if not wanted:
+            return {}
+        params = {"keys": sorted({key for _, key in wanted}), "sources": sorted({src for src, _ in wanted})}
+        found: dict[tuple[str, str], IncidentState] = {}
+        for row in self.conn.execute(_hot().latest_for_groups, params):
+            values = dict(row._mapping)
+            group = (values.pop("source"), row.group_key)
+            if group in wanted:
+                found[group] = IncidentState(**values)
+        return found
 
     def states(self, incident_ids: Iterable[int]) -> dict[int, IncidentState]:
         rows = self.conn.execute(select(*_STATE_COLUMNS).where(Incident.id.in_(sorted(set(incident_ids)))))
@@ -275,11 +288,16 @@ class _HotStatements:
 def _hot() -> _HotStatements:
     newest = (
         select(func.max(Incident.id))
-        .where(Incident.group_key.in_(bindparam("keys", expanding=True)))
-        .group_by(Incident.group_key)
+        .where(
+            Incident.group_key.in_(bindparam("keys", expanding=True)),
+            Incident.source.in_(bindparam("sources", expanding=True)),
+        )
+        .group_by(Incident.source, Incident.group_key)
     )
     return _HotStatements(
-        latest_for_groups=select(*_STATE_COLUMNS).where(Incident.id.in_(newest.scalar_subquery())),
+        latest_for_groups=select(*_STATE_COLUMNS, Incident.source).where(
+            Incident.id.in_(newest.scalar_subquery())
+        ),
         known_alerts=select(
             Alert.id,
             Alert.incident_id,

@@ -105,3 +105,9 @@ def test_a_secret_file_that_cannot_be_read_or_is_set_twice_is_named(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-direct")
     with pytest.raises(ConfigError, match="OPENAI_API_KEY and OPENAI_API_KEY_FILE are both set"):
         load_settings()
+
+
+@pytest.mark.parametrize("text", ["99999999999w", "1" * 400 + "d", 1e300, float("nan")])
+def test_durations_longer_than_any_timedelta_are_a_value_error_not_an_overflow(text: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)

@@ -73,34 +73,48 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     where = f"http://{host}:{port} (database {_safe_url(settings)})"
     if workers == 1:
-        app = create_app(settings)
+        config = _uvicorn_config(create_app(settings), settings, host=host, port=port)
         print(f"sevbot: serving on {where}", file=sys.stderr)
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            log_config=_uvicorn_logs(settings),
-        )
-        return 0
+        server = uvicorn.Server(config)
+        server.run()
+        return 0 if server.started else 1
     # Several processes: migrate and warm the model cache once here, then each process builds its own app
     # from the same environment. They share the database exactly as replicas behind a load balancer do.
+    from uvicorn.supervisors import Multiprocess
+
     from bot.bootstrap import build_services
 
     build_services(settings).close()
+    config = _uvicorn_config(
+        "bot.app:app_from_environment", settings, host=host, port=port, factory=True, workers=workers
+    )
     print(f"sevbot: serving on {where} with {workers} processes", file=sys.stderr)
-    uvicorn.run(
-        "bot.app:app_from_environment",
-        factory=True,
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    return 0
+
+
+def _uvicorn_config(app: Any, settings: Settings, *, host: str, port: int, **options: Any) -> Any:
+    """uvicorn's settings against slow or greedy clients (README, "HTTP API"): at most
+    ``limit_concurrency`` connections and tasks at once (the next one gets a 503), request headers within
+    ``header_timeout_seconds`` (a 408), idle keep-alive connections closed after 5 s."""
+    import uvicorn
+
+    from bot.http.protocol import HeaderTimeoutProtocol
+
+    config = uvicorn.Config(
+        app,
         host=host,
         port=port,
-        workers=workers,
         log_level="warning",
         access_log=False,
+        http=HeaderTimeoutProtocol,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive=5,
         log_config=_uvicorn_logs(settings),
+        **options,
     )
-    return 0
+    config.header_timeout = settings.header_timeout_seconds  # type: ignore[attr-defined]  # our own option
+    return config
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 
 from analytics.records import IncidentStatus, Severity
 from bot.bootstrap import Services
+from bot.errors import FieldError, InvalidPayload
 from bot.http.deps import ApiAccess, ServicesDep
 from bot.incidents.explain import Explanation, explain_incident
 from bot.settings import parse_duration
@@ -20,22 +22,51 @@ from storage.models import Alert, Incident, TimelineEvent
 # Guarded as a whole: every route under /api needs the API token (or a loopback client).
 router = APIRouter(prefix="/api", dependencies=[ApiAccess])
 
+# Ids and offsets are signed 64-bit integers in every database; anything larger names no row.
+MAX_INTEGER = 2**63 - 1
+MAX_SINCE = timedelta(days=36_500)  # a hundred years back is "everything"; more is a typo
+Offset = Annotated[int, Query(ge=0, le=MAX_INTEGER)]
+PageLimit = Annotated[int, Query(ge=1, le=1000)]
+
 
 def parse_since(value: str | None, now: datetime) -> datetime | None:
-    """``since`` as an ISO timestamp (``2026-11-20T00:00:00Z``) or a duration back from now (``7d``)."""
+    """``since`` as an ISO timestamp (``2026-11-20T00:00:00Z``) or a duration back from now (``7d``).
+
+    A duration is at most 36500d and a time must be one in UTC (years 1 to 9999): anything else is a 422
+    naming ``since``, never an overflow.
+    """
     if not value:
         return None
     try:
-        return now - parse_duration(value)
+        duration = parse_duration(value)
     except ValueError:
         pass
+    else:
+        if duration > MAX_SINCE:
+            raise _bad_since(f"{value!r} is further back than {MAX_SINCE.days}d")
+        return now - duration
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise HTTPException(
-            422, detail=f"since: {value!r} is neither a duration (7d) nor an ISO time"
-        ) from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    except ValueError:
+        raise _bad_since(f"{value!r} is neither a duration (7d) nor an ISO time") from None
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise _bad_since(f"{value!r} is outside the years 1 to 9999 in UTC") from None
+
+
+def _bad_since(message: str) -> InvalidPayload:
+    return InvalidPayload([FieldError("since", message)])
+
+
+@dataclass(frozen=True, slots=True)
+class _Detail:
+    incident: Incident | None
+    alerts: list[Alert]
+    alert_total: int
+    timeline: list[TimelineEvent]
+    event_total: int
+    why: Explanation | None
 
 
 @router.get("/incidents")
@@ -43,10 +74,10 @@ async def list_incidents(
     services: ServicesDep,
     status: IncidentStatus | None = None,
     severity: Severity | None = None,
-    service: str | None = None,
-    since: str | None = None,
+    service: Annotated[str | None, Query(max_length=255, pattern="^[^\x00]*$")] = None,  # PostgreSQL: no NUL
+    since: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     filters = IncidentFilter(
         status=status, severity=severity, service=service, since=parse_since(since, services.ingestor.clock())
@@ -61,25 +92,43 @@ async def list_incidents(
 
 
 @router.get("/incidents/{incident_id}")
-async def get_incident(incident_id: int, services: ServicesDep) -> dict[str, Any]:
-    def read() -> tuple[Incident | None, list[Alert], list[TimelineEvent], Explanation | None]:
+async def get_incident(
+    incident_id: Annotated[int, Path(ge=1, le=MAX_INTEGER)],
+    services: ServicesDep,
+    alerts_limit: PageLimit = 100,
+    alerts_offset: Offset = 0,
+    timeline_limit: PageLimit = 200,
+    timeline_offset: Offset = 0,
+) -> dict[str, Any]:
+    """One incident with a page of its alerts (oldest first) and of its timeline (in time order);
+    ``alerts_page`` and ``timeline_page`` give each total, so a client can read the rest."""
+
+    def read() -> _Detail:
         with services.db.read() as conn:
             repo = IncidentReads(conn)
             incident = repo.get(incident_id)
             if incident is None:
-                return None, [], [], None
-            why = explain_incident(conn, incident_id)
-            return incident, repo.alerts_of(incident_id), repo.timeline_of(incident_id), why
+                return _Detail(None, [], 0, [], 0, None)
+            return _Detail(
+                incident,
+                repo.alerts_of(incident_id, limit=alerts_limit, offset=alerts_offset),
+                repo.count_alerts(incident_id),
+                repo.timeline_of(incident_id, limit=timeline_limit, offset=timeline_offset),
+                repo.count_events(incident_id),
+                explain_incident(conn, incident_id),
+            )
 
-    incident, alerts, timeline, why = await anyio.to_thread.run_sync(read)
-    if incident is None:
+    detail = await anyio.to_thread.run_sync(read)
+    if detail.incident is None:
         raise HTTPException(404, detail=f"no incident {incident_id}")
     drafts = await anyio.to_thread.run_sync(_drafts_of, services, incident_id)
     return {
-        "incident": incident_json(incident),
-        "alerts": [alert_json(a) for a in alerts],
-        "timeline": [event_json(e) for e in timeline],
-        "why": why,
+        "incident": incident_json(detail.incident),
+        "alerts": [alert_json(a) for a in detail.alerts],
+        "alerts_page": {"total": detail.alert_total, "limit": alerts_limit, "offset": alerts_offset},
+        "timeline": [event_json(e) for e in detail.timeline],
+        "timeline_page": {"total": detail.event_total, "limit": timeline_limit, "offset": timeline_offset},
+        "why": detail.why,
         "drafts": drafts,
     }
 

@@ -2,42 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from bot.bootstrap import Services
-from bot.errors import PayloadTooLarge
+from bot.errors import FieldError, InvalidPayload
 from bot.http.auth import is_authorized
-from bot.normalize import normalize
+from bot.http.body import read_body
+from bot.http.openapi import webhook_openapi
+from bot.normalize import NORMALIZERS, normalize
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
-Source = Literal["alertmanager", "grafana", "generic"]
 
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused as soon as it passes ``limit`` bytes (before reading it all)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-@router.post("/webhooks/{source}", status_code=202)
-async def receive_webhook(source: Source, request: Request) -> JSONResponse:
+async def receive_webhook(source: str, request: Request) -> JSONResponse:
     # The hottest route: services and the Authorization header are read directly rather than through
     # FastAPI's dependency machinery (measurably cheaper per request at thousands of webhooks a second).
     started = time.perf_counter()
+    request.state.source = source  # for the error handlers' metrics
     services: Services = request.app.state.services
     metrics = services.metrics
     authorization = request.headers.get("authorization")
@@ -49,9 +37,37 @@ async def receive_webhook(source: Source, request: Request) -> JSONResponse:
             headers={"WWW-Authenticate": 'Bearer realm="sevbot"'},
         )
     body = await read_body(request, services.settings.max_body_bytes)
+    # Validation happens here, before the batch joins a group commit: a bad payload fails alone.
     batch = normalize(source, body, services.config.grouping.by)
     result = await request.app.state.committer.submit(batch)
     metrics.ingest_seconds.labels(source).observe(time.perf_counter() - started)
     metrics.webhook_requests.labels(source, "202").inc()
     metrics.webhook_last_received.labels(source).set(time.time())
     return JSONResponse(result.as_json(), status_code=202)
+
+
+def _route(source: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+    async def route(request: Request) -> JSONResponse:
+        return await receive_webhook(source, request)
+
+    route.__name__ = f"receive_{source}_webhook"
+    return route
+
+
+for _source in NORMALIZERS:
+    extra: dict[str, Any] = webhook_openapi(_source)
+    router.add_api_route(
+        f"/webhooks/{_source}",
+        _route(_source),
+        methods=["POST"],
+        status_code=202,
+        summary=extra.pop("summary"),
+        description=extra.pop("description"),
+        responses=extra.pop("responses"),
+        openapi_extra=extra,
+    )
+
+
+@router.post("/webhooks/{source}", include_in_schema=False)
+async def unknown_source(source: str) -> JSONResponse:
+    raise InvalidPayload([FieldError("source", f"must be one of {', '.join(NORMALIZERS)}")])

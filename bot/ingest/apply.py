@@ -81,7 +81,7 @@ class Apply:
         self.context = context
         self.rules = rules
         self.now = now
-        self.by_group: dict[str, IncidentState] = {}
+        self.by_group: dict[tuple[str, str], IncidentState] = {}  # (source, group key) → its incident
         self.by_id: dict[int, IncidentState] = {}
         self.known: dict[tuple[str, str, str], list[_Known]] = {}
         self.alert_rows: list[NewAlert] = []
@@ -98,7 +98,7 @@ class Apply:
     def run(self, batches: list[list[AlertRecord]]) -> list[Outcome]:
         records = [record for batch in batches for record in batch]
         group_keys = {r.group_key for r in records}
-        self.by_group = self.repo.latest_for_groups(group_keys)
+        self.by_group = self.repo.latest_for_groups({(r.source, r.group_key) for r in records})
         self.by_id = {state.id: state for state in self.by_group.values()}
         for known in self.repo.known_alerts(group_keys, {r.fingerprint for r in records}):
             self.known.setdefault((known.source, known.group_key, known.fingerprint), []).append(
@@ -143,7 +143,7 @@ class Apply:
         return self.now
 
     def _fire(self, record: AlertRecord, starts_at: datetime, *, refires: int) -> _Known:
-        state = self.by_group.get(record.group_key)
+        state = self.by_group.get((record.source, record.group_key))
         placement = place_firing_alert(
             status=state.status if state else None,
             resolved_at=state.resolved_at if state else None,
@@ -203,7 +203,7 @@ class Apply:
     def _resolved_unseen(self, record: AlertRecord, starts_at: datetime) -> _Known:
         """A resolution for an alert never seen firing: kept for the record, posted nowhere new."""
         ends_at = record.ends_at or self.now
-        state = self.by_group.get(record.group_key)
+        state = self.by_group.get((record.source, record.group_key))
         score = self.scorer.score(record, self.context.context(record, flapping=False, recurrences=0))
         if state is None:
             state = self._open(record, score, starts_at, announce=False)
@@ -260,7 +260,7 @@ class Apply:
             resolved_at=None,
             last_alert_at=starts_at,
         )
-        self.by_group[record.group_key] = state
+        self.by_group[(record.source, record.group_key)] = state
         self.by_id[incident_id] = state
         self._event(state, starts_at, TimelineKind.INCIDENT_OPENED, {"severity": score.level.value})
         self.outcome.touched.add(incident_id)

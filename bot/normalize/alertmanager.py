@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.records import AlertRecord, AlertStatus
 from bot.normalize.common import (
+    MAX_ALERTS,
+    Count,
+    Labels,
+    Timestamp,
     clean_mapping,
     clean_text,
     fit_group_key,
@@ -26,10 +29,10 @@ class AMAlert(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str]
-    annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime
-    endsAt: datetime | None = None
+    labels: Labels
+    annotations: Labels = Field(default_factory=dict)
+    startsAt: Timestamp
+    endsAt: Timestamp | None = None
     generatorURL: str | None = None
     fingerprint: str | None = Field(default=None, max_length=128)
 
@@ -39,14 +42,14 @@ class AMPayload(BaseModel):
 
     version: Literal["4"]
     groupKey: str
-    truncatedAlerts: int = Field(default=0, ge=0)
+    truncatedAlerts: Count = 0
     status: Literal["firing", "resolved"]
     receiver: str = ""
     groupLabels: dict[str, str] = Field(default_factory=dict)
     commonLabels: dict[str, str] = Field(default_factory=dict)
     commonAnnotations: dict[str, str] = Field(default_factory=dict)
     externalURL: str | None = None
-    alerts: list[AMAlert]
+    alerts: list[AMAlert] = Field(max_length=MAX_ALERTS)
 
 
 def normalize(body: bytes, group_by: Sequence[str]) -> tuple[list[AlertRecord], int]:
@@ -63,7 +66,9 @@ def normalize(body: bytes, group_by: Sequence[str]) -> tuple[list[AlertRecord], 
         records.append(
             AlertRecord(
                 source=SOURCE,
-                fingerprint=alert.fingerprint or label_fingerprint(labels),
+                fingerprint=clean_text(alert.fingerprint, 128)
+                if alert.fingerprint
+                else label_fingerprint(labels),
                 status=status,
                 labels=labels,
                 annotations=clean_mapping(alert.annotations),

@@ -14,13 +14,15 @@ Without ``started_at`` the alert is matched to the one already firing under the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from analytics.records import AlertRecord, AlertStatus
 from bot.normalize.common import (
+    MAX_ALERTS,
+    Labels,
+    Timestamp,
     clean_mapping,
     clean_text,
     label_fingerprint,
@@ -39,12 +41,12 @@ class GenericAlert(BaseModel):
     title: str = Field(min_length=1, max_length=500)
     status: Literal["firing", "resolved"] = "firing"
     severity: str | None = Field(default=None, max_length=64)
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
+    annotations: Labels = Field(default_factory=dict)
     description: str | None = None
     dedup_key: str | None = Field(default=None, min_length=1, max_length=128)
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
+    started_at: Timestamp | None = None
+    ended_at: Timestamp | None = None
     url: str | None = None
 
     @field_validator("title")
@@ -58,7 +60,7 @@ class GenericAlert(BaseModel):
 class GenericBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    alerts: list[GenericAlert] = Field(min_length=1, max_length=1000)
+    alerts: list[GenericAlert] = Field(min_length=1, max_length=MAX_ALERTS)
 
 
 def normalize(body: bytes, group_by: Sequence[str]) -> tuple[list[AlertRecord], int]:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.records import AlertRecord, AlertStatus
 from bot.normalize.common import (
+    MAX_ALERTS,
+    Count,
+    GrafanaValues,
+    Labels,
+    Timestamp,
     clean_mapping,
     clean_text,
     fit_group_key,
@@ -27,11 +31,11 @@ class GrafanaAlert(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime
-    endsAt: datetime | None = None
-    values: dict[str, Any] | None = None
+    labels: Labels = Field(default_factory=dict)
+    annotations: Labels = Field(default_factory=dict)
+    startsAt: Timestamp
+    endsAt: Timestamp | None = None
+    values: GrafanaValues | None = None  # numbers (NaN and ±Inf as strings), strings or null
     valueString: str | None = None
     generatorURL: str | None = None
     fingerprint: str | None = Field(default=None, max_length=128)
@@ -47,13 +51,13 @@ class GrafanaPayload(BaseModel):
     receiver: str = ""
     status: Literal["firing", "resolved"]
     orgId: int | None = None
-    alerts: list[GrafanaAlert]
+    alerts: list[GrafanaAlert] = Field(max_length=MAX_ALERTS)
     groupKey: str | None = None
     groupLabels: dict[str, str] = Field(default_factory=dict)
     commonLabels: dict[str, str] = Field(default_factory=dict)
     commonAnnotations: dict[str, str] = Field(default_factory=dict)
     externalURL: str | None = None
-    truncatedAlerts: int = Field(default=0, ge=0)
+    truncatedAlerts: Count = 0
     title: str | None = None
     message: str | None = None
 
@@ -77,7 +81,9 @@ def normalize(body: bytes, group_by: Sequence[str]) -> tuple[list[AlertRecord], 
         records.append(
             AlertRecord(
                 source=SOURCE,
-                fingerprint=alert.fingerprint or label_fingerprint(labels),
+                fingerprint=clean_text(alert.fingerprint, 128)
+                if alert.fingerprint
+                else label_fingerprint(labels),
                 status=status,
                 labels=labels,
                 annotations=annotations,

@@ -14,7 +14,7 @@ from analytics.records import IncidentStatus, Severity
 from bot.errors import MatcherError, UsageError
 from bot.settings import parse_duration
 from bot.slack.blocks import cut, esc
-from bot.slack.routing import parse_matcher
+from bot.slack.routing import parse_matchers
 
 SEVERITIES = tuple(level.value for level in Severity)
 STATUS_WORDS = {
@@ -167,7 +167,7 @@ def _silence(rest: list[str], command: str) -> Command:
     if duration <= timedelta(0) or duration > MAX_SILENCE:
         raise usage("silence", "The duration must be more than 0 and at most 30d.", command)
     try:
-        matchers = tuple(parse_matcher(word) for word in rest[:-1])
+        matchers = tuple(parse_matchers(" ".join(rest[:-1])))
     except MatcherError as exc:  # it quotes the matcher as typed
         raise usage("silence", cut(esc(str(exc)), SHOWN_PROBLEM), command) from None
     return Command("silence", silence_action="add", matchers=matchers, duration=duration)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import re2
 
 from bot.errors import MatcherError
 from bot.settings import ServiceConfig, SlackConfig
@@ -45,36 +49,134 @@ class ChannelRouter:
         return self.config.default_channel or self.default_channel
 
 
-# --- silences ----------------------------------------------------------------------------------
+# --- silences ---------------------------------------------------------------------------------
+# Alertmanager's matcher syntax and semantics: ``name=value``, ``name!=value``, ``name=~regex``,
+# ``name!~regex``; a value may be double-quoted (``"a b"``, with ``\"``, ``\\`` and ``\n`` escapes); several
+# matchers may be written ``{a="b", c=~"d.*"}``. Regular expressions are RE2's (as Go's, so Alertmanager's),
+# anchored at both ends, and run by RE2, which takes time linear in the text whatever the pattern: a
+# silence cannot freeze sevbot. Python's ``re`` tried ``(.|.)*X`` on a 46-character name for 10 minutes.
 
 OPERATORS = ("=~", "!~", "!=", "=")
-_MATCHER = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)(=~|!~|!=|=)(.+)$")
+MAX_MATCHER_VALUE = 256  # characters of a matcher's value or regular expression
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+_RE2_OPTIONS.max_mem = 1 << 20  # a pattern whose program needs more (``(a{100}){100}``) is refused
+_UNQUOTED_END = frozenset(' \t\n,"')
+
+log = logging.getLogger(__name__)
 
 
 def parse_matcher(text: str) -> dict[str, str]:
-    """``service=checkout``, ``alertname!=Watchdog``, ``instance=~db-.*`` (quotes optional)."""
-    match = _MATCHER.match(text.strip())
-    if not match:
-        raise MatcherError(f"{text!r} is not a matcher like service=checkout or alertname=~Disk.*")
-    name, op, value = match.group(1), match.group(2), match.group(3).strip().strip("\"'")
+    """One matcher: ``service=checkout``, ``alertname!=Watchdog``, ``instance=~"db-.*"``."""
+    found = parse_matchers(text)
+    if len(found) != 1:
+        raise MatcherError(f"{text!r} is not one matcher like service=checkout or alertname=~Disk.*")
+    return found[0]
+
+
+def parse_matchers(text: str) -> list[dict[str, str]]:
+    """Matchers separated by spaces or commas, optionally in braces: ``{service="checkout", env=~"prod|eu"}``.
+
+    Raises ``MatcherError`` naming what is wrong (an unknown operator, a bad escape, a value longer than
+    ``MAX_MATCHER_VALUE``, a regular expression RE2 does not accept).
+    """
+    text = text.strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]
+    matchers: list[dict[str, str]] = []
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\n,":
+            pos += 1
+        if pos >= len(text):
+            break
+        matcher, pos = _one_matcher(text, pos)
+        matchers.append(matcher)
+    if not matchers:
+        raise MatcherError("give at least one matcher like service=checkout or alertname=~Disk.*")
+    return matchers
+
+
+def _one_matcher(text: str, pos: int) -> tuple[dict[str, str], int]:
+    name = _NAME.match(text, pos)
+    op = next((o for o in OPERATORS if text.startswith(o, name.end())), None) if name else None
+    if name is None or op is None:
+        word = text[pos:].split(maxsplit=1)[0][:60]
+        raise MatcherError(
+            f"{word!r} is not a matcher like service=checkout or alertname=~Disk.*"
+            " (a label name, then =, !=, =~ or !~, then a value)"
+        )
+    pos = name.end() + len(op)
+    if pos < len(text) and text[pos] in "\"'":
+        value, pos = _quoted(text, pos)
+    else:
+        start = pos
+        while pos < len(text) and text[pos] not in _UNQUOTED_END:
+            pos += 1
+        value = text[start:pos]
+    shown = f"{name.group()}{op}{value[:40]}"
     if not value:
-        raise MatcherError(f"{text!r} has an empty value")
+        raise MatcherError(f"{shown!r} has an empty value")
+    if len(value) > MAX_MATCHER_VALUE:
+        raise MatcherError(f"{shown!r}…: a value may have at most {MAX_MATCHER_VALUE} characters")
     if op in ("=~", "!~"):
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise MatcherError(f"{text!r}: not a valid regular expression ({exc})") from exc
-    if name == "severity" and op in ("=", "!="):
+        problem = regex_problem(value)
+        if problem:
+            raise MatcherError(f"{shown!r}: not a valid regular expression for RE2 ({problem})")
+    if name.group() == "severity" and op in ("=", "!="):
         value = value.upper()
-    return {"name": name, "op": op, "value": value}
+    return {"name": name.group(), "op": op, "value": value}, pos
+
+
+def _quoted(text: str, pos: int) -> tuple[str, int]:
+    quote, pos = text[pos], pos + 1
+    chars: list[str] = []
+    while pos < len(text):
+        char = text[pos]
+        if char == quote:
+            return "".join(chars), pos + 1
+        if char == "\\" and quote == '"':
+            escaped = _ESCAPES.get(text[pos + 1 : pos + 2])
+            if escaped is None:
+                raise MatcherError(f'{text[pos : pos + 2]!r} is not an escape (use \\", \\\\ or \\n)')
+            chars.append(escaped)
+            pos += 2
+            continue
+        chars.append(char)
+        pos += 1
+    raise MatcherError(f"the quoted value {text[:60]!r} does not close")
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why RE2 refuses ``pattern`` (RE2 syntax: no look-around or back-references), or None."""
+    try:
+        _compiled(pattern)
+    except re2.error as exc:
+        detail = exc.args[0] if exc.args else exc
+        return detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> Any:
+    return re2.compile(pattern, _RE2_OPTIONS)
 
 
 def matcher_text(matcher: Mapping[str, str]) -> str:
-    return f"{matcher['name']}{matcher['op']}{matcher['value']}"
+    value = matcher["value"]
+    if not value or any(c in _UNQUOTED_END for c in value):
+        value = '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return f"{matcher['name']}{matcher['op']}{value}"
 
 
 def matches(matchers: Sequence[Mapping[str, str]], facts: Mapping[str, str]) -> bool:
-    """Every matcher holds (an absent label counts as the empty string, as in Alertmanager)."""
+    """Every matcher holds (an absent label counts as the empty string, as in Alertmanager).
+
+    Matchers come from the database too, stored before these rules existed: a regular expression that
+    RE2 refuses, or a value over the length limit, matches nothing (the silence does not hide anything).
+    """
     for m in matchers:
         actual = facts.get(m["name"], "")
         op, value = m["op"], m["value"]
@@ -82,17 +184,19 @@ def matches(matchers: Sequence[Mapping[str, str]], facts: Mapping[str, str]) -> 
             return False
         if op == "!=" and actual == value:
             return False
-        if op == "=~" and not re.fullmatch(value, actual):
-            return False
-        if op == "!~" and re.fullmatch(value, actual):
-            return False
+        if op in ("=~", "!~"):
+            if len(value) > MAX_MATCHER_VALUE or regex_problem(value):
+                log.warning("silence matcher ignored: RE2 does not accept it", extra={"matcher": value[:80]})
+                return False
+            if (_compiled(value).fullmatch(actual) is not None) != (op == "=~"):
+                return False
     return True
 
 
 def config_matchers(match: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
     """A YAML silence's ``{label: [values]}`` as matchers (several values: any of them)."""
     return [
-        {"name": k, "op": "=~", "value": "|".join(re.escape(v) for v in values)}
+        {"name": k, "op": "=~", "value": "|".join(re2.escape(v) for v in values)}
         if len(values) > 1
         else {"name": k, "op": "=", "value": values[0]}
         for k, values in match.items()

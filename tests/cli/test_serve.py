@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -54,3 +56,31 @@ def test_two_web_processes_share_one_database_without_splitting_a_group(tmp_path
     assert by_group["one"]["alert_count"] == 40
     assert len({answer["incidents"][0] for _, answer in answers[:40]}) == 1
     assert children >= 2, "uvicorn runs each web process as a child of `sevbot serve`"
+
+
+def test_serve_closes_slow_headers_with_408_and_answers_503_past_its_concurrency(tmp_path: Path) -> None:
+    settings = {
+        "scorer": "rules",
+        "log_level": "WARNING",
+        "header_timeout_seconds": "2",
+        "limit_concurrency": "4",
+    }
+    with start_sevbot(data_dir=tmp_path / "data", token=TOKEN, settings=settings) as sevbot:
+        host, port = sevbot.url.removeprefix("http://").split(":")
+        idle = [socket.create_connection((host, int(port)), timeout=30) for _ in range(3)]
+        idle[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # headers begun, never finished
+        try:
+            with urllib.request.urlopen(f"{sevbot.url}/healthz", timeout=30) as response:
+                crowded = response.status
+        except urllib.error.HTTPError as exc:
+            crowded = exc.code
+            exc.close()
+        answers = [sock.recv(4096) for sock in idle]  # each is answered and closed by the deadline
+        for sock in idle:
+            sock.close()
+        with urllib.request.urlopen(f"{sevbot.url}/healthz", timeout=30) as response:
+            after = response.status
+
+    assert crowded == 503  # four connections at once: three idle ones and this request
+    assert all(answer.startswith(b"HTTP/1.1 408") for answer in answers)
+    assert after == 200

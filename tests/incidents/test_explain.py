@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
+from bot.incidents import explain as explain_module
 from bot.incidents.actions import IncidentActions
 from bot.incidents.explain import explain_incident, similar_incidents
 from bot.normalize import normalize
@@ -98,3 +101,30 @@ def test_similar_incidents_are_the_best_earlier_matches_with_their_latest_rating
     )
     similarities = [s["similarity"] for s in top_three]
     assert similarities == sorted(similarities, reverse=True) and similarities[1] < 1.0
+
+
+def test_asking_why_again_ranks_once_and_a_new_candidate_ranks_again(
+    services: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rankings: list[int] = []
+    real = explain_module.most_similar
+
+    def counted(target: str, texts: Any, *, k: int) -> Any:
+        rankings.append(len(texts))
+        return real(target, texts, k=k)
+
+    monkeypatch.setattr(explain_module, "most_similar", counted)
+    explain_module._most_similar.cache_clear()  # the same texts from another test would be answered
+    ingest(services, am_alert(instance="a"), group="g1")
+    later = ingest(services, am_alert(instance="b"), group="g2")[0]
+
+    with services.db.read() as conn:
+        first = explain_incident(conn, later)
+        again = explain_incident(conn, later)
+    ingest(services, am_alert(instance="c", starts_at=T0 - timedelta(hours=1)), group="g3")  # earlier
+    with services.db.read() as conn:
+        after = explain_incident(conn, later)
+
+    assert first == again and first is not None and after is not None
+    assert rankings == [1, 2]  # the second question was answered from the cache
+    assert len(after["similar"]) == 2

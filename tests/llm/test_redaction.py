@@ -7,8 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.errors import ConfigError
+from bot.llm import redaction
 from bot.llm.redaction import BUILTIN_PATTERNS, Redactor
 from bot.settings import load_file_config
 from tests.support.clock import Clock
@@ -325,3 +328,71 @@ def test_every_rule_finishes_in_linear_time_on_hostile_text() -> None:
             if elapsed > 2.0:
                 slow.append((name, unit, round(elapsed, 2)))
     assert slow == []
+
+
+# --- linear time, the same redactions ------------------------------------------------------------------
+# The two built-in patterns as they were before they were made linear (both quadratic on crafted text).
+OLD_SECRET_VALUE = re.compile(
+    r"(?i)(?<![A-Za-z0-9])(?:[A-Za-z0-9_.-]*[_.-])?(?:"
+    + redaction._SENSITIVE_NAMES
+    + r")[\"']?\s*[=:]\s*[\"']?(?P<value>(?!\[REDACTED:)[^\s\"',;}]+)",
+    re.DOTALL,
+)
+OLD_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b", re.DOTALL)
+PIECES = [
+    "pass",
+    "word",
+    "token",
+    "api_key",
+    "Secret",
+    "my",
+    "_",
+    "-",
+    ".",
+    "=",
+    ": ",
+    "'",
+    '"',
+    "a",
+    "1",
+    ",",
+    " ",
+    "\n",
+    "[REDACTED:x]",
+    "@",
+    "x.io",
+    "é",
+    "%",
+    "+",
+]
+
+
+def old_redact(text: str) -> str:
+    """What the built-in rules did, with the two old patterns in place of the linear ones."""
+    counts: dict[str, int] = {}
+    for name, pattern in redaction.BUILTIN_PATTERNS:
+        old = {"secret_value": OLD_SECRET_VALUE, "email": OLD_EMAIL}.get(name)
+        text = (old or re.compile(pattern, re.DOTALL)).sub(redaction._Marker(name, counts), text)
+    return text
+
+
+@settings(max_examples=600, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(PIECES), max_size=14).map("".join))
+def test_linear_rules_redact_at_least_what_the_old_patterns_did(text: str) -> None:
+    # The rules added since (issue 14's kinds) redact more, never less: every secret the old quadratic
+    # patterns removed is removed, and nothing the old patterns kept is a new marker of the old kinds only.
+    new, old = Redactor()(text), old_redact(text)
+    assert new.count("[REDACTED:") >= old.count("[REDACTED:")
+    if old == text:
+        return
+    assert new != text
+
+
+@pytest.mark.parametrize("unit", ["-a", "a.", "x_token", "_a", "a.a@"])
+def test_crafted_text_is_redacted_in_one_pass(unit: str) -> None:
+    # 64 KiB of each: the old secret_value or email pattern needed minutes for any of these.
+    text = unit * (65536 // len(unit)) + " password=hunter2 mail oncall@example.io"
+
+    redacted = Redactor()(text)
+
+    assert redacted.endswith(" password=[REDACTED:secret_value] mail [REDACTED:email]")

@@ -13,9 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.app import create_app
+from bot.slack.bolt import asks_why
 from storage.models import Feedback, Incident, OutboxMessage, TimelineEvent
 from tests.support.asgi_server import serve
 from tests.support.fake_slack import (
@@ -462,3 +465,26 @@ def test_in_the_incident_thread_a_mention_runs_a_command_without_the_id(sevbot: 
     assert (feedback.user, feedback.new_severity, feedback.reason) == ("U0CAROL", "SEV2", "only one region")
     update = sevbot.slack.wait_for("chat.update")[-1]
     assert "SEV2 · #1" in _update_blocks(update)
+
+
+# The mention pattern before it was made linear (5 s on 20 KB of "why why why …").
+OLD_WHY = re.compile(
+    r"\b(why\b.*\b(flag|flagged|sev|severity|page|paged|alert|this|critical|high|urgent|important|score)"
+    r"|why\s*\??\s*$|explain|reason)",
+    re.IGNORECASE,
+)
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(
+    st.lists(st.sampled_from(["why", "Why", " ", "?", "\n", "this", "flag", "whyx", "reason", "x"])).map(
+        "".join
+    )
+)
+def test_asking_why_reads_mentions_as_the_old_pattern_did(text: str) -> None:
+    assert asks_why(text) == bool(OLD_WHY.search(text))
+
+
+def test_asking_why_reads_a_huge_mention_in_one_pass() -> None:
+    assert not asks_why("why " * 20_000 + "not")
+    assert asks_why("why " * 20_000 + "this")

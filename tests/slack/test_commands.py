@@ -79,6 +79,9 @@ def test_in_an_incident_thread_the_id_may_be_left_out() -> None:
         ("silence service=checkout 90d", "at most 30d"),
         ("silence checkout 1h", "'checkout' is not a matcher"),
         ("silence alertname=~( 1h", "not a valid regular expression"),
+        ("silence x=y 99999999999w", "'99999999999w' is not a duration"),  # was an OverflowError
+        ("silence alertname=~(?=X) 1h", "invalid perl operator"),  # RE2: no look-around
+        ("stats 99999999999d", "'99999999999d' is not a period"),
         ("silence remove x", "Give the silence ID"),
         ("stats lots", "'lots' is not a period"),
     ],

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, MatcherError
 from bot.settings import FileConfig, ServiceConfig, SlackConfig, load_file_config
-from bot.slack.routing import ChannelRouter, config_matchers, incident_facts, matches, parse_matcher
+from bot.slack.routing import (
+    ChannelRouter,
+    config_matchers,
+    incident_facts,
+    matcher_text,
+    matches,
+    parse_matcher,
+    parse_matchers,
+)
 
 
 def facts(**overrides: str) -> dict[str, str]:
@@ -66,3 +75,64 @@ def test_routing_config_is_validated_with_the_key_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"silences\.0\.until"):
         load_file_config(bad)
     assert FileConfig.model_validate({"slack": {"routes": [{"match": {"env": "prod"}, "channel": "C0123"}]}})
+
+
+# --- silence matchers: Alertmanager's syntax, RE2's semantics ------------------------------------------
+
+
+def test_matchers_take_alertmanagers_syntax_quotes_escapes_and_braces() -> None:
+    written = '{service="check out", env=~"prod|eu", alertname!="Watch\\"dog", disk=~Disk.{2}}'
+
+    parsed = parse_matchers(written)
+
+    assert parsed == [
+        {"name": "service", "op": "=", "value": "check out"},
+        {"name": "env", "op": "=~", "value": "prod|eu"},
+        {"name": "alertname", "op": "!=", "value": 'Watch"dog'},
+        {"name": "disk", "op": "=~", "value": "Disk.{2}"},
+    ]
+    assert parse_matchers(" ".join(matcher_text(m) for m in parsed)) == parsed  # shown as it is typed
+    assert parse_matchers("service=checkout, env=prod") == parse_matchers("service=checkout env=prod")
+    assert matches(
+        parse_matchers('service="check out" disk=~Disk.{2}'), facts(service="check out", disk="Disk01")
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("checkout", "is not a matcher"),
+        ("=x", "is not a matcher"),
+        ("alertname=~(?=Disk)", "invalid perl operator"),  # RE2 has no look-around
+        ("alertname=~(a)\\1", "invalid escape"),  # nor back-references
+        ("alertname=~(a{100}){100}", "invalid repetition size"),
+        ("alertname=~(", "missing )"),
+        ('service="open', "does not close"),
+        ('service="a\\qb"', "is not an escape"),
+        ("service=", "empty value"),
+        ("alertname=~" + "a" * 257, "at most 256 characters"),
+    ],
+)
+def test_matchers_sevbot_cannot_run_safely_are_refused_with_the_reason(text: str, problem: str) -> None:
+    with pytest.raises(MatcherError, match=re.escape(problem)):
+        parse_matchers(text)
+
+
+def test_a_catastrophic_pattern_for_backtracking_engines_is_just_a_regex_to_re2() -> None:
+    # Python's re ran this for more than ten minutes against a 46-character name; RE2 is linear.
+    matcher = parse_matcher("alertname=~(.|.)*X")
+    name = "a" * 5000
+
+    assert not matches([matcher], facts(alertname=name))
+    assert matches([matcher], facts(alertname=name + "X"))
+
+
+def test_stored_matchers_that_re2_refuses_match_nothing_instead_of_failing() -> None:
+    # Silences in the database from before these rules: Python syntax, or far too long.
+    stored = [
+        [{"name": "alertname", "op": "=~", "value": "(?=High).*"}],
+        [{"name": "alertname", "op": "!~", "value": "(a)\\1"}],
+        [{"name": "alertname", "op": "=~", "value": "(.|.)*" + "x" * 5000}],
+    ]
+
+    assert [matches(m, facts()) for m in stored] == [False, False, False]

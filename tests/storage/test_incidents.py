@@ -145,9 +145,15 @@ def test_latest_for_groups_gives_each_groups_newest_incident_and_skips_groups_wi
         repo.save_states([resolved], T0)
 
     with db.read() as conn:
-        latest = IncidentRepository(conn).latest_for_groups(["g1", "g2", "g1", "g3"])
+        groups = [("alertmanager", "g1"), ("alertmanager", "g2"), ("alertmanager", "g1"), ("alertmanager", "g3")]
+        latest = IncidentRepository(conn).latest_for_groups(groups)
+        grafana = IncidentRepository(conn).latest_for_groups([("grafana", "g1")])
 
-    assert {key: state.id for key, state in latest.items()} == {"g1": newer, "g2": other}
+    assert {key: state.id for key, state in latest.items()} == {
+        ("alertmanager", "g1"): newer,
+        ("alertmanager", "g2"): other,
+    }
+    assert grafana == {}  # group keys are per source
     assert older not in {state.id for state in latest.values()}
 
 

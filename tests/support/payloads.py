@@ -113,3 +113,21 @@ def grafana_payload(
 
 def body(payload: Any) -> bytes:
     return json.dumps(payload).encode()
+
+
+def generic_alert(title: str = "Nightly backup failed", **fields: Any) -> dict[str, Any]:
+    """One alert in sevbot's generic shape (README, "The generic shape"), with every field set."""
+    alert: dict[str, Any] = {
+        "title": title,
+        "status": "firing",
+        "severity": "warning",
+        "labels": {"service": "billing-db", "env": "prod"},
+        "annotations": {"runbook_url": "https://runbooks.example/backup"},
+        "description": "pg_dump exited with status 1",
+        "dedup_key": "billing-db-backup",
+        "started_at": iso(T0),
+        "ended_at": None,
+        "url": "https://ci.example/jobs/123",
+    }
+    alert.update(fields)
+    return alert
