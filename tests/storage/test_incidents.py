@@ -145,7 +145,12 @@ def test_latest_for_groups_gives_each_groups_newest_incident_and_skips_groups_wi
         repo.save_states([resolved], T0)
 
     with db.read() as conn:
-        groups = [("alertmanager", "g1"), ("alertmanager", "g2"), ("alertmanager", "g1"), ("alertmanager", "g3")]
+        groups = [
+            ("alertmanager", "g1"),
+            ("alertmanager", "g2"),
+            ("alertmanager", "g1"),
+            ("alertmanager", "g3"),
+        ]
         latest = IncidentRepository(conn).latest_for_groups(groups)
         grafana = IncidentRepository(conn).latest_for_groups([("grafana", "g1")])
 
