@@ -23,8 +23,8 @@ from bot.http import api, docs, health, openapi, webhooks
 from bot.http.request_ids import RequestIds
 from bot.ingest.group_commit import GroupCommitter
 from bot.model.serving import ModelWatcher, keep_model_current
+from bot.outbox.retention import keep_pruned
 from bot.outbox.worker import OutboxWorker, Sink
-from bot.retention import keep_pruned
 from bot.settings import Settings
 from bot.slack.bolt import mount_slack
 

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from bot.bootstrap import Services
 from bot.metrics import Metrics
-from bot.retention import prune_once
+from bot.outbox.retention import prune_once
 from storage.models import LlmCall, OutboxMessage
 from tests.support.clock import Clock
 from tests.support.payloads import am_alert

@@ -122,8 +122,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.bootstrap import build_services, outbox_sinks
     from bot.clock import utcnow
+    from bot.outbox.retention import keep_pruned
     from bot.outbox.worker import OutboxWorker
-    from bot.retention import keep_pruned
 
     services = build_services(settings)
     worker = OutboxWorker(
@@ -183,7 +183,7 @@ def parse_before(value: str) -> datetime:
 def cmd_db_prune(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bootstrap import open_database
     from bot.clock import utcnow
-    from bot.retention import prune_once
+    from bot.outbox.retention import prune_once
     from storage.migrate import upgrade
     from storage.retention import IncidentPrune, count_prunable, prune_incidents
 

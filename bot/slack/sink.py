@@ -23,32 +23,30 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import Connection
 
-from analytics.records import OutboxKind, OutboxStatus, OutboxTopic
+from analytics.records import OutboxKind, OutboxTopic
 from bot.clock import utcnow
-from bot.errors import DeliveryBlocked, LeaseLost, PermanentError, RetryAfter, SlackPermanentFailure
+from bot.errors import DeliveryBlocked, PermanentError, RetryAfter, SlackPermanentFailure
 from bot.metrics import Metrics
 from bot.settings import FileConfig, Settings
 from bot.slack import blocks
 from bot.slack.pacing import ChannelPacer
 from bot.slack.reconcile import Part, Reconciler, metadata
-from bot.slack.routing import ChannelRouter, config_matchers, incident_facts, matches
+from bot.slack.routing import ChannelRouter
+from bot.slack.sink_state import DeliveryState, View
 from bot.slack.webapi import ROOT_GONE, make_client, translate
 from storage.db import Database
-from storage.drafts import DraftRepository, StoredDraft
-from storage.incident_reads import IncidentReads
-from storage.models import Alert, Incident
-from storage.outbox import OutboxItem, OutboxRepository
-from storage.slack import PendingRow, SilenceRepository, SlackStateRepository
+from storage.models import Incident
+from storage.outbox import OutboxItem
+from storage.slack import PendingRow
 
 log = logging.getLogger(__name__)
 
@@ -80,24 +78,6 @@ class SlackOptions:
         )
 
 
-@dataclass(slots=True)
-class _View:
-    """What one delivery needs from SQL, read in one go."""
-
-    incident: Incident
-    first_alert: Alert | None
-    noise: bool
-    silence: str | None
-    later: list[PendingRow] = field(default_factory=list)
-    channel_key: str | None = None
-    last_joined_reply_at: datetime | None = None
-
-    @property
-    def pace_key(self) -> str:
-        """Posts to one channel share one schedule: keyed by the channel as routed (else its id)."""
-        return self.channel_key or self.incident.slack_channel or "?"
-
-
 class SlackSink:
     def __init__(
         self,
@@ -122,12 +102,13 @@ class SlackSink:
         self.clock = clock
         self.lease = lease  # each write before a post extends the row's lease by this much
         self.wall_clock = wall_clock  # Slack's ts are wall-clock seconds, whatever clock the worker uses
+        self.state = DeliveryState(db=db, config=config, clock=clock, lease=lease)
         self.reconciler = Reconciler(self._call, lookups=metrics.slack_post_lookups if metrics else None)
 
     async def deliver(self, message: OutboxItem, incident: Incident | None) -> dict[str, Any]:
         if incident is None or message.incident_id is None:
             return {"skipped": "the incident no longer exists"}
-        progress, view = await anyio.to_thread.run_sync(self._load, message)
+        progress, view = await anyio.to_thread.run_sync(self.state.load, message)
         if view is None:
             return progress  # already sent along with an earlier row
         if view.silence is not None:
@@ -145,7 +126,7 @@ class SlackSink:
 
     # --- kinds ---------------------------------------------------------------------------------
 
-    async def _updated(self, message: OutboxItem, view: _View, progress: dict[str, Any]) -> dict[str, Any]:
+    async def _updated(self, message: OutboxItem, view: View, progress: dict[str, Any]) -> dict[str, Any]:
         absorbed: list[PendingRow] = []
         if "coalesced" in progress:  # a retry: exactly the rows the first attempt took (and replied about)
             taken = set(progress["coalesced"])
@@ -179,13 +160,13 @@ class SlackSink:
             progress["root_updated"] = await self._update_root(view)
         joined = any(c.get("kind") in throttled for c in changes)
         await anyio.to_thread.run_sync(
-            self._finish_update, message, progress, incident.id, absorbed, joined and bool(lines)
+            self.state.finish_update, message, progress, incident.id, absorbed, joined and bool(lines)
         )
         return progress
 
-    async def _draft(self, message: OutboxItem, view: _View, progress: dict[str, Any]) -> dict[str, Any]:
+    async def _draft(self, message: OutboxItem, view: View, progress: dict[str, Any]) -> dict[str, Any]:
         draft_id = message.payload.get("draft_id")
-        draft = await anyio.to_thread.run_sync(self._load_draft, draft_id)
+        draft = await anyio.to_thread.run_sync(self.state.load_draft, draft_id)
         if draft is None:
             raise PermanentError(f"draft {draft_id!r} does not exist")
         await self._ensure_root(view, progress, message)
@@ -201,17 +182,17 @@ class SlackSink:
 
     # --- Slack calls -----------------------------------------------------------------------------
 
-    async def _ensure_root(self, view: _View, progress: dict[str, Any], message: OutboxItem) -> bool:
+    async def _ensure_root(self, view: View, progress: dict[str, Any], message: OutboxItem) -> bool:
         """Post the root message unless the incident has one; ``True`` when posted now (an earlier
         attempt's post, found and adopted, counts as not posted now: it is brought up to date)."""
         incident = view.incident
         if incident.slack_ts and incident.slack_channel:
             return False
-        channel = self.router.channel_for(self._facts(incident))
+        channel = self.router.channel_for(self.state.facts(incident))
         found = None
         earlier = progress.get(POSTING, {}).get(Part.ROOT)
         if earlier:  # an earlier attempt may have posted it: look before posting again
-            known = await anyio.to_thread.run_sync(self._known_channel_id, str(earlier["channel"]))
+            known = await anyio.to_thread.run_sync(self.state.known_channel_id, str(earlier["channel"]))
             found = await self.reconciler.root(
                 channel=str(earlier["channel"]),
                 known_id=known,
@@ -237,13 +218,13 @@ class SlackSink:
         progress.get(POSTING, {}).pop(Part.ROOT, None)
         progress.update(channel=channel_id, root_ts=ts)
         place = (incident.id, channel, channel_id, ts)
-        await anyio.to_thread.run_sync(self._record, message, progress, place)
+        await anyio.to_thread.run_sync(self.state.record, message, progress, place)
         incident.slack_channel, incident.slack_ts = channel_id, ts
         view.channel_key = channel
         return found is None
 
     async def _ensure_reply(
-        self, view: _View, progress: dict[str, Any], message: OutboxItem, reply: blocks.SlackMessage
+        self, view: View, progress: dict[str, Any], message: OutboxItem, reply: blocks.SlackMessage
     ) -> None:
         """Post this row's thread reply unless it went out already (stored, or found in the thread)."""
         if "reply_ts" in progress:
@@ -277,7 +258,7 @@ class SlackSink:
             ts = str(response["ts"])
         progress.get(POSTING, {}).pop(Part.REPLY, None)
         progress["reply_ts"] = ts
-        await anyio.to_thread.run_sync(self._record, message, progress, None)
+        await anyio.to_thread.run_sync(self.state.record, message, progress, None)
 
     async def _post(
         self, message: OutboxItem, progress: dict[str, Any], part: Part, *, pace_key: str, **arguments: Any
@@ -290,7 +271,7 @@ class SlackSink:
         assert message.incident_id is not None
         intent = {"at": self.wall_clock(), "channel": arguments["channel"]}
         progress.setdefault(POSTING, {})[str(part)] = intent
-        await anyio.to_thread.run_sync(self._record, message, progress, None)
+        await anyio.to_thread.run_sync(self.state.record, message, progress, None)
         try:
             if self.pacer is not None:  # after the record: the post follows its turn without a gap
                 await self.pacer.wait_turn(pace_key)
@@ -301,10 +282,10 @@ class SlackSink:
             )
         except (SlackPermanentFailure, DeliveryBlocked, RetryAfter):  # not posted (refused, rate limited, or
             progress[POSTING].pop(str(part), None)  # not this channel's turn yet)
-            await anyio.to_thread.run_sync(self._record, message, progress, None)
+            await anyio.to_thread.run_sync(self.state.record, message, progress, None)
             raise
 
-    async def _update_root(self, view: _View) -> bool:
+    async def _update_root(self, view: View) -> bool:
         incident = view.incident
         assert incident.slack_channel and incident.slack_ts
         root = self._root(view)
@@ -334,99 +315,13 @@ class SlackSink:
 
     # --- building ----------------------------------------------------------------------------------
 
-    def _facts(self, incident: Incident) -> dict[str, str]:
-        return incident_facts(
-            labels=incident.labels or {},
-            service=incident.service,
-            alertname=incident.alertname,
-            severity=incident.severity,
-            catalog=self.config.services,
-        )
-
-    def _links(self, view: _View) -> dict[str, str]:
+    def _links(self, view: View) -> dict[str, str]:
         return blocks.incident_links(view.incident, view.first_alert, self.options.public_url)
 
-    def _root(self, view: _View) -> blocks.SlackMessage:
+    def _root(self, view: View) -> blocks.SlackMessage:
         return blocks.root_message(
             view.incident, links=self._links(view), mention=self.options.sev1_mention, noise=view.noise
         )
-
-    # --- SQL (run in a worker thread) ---------------------------------------------------------------
-
-    def _load(self, message: OutboxItem) -> tuple[dict[str, Any], _View | None]:
-        """What an earlier attempt already did, and (unless the row is done already) the view, in one read."""
-        assert message.incident_id is not None
-        now = self.clock()
-        with self.db.read() as conn:
-            status, progress = SlackStateRepository(conn).outbox_result(message.id)
-            if status != OutboxStatus.PENDING:
-                return progress, None
-            reads = IncidentReads(conn)
-            incident = reads.get(message.incident_id)
-            if incident is None:
-                raise PermanentError(f"incident {message.incident_id} does not exist")
-            first_alert = reads.first_alert(incident.id)
-            noise = reads.marked_noise(incident.id)
-            facts = self._facts(incident)
-            silence = self._silence(SilenceRepository(conn), facts, now)
-            state = SlackStateRepository(conn)
-            later = state.pending_after(message.id, incident_id=incident.id, topic=TOPIC)
-            channel_key, last = state.thread(incident.id)
-        return progress, _View(incident, first_alert, noise, silence, later, channel_key, last)
-
-    def _silence(self, silences: SilenceRepository, facts: Mapping[str, str], now: datetime) -> str | None:
-        for row in silences.active(now):
-            if matches(row.matchers, facts):
-                return f"silence {row.id}"
-        for index, entry in enumerate(self.config.silences):
-            if (entry.until is None or entry.until > now) and matches(config_matchers(entry.match), facts):
-                return f"config silence {index + 1}"
-        return None
-
-    def _known_channel_id(self, channel_key: str) -> str | None:
-        with self.db.read() as conn:
-            return SlackStateRepository(conn).known_channel_id(channel_key)
-
-    def _record(
-        self, message: OutboxItem, progress: Mapping[str, Any], root: tuple[int, str, str, str] | None
-    ) -> None:
-        """Store this attempt's progress (and a root message's place) while the row is still ours."""
-        with self.db.write() as conn:
-            self._hold_lease(conn, message, progress)
-            if root is not None:
-                incident_id, channel_key, channel, ts = root
-                SlackStateRepository(conn).store_root(
-                    incident_id, channel_key=channel_key, channel=channel, ts=ts
-                )
-
-    def _hold_lease(self, conn: Connection, message: OutboxItem, progress: Mapping[str, Any]) -> None:
-        stored = OutboxRepository(conn).save_progress(
-            message.id, token=message.lease_token, result=progress, lease_until=self.clock() + self.lease
-        )
-        if not stored:
-            raise LeaseLost(message.id)
-
-    def _finish_update(
-        self,
-        message: OutboxItem,
-        progress: Mapping[str, Any],
-        incident_id: int,
-        absorbed: Sequence[PendingRow],
-        joined: bool,
-    ) -> None:
-        now = self.clock()
-        with self.db.write() as conn:
-            self._hold_lease(conn, message, progress)
-            state = SlackStateRepository(conn)
-            state.mark_coalesced([row.id for row in absorbed], into=message.id, now=now)
-            if joined:
-                state.set_thread(incident_id, last_joined_reply_at=now)
-
-    def _load_draft(self, draft_id: Any) -> StoredDraft | None:
-        if not isinstance(draft_id, int):
-            return None
-        with self.db.read() as conn:
-            return DraftRepository(conn).get(draft_id)
 
 
 def build_slack_sink(
