@@ -99,6 +99,7 @@ def save_model(model: SeverityModel, path: str | Path, *, digits: int | None = N
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(document, handle, separators=(",", ":"), sort_keys=True)
         handle.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a model is no secret and ships in the package
     os.replace(tmp, path)
     return path
 

@@ -10,13 +10,15 @@ on ``alert_features`` without the word, read as an urgency:
 
 * every organisation counts the same (sample weights 1 / its number of rules), the catalogue being one
   more organisation: what must generalise is "unseen organisation", not "more sapcc";
-* C and the probability from which an alert counts as page-worthy are chosen among :data:`C_CHOICES` and
-  :data:`PAGE_CHOICES` by leave-one-source-out cross-validation inside the training rules, on the mean
-  page-worthy F1 over the held-out sources; held-out sources are alert-name-disjoint from the rest (rules
-  shared through upstream mixins would otherwise be recognised rather than judged);
+* the feature options (:data:`OPTION_CHOICES`), C and the probability from which an alert counts as
+  page-worthy (:data:`C_CHOICES`, :data:`PAGE_CHOICES`) are chosen by leave-one-source-out
+  cross-validation inside the training rules, on the mean page-worthy F1 over the held-out sources;
+  held-out sources are alert-name-disjoint from the rest (rules shared through upstream mixins would
+  otherwise be recognised rather than judged);
 * the urgency is ``2.5 + (logit − logit(page)) / LOGITS_PER_LEVEL``: page-worthy from 2.5 (SEV2), SEV1 one
-  level on; the SEV3/SEV4 edge is the cut of the out-of-fold urgencies that best separates warning from
-  info rules.
+  level on; the SEV3/SEV4 edge is the out-of-fold cut that is right most often, which on the published
+  rules is below every rule: without a word the bundled model says SEV1–SEV3, never SEV4 (warning and
+  info rules read too much alike for a cut that would not hide warnings).
 
 Only rules under CC-BY-4.0 or Apache-2.0 are learned from (the README names the sources); rules whose
 licence is another (LGPL) or unverified are left out.
@@ -26,20 +28,28 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from analytics.examples import TrainingExample, rule_alert
-from analytics.features import DEFAULT_OPTIONS, alert_features
+from analytics.features import FeatureOptions, alert_features
 from analytics.model import URGENCY, ContentModel, LeanScorer, SeverityModel
 from analytics.records import Severity
 from analytics.scoring import map_severity
 from analytics.training import _finish, fit_feature_pipeline
 
 C_CHOICES: tuple[float, ...] = (0.1, 0.3, 1.0)
+# Word stems and alert-name 4-grams pool the morphology of names across organisations ("Failing",
+# "Failed", "Failure"); whether they do is chosen like C.
+OPTION_CHOICES: tuple[FeatureOptions, ...] = (
+    FeatureOptions(),
+    FeatureOptions(stems=True),
+    FeatureOptions(name_grams=0.5),
+    FeatureOptions(stems=True, name_grams=0.5),
+)
 PAGE_CHOICES: tuple[float, ...] = (0.3, 0.4, 0.5)
 LOGITS_PER_LEVEL = 1.5
 PAGE_EDGE = 2.5
@@ -98,12 +108,18 @@ def catalogue_rules() -> list[TrainingExample]:
 
 
 def training_rules(
-    rows: Sequence[Mapping[str, Any]], *, exclude: Sequence[str] = ()
+    rows: Sequence[Mapping[str, Any]], *, exclude: Sequence[str] = (), exclude_names: Collection[str] = ()
 ) -> list[TrainingExample]:
-    """Licensed rules of every source but ``exclude``, deduplicated, plus the catalogue."""
+    """Licensed rules of every source but ``exclude`` (none named in ``exclude_names``), and the catalogue."""
     from analytics.evaluate import deduplicate
 
-    kept = [r for r in rows if licence_ok(str(r.get("license") or "")) and r["source"] not in exclude]
+    kept = [
+        r
+        for r in rows
+        if licence_ok(str(r.get("license") or ""))
+        and r["source"] not in exclude
+        and r["alertname"] not in exclude_names
+    ]
     return [*deduplicate(rule_examples_from_rows(kept)), *catalogue_rules()]
 
 
@@ -130,23 +146,27 @@ class UrgencyReference:
 
     pipeline: Any
     page_probability: float
+    options: FeatureOptions
 
     def decision(self, alerts: Sequence[Any]) -> np.ndarray[Any, Any]:
-        rows = [alert_features(a, options=DEFAULT_OPTIONS) for a in alerts]
+        rows = [alert_features(a, options=self.options) for a in alerts]
         logits = self.pipeline.decision_function(rows)
         return np.array([[_urgency(float(z), self.page_probability)] for z in logits])
 
 
 @dataclass(frozen=True, slots=True)
 class BundledChoice:
+    """What leave-one-source-out chose, and every candidate's mean held-out page-worthy F1."""
+
+    options: FeatureOptions
     c: float
     page_probability: float
     info_edge: float
-    scores: Mapping[str, float]  # mean held-out page-worthy F1 of each (C, page probability)
+    scores: Mapping[str, float]
 
 
-def _fit(examples: Sequence[TrainingExample], c: float, seed: int) -> Any:
-    rows = [alert_features(e.alert, options=DEFAULT_OPTIONS) for e in examples]
+def _fit(examples: Sequence[TrainingExample], *, options: FeatureOptions, c: float, seed: int) -> Any:
+    rows = [alert_features(e.alert, options=options) for e in examples]
     return fit_feature_pipeline(
         rows, _page(examples), weights=_weights(examples), seed=seed, c=c, positive_is_urgent=True
     )
@@ -156,36 +176,50 @@ def _urgency(logit: float, page_probability: float) -> float:
     return PAGE_EDGE + (logit - math.log(page_probability / (1 - page_probability))) / LOGITS_PER_LEVEL
 
 
+def _options_key(options: FeatureOptions) -> str:
+    return f"stems={int(options.stems)},grams={options.name_grams:g}"
+
+
 def choose(examples: Sequence[TrainingExample], *, seed: int = 0) -> BundledChoice:
-    """Leave-one-source-out inside ``examples`` (held-out names never in training) for C and the page cut."""
+    """Leave-one-source-out inside ``examples`` (held-out names never in training): options, C, page cut."""
     sources = sorted({e.origin for e in examples if e.origin != CATALOGUE})
-    logits: dict[float, dict[int, float]] = {c: {} for c in C_CHOICES}
+    candidates = [(o, c) for o in OPTION_CHOICES for c in C_CHOICES]
+    logits: dict[tuple[FeatureOptions, float], dict[int, float]] = {k: {} for k in candidates}
     for source in sources:
         test = [i for i, e in enumerate(examples) if e.origin == source]
         names = {examples[i].alert.alertname for i in test}
         train = [e for e in examples if e.origin != source and e.alert.alertname not in names]
-        rows = [alert_features(examples[i].alert, options=DEFAULT_OPTIONS) for i in test]
-        for c in C_CHOICES:
-            model = _fit(train, c, seed)
-            for i, z in zip(test, model.decision_function(rows).tolist(), strict=True):
-                logits[c][i] = float(z)
+        for options in OPTION_CHOICES:
+            rows = [alert_features(examples[i].alert, options=options) for i in test]
+            for c in C_CHOICES:
+                model = _fit(train, options=options, c=c, seed=seed)
+                for i, z in zip(test, model.decision_function(rows).tolist(), strict=True):
+                    logits[(options, c)][i] = float(z)
     truth = _page(examples)
+    by_source = {s: [i for i, e in enumerate(examples) if e.origin == s] for s in sources}
     scores: dict[str, float] = {}
-    best: tuple[float, float, float] | None = None
-    for c in C_CHOICES:
+    best: tuple[float, FeatureOptions, float, float] | None = None
+    for options, c in candidates:
         for p in PAGE_CHOICES:
             cut = math.log(p / (1 - p))
-            per_source = []
-            for source in sources:
-                idx = [i for i, e in enumerate(examples) if e.origin == source]
-                per_source.append(page_f1([truth[i] for i in idx], [int(logits[c][i] >= cut) for i in idx]))
+            found = logits[(options, c)]
+            per_source = [
+                page_f1([truth[i] for i in idx], [int(found[i] >= cut) for i in idx])
+                for idx in by_source.values()
+            ]
             score = float(np.mean(per_source))
-            scores[f"C={c:g},page={p:g}"] = score
-            if best is None or score > best[0]:
-                best = (score, c, p)
+            scores[f"{_options_key(options)},C={c:g},page={p:g}"] = score
+            if best is None or score > best[0]:  # ties keep the earlier, simpler candidate
+                best = (score, options, c, p)
     assert best is not None
-    _, c, p = best
-    return BundledChoice(c=c, page_probability=p, info_edge=_info_edge(examples, logits[c], p), scores=scores)
+    _, options, c, p = best
+    return BundledChoice(
+        options=options,
+        c=c,
+        page_probability=p,
+        info_edge=_info_edge(examples, logits[(options, c)], p),
+        scores=scores,
+    )
 
 
 def _info_edge(
@@ -217,14 +251,19 @@ def build_bundled(
     rows: Sequence[Mapping[str, Any]],
     *,
     exclude: Sequence[str] = (),
+    exclude_names: Collection[str] = (),
     seed: int = 0,
     choice: BundledChoice | None = None,
 ) -> SeverityModel:
-    """The bundled model from published rules (every source but ``exclude``) and the catalogue."""
-    examples = training_rules(rows, exclude=exclude)
+    """The bundled model from published rules (every source but ``exclude``) and the catalogue.
+
+    ``exclude_names`` leaves out every rule of those alert names too: how the benchmarks imitate an
+    organisation none of whose alerts the model has seen.
+    """
+    examples = training_rules(rows, exclude=exclude, exclude_names=exclude_names)
     if choice is None:
         choice = choose(examples, seed=seed)
-    pipeline = _fit(examples, choice.c, seed)
+    pipeline = _fit(examples, options=choice.options, c=choice.c, seed=seed)
     vectorizer, classifier = pipeline.named_steps["vectorize"], pipeline.named_steps["classify"]
     names = [str(n) for n in vectorizer.feature_names_]
     scale = 1.0 / LOGITS_PER_LEVEL
@@ -234,7 +273,7 @@ def build_bundled(
     content = ContentModel(
         kind=URGENCY,
         lean=LeanScorer(feature_names=names, coef=coef, intercept=intercept),
-        options=DEFAULT_OPTIONS,
+        options=choice.options,
         edges=(SEV1_EDGE, PAGE_EDGE, choice.info_edge),
         sharpness=LOGITS_PER_LEVEL,
     )
@@ -243,13 +282,17 @@ def build_bundled(
         "kind": "bundled",
         "trained_on": dict(sorted(by_source.items())),
         "excluded": list(exclude),
+        "excluded_names": len(exclude_names),
+        "options": {"stems": choice.options.stems, "name_grams": choice.options.name_grams},
         "c": choice.c,
         "page_probability": choice.page_probability,
         "info_edge": choice.info_edge,
         "loso_page_f1": dict(choice.scores),
         "licences": list(LICENCES),
     }
-    reference = UrgencyReference(pipeline=pipeline, page_probability=choice.page_probability)
+    reference = UrgencyReference(
+        pipeline=pipeline, page_probability=choice.page_probability, options=choice.options
+    )
     return _finish(content, examples, seed=seed, c=choice.c, reference=reference, provenance=provenance)
 
 

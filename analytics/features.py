@@ -20,7 +20,7 @@ from functools import lru_cache
 from analytics.promql import duration_minutes, expression_features, expression_of, for_bucket
 from analytics.records import AlertRecord
 from analytics.scoring import SEVERITY_LABELS
-from analytics.text import name_grams, stem, words
+from analytics.text import FIXED_WORDS, name_grams, stem, words
 
 FeatureDict = dict[str, float]
 
@@ -81,7 +81,9 @@ _SKIPPED_LABELS = INSTANCE_LABELS | frozenset(SEVERITY_LABELS) | ENVIRONMENT_LAB
 def _with_stems(found: tuple[str, ...], stems: bool) -> tuple[str, ...]:
     if not stems:
         return found
-    return tuple(dict.fromkeys([w for word in found for w in (word, stem(word))]))
+    return tuple(
+        dict.fromkeys([w for word in found for w in ((word,) if word in FIXED_WORDS else (word, stem(word)))])
+    )
 
 
 @lru_cache(maxsize=16384)

@@ -151,14 +151,11 @@ def context_terms(
     if context.service_usual_per_hour > 0:  # a burst needs a usual rate: a first day is not a burst
         burst = context_burst(context)
         if burst.is_burst:
-            recent = max(context.service_alerts_60m, context.service_alerts_5m)
-            terms.append(
-                Term(
-                    "burst",
-                    f"{recent} alerts for {service} within the hour, {burst.ratio:.0f}× its usual rate",
-                    BURST_WEIGHT,
-                )
-            )
+            if context.service_alerts_5m * 12 > context.service_alerts_60m:
+                recent = f"{context.service_alerts_5m} alerts for {service} in 5 min"
+            else:
+                recent = f"{context.service_alerts_60m} alerts for {service} within the hour"
+            terms.append(Term("burst", f"{recent}, {burst.ratio:.0f}× its usual rate", BURST_WEIGHT))
     if context.flapping:
         terms.append(
             Term("flapping", "it is flapping (firing and resolving again and again)", FLAPPING_WEIGHT)

@@ -45,6 +45,7 @@ from analytics.model import (
     model_version,
 )
 from analytics.records import AlertRecord
+from analytics.text import FIXED_WORDS
 from analytics.tfidf import TOKEN_PREFIX, TextView, alert_text
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ DEFAULT_C = 1.0
 INNER_FOLDS = 3
 # Weight of the feature model in the blend; 0 is the text baseline alone. Fixed before looking at any data.
 BLEND_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
-MONOTONE_WORDS = frozenset({"critical", "prod", "production"})
+MONOTONE_WORDS = FIXED_WORDS
 PRIOR_FEATURE = "prior:urgency"
 # The prior enters centred on the SEV2/SEV3 edge, so that its intercept part is small.
 PRIOR_CENTRE = 2.5
@@ -330,13 +331,16 @@ def train_team_model(
     prior: ContentModel | None = None,
     seed: int = 0,
     c: float = DEFAULT_C,
-    options: FeatureOptions = DEFAULT_OPTIONS,
+    options: FeatureOptions | None = None,
     choice: Choice | None = None,
 ) -> SeverityModel:
     """The team's content model: the blend :func:`choose_blend` picks (or ``choice``), fitted on all examples.
 
-    Feedback is simply more examples (``origin="feedback"``) with a larger ``weight``.
+    Feedback is simply more examples (``origin="feedback"``) with a larger ``weight``. The feature model
+    reads the alert with the prior's feature options (so the prior folds into it), else the defaults.
     """
+    if options is None:
+        options = prior.options if prior is not None else DEFAULT_OPTIONS
 
     levels = sorted({e.level for e in examples}, key=lambda s: s.rank)
     if len(levels) < 2:
@@ -449,7 +453,6 @@ def _finish(
     import sklearn
 
     rows = [content.features(e.alert) for e in examples]
-    predicted = content.levels([e.alert for e in examples])
     summary = TrainingSummary(
         n_examples=len(examples),
         n_features=len(content.lean.feature_names),
@@ -459,7 +462,8 @@ def _finish(
         c=c,
         class_weight="balanced",
         sklearn_version=sklearn.__version__,
-        level_distribution=_shares(level.value for level in predicted),
+        # Alerts from these rules carry their word at serving, so their levels are the words' levels.
+        level_distribution=_shares(e.level.value for e in examples),
         feature_share=feature_shares(rows, top=_SUMMARY_FEATURES),
     )
     logger.info("severity model trained", extra={"examples": len(examples), "features": summary.n_features})
