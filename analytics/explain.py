@@ -19,6 +19,7 @@ from analytics.scoring import Reason
 from analytics.text import words
 
 TOP_REASONS = 5
+OTHERS = "others"  # the signal of "N other signals", summed
 
 # Feature families that are a word of the alert (its name, text or the query's metric names).
 _WORD_FAMILIES = frozenset({"name", "text", "topic", "mword", "tok"})
@@ -62,17 +63,22 @@ class Explanation:
         """
         shown: list[Reason] = []
         rest: list[float] = []
+        hidden = 0
         content_shown = 0
         for c in self.contributions:
             if c.feature in POLICY_SIGNALS:
                 shown.append(Reason(c.text, c.weight))
+            elif c.feature == OTHERS:  # already summed on the request path (see ``top_signals``)
+                rest.append(c.weight)
+                hidden += int(c.value)
             elif content_shown < top and c.weight != 0.0:
                 shown.append(Reason(c.text, c.weight))
                 content_shown += 1
             else:
                 rest.append(c.weight)
-        if rest:
-            shown.append(Reason(f"{len(rest)} other signals", math.fsum(rest)))
+                hidden += 1
+        if hidden:
+            shown.append(Reason(f"{hidden} other signals", math.fsum(rest)))
         if self.intercept != 0.0:
             shown.append(Reason(self.base_text or f"base rate for {self.level}", self.intercept))
         return shown
@@ -114,8 +120,21 @@ _RANGE_WORDS = {
 }
 
 
+_SIGNALS: dict[str, str] = {}
+_SIGNALS_LIMIT = 500_000
+
+
 def signal_of(feature: str) -> str:
     """The signal a feature carries: one key for every feature that says the same thing to a person."""
+    found = _SIGNALS.get(feature)
+    if found is None:
+        if len(_SIGNALS) >= _SIGNALS_LIMIT:  # features are a model's vocabulary: bounded in practice
+            _SIGNALS.clear()
+        found = _SIGNALS[feature] = _signal(feature)
+    return found
+
+
+def _signal(feature: str) -> str:
     family, _, rest = feature.partition(":")
     if family in _WORD_FAMILIES:
         return f"word:{rest}"
@@ -198,23 +217,62 @@ def _threshold_words(bucket: str) -> str:
     return bucket
 
 
-def merge_signals(
-    names: Sequence[str], weights: Sequence[float], alert: AlertRecord, *, top: int | None = None
-) -> list[Contribution]:
-    """Per-feature terms added up per signal, largest first; only the first ``top`` are put into words."""
+def _totals(names: Sequence[str], weights: Sequence[float]) -> tuple[dict[str, float], dict[str, list[str]]]:
     totals: dict[str, float] = {}
     members: dict[str, list[str]] = {}
     for name, weight in zip(names, weights, strict=True):
-        key = signal_of(name)
+        key = _SIGNALS.get(name) or signal_of(name)
         if key in totals:
             totals[key] += weight
             members[key].append(name)
         else:
             totals[key] = weight
             members[key] = [name]
+    return totals, members
+
+
+def merge_signals(names: Sequence[str], weights: Sequence[float], alert: AlertRecord) -> list[Contribution]:
+    """Per-feature terms added up per signal and put into words, largest first."""
+    totals, members = _totals(names, weights)
     order = sorted(totals, key=lambda k: -abs(totals[k]))
-    out = []
-    for i, key in enumerate(order):
-        text = describe_signal(key, members[key], alert) if top is None or i < top else key
-        out.append(Contribution(feature=key, value=float(len(members[key])), weight=totals[key], text=text))
-    return out
+    return [
+        Contribution(
+            feature=key,
+            value=float(len(members[key])),
+            weight=totals[key],
+            text=describe_signal(key, members[key], alert),
+        )
+        for key in order
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class TopSignals:
+    """The ``top`` largest signals in words, and how many others there are and what they add up to."""
+
+    shown: tuple[Contribution, ...]
+    others: int
+    others_weight: float
+
+
+def top_signals(
+    names: Sequence[str], weights: Sequence[float], alert: AlertRecord, *, top: int
+) -> TopSignals:
+    """:func:`merge_signals` for the request path: only the ``top`` signals are put into words."""
+    import heapq
+
+    totals, members = _totals(names, weights)
+    best = heapq.nsmallest(top, totals, key=lambda k: -abs(totals[k]))  # stable: ties keep feature order
+    best = [k for k in best if totals[k] != 0.0]
+    chosen = set(best)
+    rest = [w for k, w in totals.items() if k not in chosen]
+    shown = tuple(
+        Contribution(
+            feature=k,
+            value=float(len(members[k])),
+            weight=totals[k],
+            text=describe_signal(k, members[k], alert),
+        )
+        for k in best
+    )
+    return TopSignals(shown=shown, others=len(rest), others_weight=math.fsum(rest))

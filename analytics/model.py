@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from analytics.explain import TOP_REASONS, Contribution, Explanation, merge_signals
+from analytics.explain import OTHERS, TOP_REASONS, Contribution, Explanation, merge_signals, top_signals
 from analytics.features import FeatureDict, FeatureOptions, alert_features
 from analytics.policy import WORD_EDGES, WORD_SHARPNESS, Term, settle, word_terms
 from analytics.records import AlertRecord, Severity
@@ -64,7 +64,15 @@ class LeanScorer:
     terms scikit-learn sums.
     """
 
-    __slots__ = ("feature_names", "intercept_index", "unknown_index", "vocabulary", "weights")
+    __slots__ = (
+        "base",
+        "column",
+        "feature_names",
+        "intercept_index",
+        "unknown_index",
+        "vocabulary",
+        "weights",
+    )
 
     def __init__(
         self, *, feature_names: Sequence[str], coef: NDArray[np.float64], intercept: NDArray[np.float64]
@@ -81,6 +89,12 @@ class LeanScorer:
         self.weights: NDArray[np.float64] = np.ascontiguousarray(
             np.vstack([coef.T, intercept[None, :], zeros])
         )
+        # One column (an urgency): its weights by name as Python floats, for the request path.
+        single = intercept.shape[0] == 1
+        self.column: dict[str, float] = (
+            dict(zip(self.feature_names, coef[0].tolist(), strict=True)) if single else {}
+        )
+        self.base: float = float(intercept[0]) if single else 0.0
 
     @property
     def coef(self) -> NDArray[np.float64]:
@@ -218,9 +232,53 @@ def _context_contributions(terms: Sequence[Term]) -> list[Contribution]:
     return [Contribution(feature=t.signal, value=1.0, weight=t.weight, text=t.text) for t in terms]
 
 
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    """The content model's terms for one alert: per known feature, in the column that sets the level."""
+
+    names: list[str]
+    weights: list[float]
+    base: float
+    score: float  # base + the terms: an urgency, or the chosen level's logit
+    level: Severity | None  # softmax: the chosen level (urgency: read off after the context)
+    logits: NDArray[np.float64] | None
+
+
+def _content_terms(content: ContentModel, alert: AlertRecord) -> _Terms:
+    lean = content.lean
+    features = content.features(alert)
+    if content.kind == URGENCY:
+        # One column: plain Python over a few dozen floats is cheaper than any numpy call at this size.
+        column = lean.column
+        names = [name for name in features if name in column]
+        weights = [column[name] * features[name] for name in names]
+        base = lean.base
+        return _Terms(names, weights, base, math.fsum([base, *weights]), None, None)
+    indices, values = lean.encode(features)  # known features, then the intercept row
+    terms = lean.weights[indices] * np.array(values)[:, None]
+    logits = terms.sum(axis=0)
+    k = int(np.argmax(logits))
+    all_names = lean.feature_names
+    return _Terms(
+        names=[all_names[j] for j in indices[:-1]],
+        weights=terms[:-1, k].tolist(),
+        base=float(terms[-1, k]),
+        score=float(logits[k]),
+        level=content.classes[k],
+        logits=logits,
+    )
+
+
+def _unknown_word(word: str | None) -> list[Contribution]:
+    if not word:
+        return []
+    return [Contribution("source", 0.0, 0.0, f"source severity {word!r} is not a word sevbot knows")]
+
+
 def _explain(
     model: SeverityModel, alert: AlertRecord, context: ScoringContext, *, top: int | None
 ) -> Explanation:
+    """The explanation of one score; ``top``: put only that many content signals into words (serving)."""
     word = source_severity(alert.labels)
     mapped = map_severity(word)
     if word is not None and mapped is not None:
@@ -235,50 +293,37 @@ def _explain(
             scale=URGENCY,
         )
     content = model.content
-    lean = content.lean
-    features = content.features(alert)
-    indices, values = lean.encode(features)  # known features, then the intercept row
-    terms = lean.weights[indices] * np.array(values)[:, None]
-    names = [lean.feature_names[j] for j in indices[:-1]]
-    unknown = (
-        [Contribution("source", 0.0, 0.0, f"source severity {word!r} is not a word sevbot knows")]
-        if word
-        else []
-    )
+    terms = _content_terms(content, alert)
+    if top is None:
+        signals = merge_signals(terms.names, terms.weights, alert)
+    else:
+        found = top_signals(terms.names, terms.weights, alert, top=top)
+        signals = list(found.shown)
+        if found.others:
+            text = f"{found.others} other signals"
+            signals.append(Contribution(OTHERS, float(found.others), found.others_weight, text))
     if content.kind == URGENCY:
-        column: list[float] = terms[:-1, 0].tolist()
-        base = float(terms[-1, 0])
-        signals = merge_signals(names, column, alert, top=top)
-        anchor_value = math.fsum([base, *column])
         settled = settle(
-            alert=alert,
-            context=context,
-            anchor=anchor_value,
-            edges=content.edges,
-            sharpness=content.sharpness,
+            alert=alert, context=context, anchor=terms.score, edges=content.edges, sharpness=content.sharpness
         )
         return Explanation(
             level=settled.level,
             score=settled.urgency,
-            intercept=base,
-            contributions=tuple([*unknown, *signals, *_context_contributions(settled.terms)]),
+            intercept=terms.base,
+            contributions=tuple([*_unknown_word(word), *signals, *_context_contributions(settled.terms)]),
             probabilities=settled.probabilities,
             scale=URGENCY,
             base_text="base urgency of an alert without a severity word",
         )
-    logits = terms.sum(axis=0)
-    k = int(np.argmax(logits))
-    level = content.classes[k]
-    column = terms[:-1, k].tolist()
-    signals = merge_signals(names, column, alert, top=top)
+    assert terms.level is not None and terms.logits is not None
     return Explanation(
-        level=level,
-        score=float(logits[k]),
-        intercept=float(terms[-1, k]),
-        contributions=tuple([*unknown, *signals]),
-        probabilities=_by_severity(content.classes, softmax(logits)),
+        level=terms.level,
+        score=terms.score,
+        intercept=terms.base,
+        contributions=tuple([*_unknown_word(word), *signals]),
+        probabilities=_by_severity(content.classes, softmax(terms.logits)),
         scale="logit",
-        base_text=f"base rate for {level}",
+        base_text=f"base rate for {terms.level}",
     )
 
 

@@ -78,6 +78,7 @@ def band(urgency: float, edges: Sequence[float] = WORD_EDGES) -> Severity:
 
 
 _LEVELS = (Severity.SEV1, Severity.SEV2, Severity.SEV3, Severity.SEV4)
+_RANK = {level: i + 1 for i, level in enumerate(_LEVELS)}  # Severity.rank, without the Enum's cost
 
 
 def level_probabilities(urgency: float, *, edges: Sequence[float], sharpness: float) -> dict[Severity, float]:
@@ -141,7 +142,7 @@ def context_terms(
         pull = (mean - anchor) * total / (total + RATING_PRIOR)
         if pull:
             rated = ", ".join(
-                f"{level} {n}×" for level, n in sorted(counts.items(), key=lambda kv: kv[0].rank)
+                f"{level} {n}×" for level, n in sorted(counts.items(), key=lambda kv: _RANK[kv[0]])
             )
             terms.append(Term("rated", f"people rated this alert before ({rated})", pull))
     tier = (context.service_criticality or "").strip().lower()
@@ -165,7 +166,7 @@ def context_terms(
 
 def cap_term(*, anchor: float, urgency: float, edges: Sequence[float]) -> Term | None:
     """The term that keeps a context move within :data:`MAX_MOVE` levels of the anchor's level, if needed."""
-    start, end = band(anchor, edges).rank, band(urgency, edges).rank
+    start, end = _RANK[band(anchor, edges)], _RANK[band(urgency, edges)]
     if abs(end - start) <= MAX_MOVE:
         return None
     allowed = Severity(f"SEV{start + MAX_MOVE if end > start else start - MAX_MOVE}")

@@ -1,4 +1,4 @@
-"""Model artifacts: JSON that round-trips exactly, refuses what is not a model, the committed bundled model."""
+"""Model artifacts: JSON that round-trips exactly, refuses what is not a model, the committed bundled one."""
 
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ def test_save_and_load_round_trip_exactly(which: str, request: pytest.FixtureReq
         assert again.score(e.alert, e.context) == scorer.score(e.alert, e.context)
 
 
-def test_load_refuses_other_files_and_tampered_coefficients(team_model: SeverityModel, tmp_path: Path) -> None:
+def test_load_refuses_other_files_and_tampered_coefficients(
+    team_model: SeverityModel, tmp_path: Path
+) -> None:
     path = save_model(team_model, tmp_path / "model.json")
     document = json.loads(path.read_text())
     document["content"]["coef"][0][0] += 1.0

@@ -29,7 +29,9 @@ def recorded_choice() -> BundledChoice:
     )
 
 
-def test_rebuilding_from_the_shared_rules_gives_the_committed_artifact(real_rules: list[dict[str, Any]]) -> None:
+def test_rebuilding_from_the_shared_rules_gives_the_committed_artifact(
+    real_rules: list[dict[str, Any]],
+) -> None:
     # The choices (made by leave-one-source-out inside the rules, ~15 s: `sevbot model bundle --check`
     # repeats them) are taken from the file; the fit and everything written must come out the same.
     committed = json.loads(bundled_path().read_text(encoding="utf-8"))

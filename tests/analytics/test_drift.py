@@ -32,7 +32,9 @@ def test_drift_report_is_stable_on_training_like_traffic_and_flags_a_change(
     assert same.n_recent == len(catalogue_rules)
 
     pages = [row for row, level in zip(rows, levels, strict=True) if level == "SEV1"]
-    shifted = drift_report(summary=team_model.summary, recent_levels=["SEV1"] * len(pages), recent_features=pages)
+    shifted = drift_report(
+        summary=team_model.summary, recent_levels=["SEV1"] * len(pages), recent_features=pages
+    )
     assert shifted.status == "major"
     assert shifted.level_psi > 0.25
     assert shifted.features[0].psi >= shifted.features[-1].psi

@@ -31,7 +31,9 @@ def make_alert(**overrides: object) -> AlertRecord:
 
 def test_alert_features_cover_name_text_labels_and_for() -> None:
     features = alert_features(make_alert(values={"for": "15m"}))
-    assert {"name:crash", "text:restarts", "topic:crash", "has:namespace", "label:namespace=shop"} <= set(features)
+    assert {"name:crash", "text:restarts", "topic:crash", "has:namespace", "label:namespace=shop"} <= set(
+        features
+    )
     assert "for:le15m" in features
 
 
@@ -39,7 +41,9 @@ def test_the_word_the_environment_and_the_time_are_no_features() -> None:
     features = alert_features(make_alert())
     families = {name.partition(":")[0] for name in features}
     assert not families & {"sev", "sevmap", "env", "hour", "day", "ctx"}
-    assert not any(name.startswith(("label:severity", "has:severity", "label:env", "has:env")) for name in features)
+    assert not any(
+        name.startswith(("label:severity", "has:severity", "label:env", "has:env")) for name in features
+    )
     night = alert_features(make_alert(starts_at=datetime(2025, 3, 10, 14, 0, tzinfo=UTC)))
     assert night == features
 

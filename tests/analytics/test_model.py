@@ -21,11 +21,16 @@ README_SAMPLE = AlertRecord(
     source="alertmanager",
     fingerprint="3f1c2a9b7d6e5f40",
     status=AlertStatus.FIRING,
-    labels={"alertname": "CheckoutHighErrorRate", "service": "checkout", "severity": "critical", "env": "prod"},
+    labels={
+        "alertname": "CheckoutHighErrorRate",
+        "service": "checkout",
+        "severity": "critical",
+        "env": "prod",
+    },
     annotations={"summary": "Checkout 5xx rate above 5%"},
     starts_at=datetime(2026, 11, 22, 8, 0, tzinfo=UTC),
     ends_at=None,
-    group_key="{}:{alertname=\"CheckoutHighErrorRate\"}",
+    group_key='{}:{alertname="CheckoutHighErrorRate"}',
     generator_url="http://prometheus:9090/graph?g0.expr=job%3Acheckout_errors%3Aratio5m+%3E+0.05&g0.tab=1",
 )
 # A feature's raw name ("name:down", "ctx:burst", "label:env=prod") is what a reason must never be.

@@ -89,7 +89,7 @@ def test_a_service_without_history_has_no_burst() -> None:
     # A fresh sevbot knows no usual rate: many alerts in its first hour are not "far above usual".
     first_hour = ScoringContext(service_alerts_5m=300, service_alerts_60m=900, service_usual_per_hour=0.0)
     assert settled(Severity.SEV3, first_hour) == (Severity.SEV3, [], 0.0)
-    level, reasons, _ = settled(Severity.SEV3, ScoringContext(**BURST))  # type: ignore[arg-type]
+    _, reasons, _ = settled(Severity.SEV3, ScoringContext(**BURST))  # type: ignore[arg-type]
     assert reasons == ["12 alerts for checkout in 5 min, 72× its usual rate"]
 
 

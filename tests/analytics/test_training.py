@@ -75,7 +75,9 @@ def test_monotone_words_never_point_away_from_urgency(team_model: SeverityModel)
     assert checked, "the catalogue has monotone words"
     for j in checked:
         assert all(coef[k, j] >= coef[k + 1, j] - 1e-12 for k in range(coef.shape[0] - 1))
-    binary = fit_text_pipeline(["disk critical", "disk fine", "node critical", "node fine"], ["SEV1", "SEV3"] * 2)
+    binary = fit_text_pipeline(
+        ["disk critical", "disk fine", "node critical", "node fine"], ["SEV1", "SEV3"] * 2
+    )
     vocabulary = binary.steps[0][1].vocabulary_
     assert binary.steps[1][1].coef_[0][vocabulary["critical"]] <= 0.0  # positive would favour SEV3
 

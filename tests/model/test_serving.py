@@ -13,9 +13,9 @@ from analytics.artifact import ArtifactError, bundled_model, model_to_bytes
 from analytics.model import ModelScorer, SeverityModel
 from analytics.scoring import RuleScorer
 from analytics.training import train_team_model
-from bot.model import serving
 from bot.app import create_app
 from bot.bootstrap import build_services
+from bot.model import serving
 from bot.model.rulefiles import load_rule_paths, rule_examples
 from bot.model.serving import ModelWatcher, choose_scorer
 from bot.normalize import normalize
