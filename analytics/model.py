@@ -29,11 +29,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from analytics.explain import OTHERS, TOP_REASONS, Contribution, Explanation, merge_signals, top_signals
+from analytics.explain import (
+    OTHERS,
+    TOP_REASONS,
+    Contribution,
+    Explanation,
+    describe_signal,
+    merge_signals,
+    signal_of,
+    top_signals,
+)
 from analytics.features import FeatureDict, FeatureOptions, alert_features
 from analytics.policy import WORD_EDGES, WORD_SHARPNESS, Term, settle, word_terms
 from analytics.records import AlertRecord, Severity
-from analytics.scoring import Score, ScoringContext, map_severity, source_severity
+from analytics.scoring import Reason, Score, ScoringContext, map_severity, source_severity
 from analytics.tfidf import TextView, alert_text
 
 URGENCY = "urgency"
@@ -69,6 +78,7 @@ class LeanScorer:
         "column",
         "feature_names",
         "intercept_index",
+        "signals",
         "unknown_index",
         "vocabulary",
         "weights",
@@ -95,6 +105,7 @@ class LeanScorer:
             dict(zip(self.feature_names, coef[0].tolist(), strict=True)) if single else {}
         )
         self.base: float = float(intercept[0]) if single else 0.0
+        self.signals: dict[str, str] = {name: signal_of(name) for name in self.feature_names}
 
     @property
     def coef(self) -> NDArray[np.float64]:
@@ -344,11 +355,56 @@ class ModelScorer:
         return self.model.version
 
     def score(self, alert: AlertRecord, context: ScoringContext) -> Score:
+        content = self.model.content
+        if content.kind == URGENCY and map_severity(source_severity(alert.labels)) is None:
+            return self._score_urgency(alert, context)
         explanation = _explain(self.model, alert, context, top=self.top_reasons)
         return Score(
             level=explanation.level,
             probabilities=explanation.probabilities,
             reasons=tuple(explanation.reasons(self.top_reasons)),
+            model_version=self.model.version,
+        )
+
+    def _score_urgency(self, alert: AlertRecord, context: ScoringContext) -> Score:
+        """The request path of an urgency model for an alert without a known word: the same terms as
+        :meth:`SeverityModel.explain`, in one pass over the alert's features, and only the reasons shown
+        put into words (every feature is summed into its signal; the rest into "N other signals")."""
+        content = self.model.content
+        lean = content.lean
+        column, signals = lean.column, lean.signals
+        totals: dict[str, float] = {}
+        members: dict[str, list[str]] = {}
+        for name, value in content.features(alert).items():
+            weight = column.get(name)
+            if weight is None:
+                continue
+            key = signals[name]
+            if key in totals:
+                totals[key] += weight * value
+                members[key].append(name)
+            else:
+                totals[key] = weight * value
+                members[key] = [name]
+        anchor = math.fsum([lean.base, *totals.values()])
+        settled = settle(
+            alert=alert, context=context, anchor=anchor, edges=content.edges, sharpness=content.sharpness
+        )
+        ranked = sorted(totals.items(), key=lambda kv: -abs(kv[1]))  # stable: ties keep feature order
+        shown = [(k, w) for k, w in ranked[: self.top_reasons] if w != 0.0]
+        word = source_severity(alert.labels)
+        reasons = [Reason(c.text, c.weight) for c in _unknown_word(word)]
+        reasons += [Reason(describe_signal(k, members[k], alert), w) for k, w in shown]
+        reasons += [Reason(t.text, t.weight) for t in settled.terms]
+        if len(totals) > len(shown):
+            rest = math.fsum([w for _, w in ranked[len(shown) :]])
+            reasons.append(Reason(f"{len(totals) - len(shown)} other signals", rest))
+        if lean.base != 0.0:
+            reasons.append(Reason("base urgency of an alert without a severity word", lean.base))
+        return Score(
+            level=settled.level,
+            probabilities=settled.probabilities,
+            reasons=tuple(reasons),
             model_version=self.model.version,
         )
 

@@ -22,7 +22,6 @@ a rule author's word is the same in every environment.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -100,23 +99,26 @@ def word_terms(word: str, level: Severity) -> list[Term]:
     return [Term("source", f"source says {word}", URGENCY[level])]
 
 
-def _rating_levels(context: ScoringContext) -> Counter[Severity]:
-    counts: Counter[Severity] = Counter()
+def _rating_levels(context: ScoringContext) -> dict[Severity, int]:
+    counts: dict[Severity, int] = {}
     for rated, count in context.past_ratings.items():
         mapped = map_severity(rated)
         if mapped is not None and count > 0:
-            counts[mapped] += count
+            counts[mapped] = counts.get(mapped, 0) + count
     return counts
 
 
 def rated_anchor(context: ScoringContext) -> Severity | None:
     """The level people gave this alert, when enough of them agree that their word decides."""
-    counts = _rating_levels(context)
+    return _decided(_rating_levels(context)) if context.past_ratings else None
+
+
+def _decided(counts: Mapping[Severity, int]) -> Severity | None:
     total = sum(counts.values())
     if total < RATINGS_DECIDE:
         return None
-    level, count = counts.most_common(1)[0]
-    return level if count * 2 > total else None
+    level = max(counts, key=lambda k: (counts[k], -_RANK[k]))
+    return level if counts[level] * 2 > total else None
 
 
 def context_terms(
@@ -125,9 +127,9 @@ def context_terms(
     """The context's terms for an alert whose urgency before context is ``anchor``."""
     service = alert.service or "this service"
     terms: list[Term] = []
-    counts = _rating_levels(context)
+    counts = _rating_levels(context) if context.past_ratings else {}
     total = sum(counts.values())
-    decided = rated_anchor(context)
+    decided = _decided(counts) if counts else None
     if decided is not None:
         terms.append(
             Term(
@@ -145,8 +147,8 @@ def context_terms(
                 f"{level} {n}×" for level, n in sorted(counts.items(), key=lambda kv: _RANK[kv[0]])
             )
             terms.append(Term("rated", f"people rated this alert before ({rated})", pull))
-    tier = (context.service_criticality or "").strip().lower()
-    weight = CRITICALITY_WEIGHT.get(tier, 0.0)
+    tier = context.service_criticality.strip().lower() if context.service_criticality else ""
+    weight = CRITICALITY_WEIGHT.get(tier, 0.0) if tier else 0.0
     if weight:
         terms.append(Term("criticality", f"the catalog rates {service} {tier}", weight))
     if context.service_usual_per_hour > 0:  # a burst needs a usual rate: a first day is not a burst
@@ -206,13 +208,15 @@ def settle(
 ) -> Settled:
     """Add the context to an urgency ``anchor`` (a word's or a content model's), cap, read the level."""
     terms = context_terms(alert, context, anchor=anchor, edges=edges)
-    decided = rated_anchor(context)
-    cap_from = level_centre(decided, edges) if decided is not None else anchor
-    urgency = math.fsum([anchor, *(t.weight for t in terms)])
-    cap = cap_term(anchor=cap_from, urgency=urgency, edges=edges)
-    if cap is not None:
-        terms.append(cap)
+    urgency = anchor
+    if terms:
+        decided = rated_anchor(context)
+        cap_from = level_centre(decided, edges) if decided is not None else anchor
         urgency = math.fsum([anchor, *(t.weight for t in terms)])
+        cap = cap_term(anchor=cap_from, urgency=urgency, edges=edges)
+        if cap is not None:
+            terms.append(cap)
+            urgency = math.fsum([anchor, *(t.weight for t in terms)])
     return Settled(
         level=band(urgency, edges),
         urgency=urgency,

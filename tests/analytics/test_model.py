@@ -142,15 +142,14 @@ def test_reasons_add_up_to_the_score_and_read_as_sentences(
 def test_production_never_lowers_and_the_hour_and_weekday_change_nothing(
     default_model: SeverityModel, team_model: SeverityModel, real_rules: list[dict[str, Any]]
 ) -> None:
-    alerts = [*rule_alerts(real_rules[::3], word=False), *catalogue_alerts(word=False)]
+    alerts = [*rule_alerts(real_rules[::7], word=False), *catalogue_alerts(word=False)]
     for model in (default_model, team_model):
         scorer = ModelScorer(model)
         for alert in alerts:
             base = scorer.score(alert, ScoringContext())
-            for env in ("prod", "production", "dev", "staging"):
-                for key in ("env", "environment"):
-                    other = scorer.score(changed(alert, labels={**alert.labels, key: env}), ScoringContext())
-                    assert other.level is base.level, (alert.alertname, key, env)
+            for key, env in (("env", "prod"), ("environment", "production"), ("env", "dev"), ("stage", "qa")):
+                other = scorer.score(changed(alert, labels={**alert.labels, key: env}), ScoringContext())
+                assert other.level is base.level, (alert.alertname, key, env)
             for hours in (3, 14, 24 * 5 + 2):  # night, afternoon, a Saturday night
                 start = datetime(2025, 3, 3, tzinfo=UTC) + timedelta(hours=hours)
                 assert scorer.score(changed(alert, starts_at=start), ScoringContext()) == base
