@@ -64,13 +64,11 @@ ENVIRONMENT_LABELS = frozenset({"env", "environment", "stage", "deployment_envir
 class FeatureOptions:
     """Switches of the feature function; stored with a trained model so serving uses the same ones."""
 
-    # Word stems beside the words ("restarted", "restarting" → "restart"). Off: on the real rule files it
-    # helped one source and cost another (see analytics/evaluate.py's notes), so it stays an option.
+    # Word stems beside the words ("restarted", "restarting" → "restart").
     stems: bool = False
     # Value of the alert name's character 4-grams ("ProcessRestarting" shares "star", "tart" with
-    # "ApacheRestart"); 0 leaves them out. ``analytics.evaluate`` picks it inside each training fold among
-    # NAME_GRAM_CHOICES. Off by default: on the bundled catalogue, whose names are templates filled with
-    # component names, grouped 5-fold CV gives macro-F1 0.523 / 0.515 / 0.485 for 0 / 0.5 / 1.
+    # "ApacheRestart"); 0 leaves them out. Off by default; the bundled model chooses stems and 4-grams by
+    # leave-one-source-out (``analytics.bundled.OPTION_CHOICES``) and a team model reads what its prior reads.
     name_grams: float = 0.0
 
 
