@@ -1,53 +1,97 @@
-"""Model artifacts: a trained model as JSON (numbers, never code), the registry's bytes, the bundled model.
+"""Model artifacts: a model as JSON (numbers and feature names, never code), registry bytes, the bundled one.
 
 Loading runs no code and floats round-trip exactly; :class:`ArtifactError` names what is wrong with a file
-that is not a loadable model.
+that is not a loadable model. The bundled model is a file of the package (``analytics/data/``), built from
+published rules by ``sevbot model bundle`` and committed: serving never trains at start-up.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from analytics.features import FeatureOptions
-from analytics.model import LeanScorer, ModelScorer, SeverityModel, TrainingSummary, model_version
+from analytics.lean import SOFTMAX, URGENCY, ContentModel, LeanScorer, TrainingSummary
+from analytics.model import ModelScorer, SeverityModel, model_version
 from analytics.records import Severity
-from analytics.training import train_default_model
+from analytics.tfidf import TextView
 
 logger = logging.getLogger(__name__)
 
 ARTIFACT_FORMAT = "sevbot-severity-model"
-ARTIFACT_VERSION = 2  # 2: word stems and alert-name 4-grams among the features
+# 3: a content model (urgency or softmax, with an optional TF-IDF view) behind the source word's policy;
+# no time, environment or context features. 2 held one multinomial model over all features.
+ARTIFACT_VERSION = 3
+BUNDLED_ARTIFACT = "data/bundled-model.json"
+# Coefficients of the committed bundled model keep this many significant digits (the file stays small
+# and a rebuild on another machine gives the same file; scores move by < 1e-5).
+BUNDLED_DIGITS = 6
 
 
-def save_model(model: SeverityModel, path: str | Path) -> Path:
-    """Write the model as JSON (atomically: a temporary file renamed into place)."""
-    path = Path(path)
-    lean = model.lean
-    document = {
+def _rounded(values: Any, digits: int | None) -> Any:
+    array = np.asarray(values, dtype=np.float64)
+    if digits is None:
+        return array.tolist()
+    return (
+        [float(f"{v:.{digits}g}") for v in array.ravel().tolist()]
+        if array.ndim == 1
+        else [[float(f"{v:.{digits}g}") for v in row] for row in array.tolist()]
+    )
+
+
+def model_document(model: SeverityModel, *, digits: int | None = None) -> dict[str, Any]:
+    """The model as a JSON-ready document; ``digits`` rounds coefficients (the version follows them)."""
+    content = model.content
+    coef = _rounded(content.lean.coef, digits)
+    intercept = _rounded(content.lean.intercept, digits)
+    version = model.version
+    if digits is not None:
+        version = model_version(_content(_content_document(content, coef, intercept)))
+    return {
         "format": ARTIFACT_FORMAT,
         "format_version": ARTIFACT_VERSION,
-        "version": model.version,
-        "classes": [c.value for c in lean.classes],
-        "feature_names": list(lean.feature_names),
-        "coef": lean.coef.tolist(),
-        "intercept": lean.intercept.tolist(),
-        "options": asdict(model.options),
+        "version": version,
+        "content": _content_document(content, coef, intercept),
         "summary": asdict(model.summary),
+        "provenance": dict(model.provenance),
     }
+
+
+def _content_document(content: ContentModel, coef: Any, intercept: Any) -> dict[str, Any]:
+    return {
+        "kind": content.kind,
+        "classes": [c.value for c in content.classes],
+        "edges": list(content.edges),
+        "sharpness": content.sharpness,
+        "options": asdict(content.options),
+        "reads_features": content.reads_features,
+        "feature_names": list(content.lean.feature_names),
+        "coef": coef,
+        "intercept": intercept,
+        "text": content.text.to_json() if content.text is not None else None,
+    }
+
+
+def save_model(model: SeverityModel, path: str | Path, *, digits: int | None = None) -> Path:
+    """Write the model as JSON (atomically: a temporary file renamed into place)."""
+    path = Path(path)
+    document = model_document(model, digits=digits)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, separators=(",", ":"))
+        json.dump(document, handle, separators=(",", ":"), sort_keys=True)
+        handle.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a model is no secret and ships in the package
     os.replace(tmp, path)
     return path
 
@@ -64,55 +108,83 @@ def load_model(path: str | Path) -> SeverityModel:
     """
     path = Path(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"model artifact {path} is unreadable: {exc}") from exc
+    return _load_text(text, where=str(path))
+
+
+def _load_text(text: str, *, where: str) -> SeverityModel:
+    try:
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ArtifactError(f"model artifact {path} is not JSON: {exc.msg} at line {exc.lineno}") from exc
+        raise ArtifactError(f"model artifact {where} is not JSON: {exc.msg} at line {exc.lineno}") from exc
     if not isinstance(document, dict) or document.get("format") != ARTIFACT_FORMAT:
-        raise ArtifactError(f"{path} is not a sevbot severity model artifact")
+        raise ArtifactError(f"{where} is not a sevbot severity model artifact")
     if document.get("format_version") != ARTIFACT_VERSION:
         raise ArtifactError(
-            f"{path}: unsupported model format version {document.get('format_version')!r}"
+            f"{where}: unsupported model format version {document.get('format_version')!r}"
             f" (this sevbot reads version {ARTIFACT_VERSION}; retrain with `sevbot model train`)"
         )
     try:
         return _model_from_document(document)
-    except ArtifactError:
-        raise
+    except ArtifactError as exc:
+        raise ArtifactError(f"{where}: {exc}") from exc
     except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"{path}: malformed model artifact: {exc!r}") from exc
+        raise ArtifactError(f"{where}: malformed model artifact: {exc!r}") from exc
 
 
-def _model_from_document(document: Mapping[str, Any]) -> SeverityModel:
-    classes = [Severity(c) for c in document["classes"]]
+def _content(document: Mapping[str, Any]) -> ContentModel:
+    kind = document["kind"]
+    if kind not in (URGENCY, SOFTMAX):
+        raise ArtifactError(f"malformed model artifact: unknown content kind {kind!r}")
+    classes = tuple(Severity(c) for c in document["classes"])
     names = document["feature_names"]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ArtifactError("malformed model artifact: feature_names must be a list of strings")
-    if len(set(names)) != len(names) or len(set(classes)) != len(classes) or len(classes) < 2:
+    if len(set(names)) != len(names) or len(set(classes)) != len(classes):
         raise ArtifactError("malformed model artifact: duplicate feature names or classes")
+    columns = 1 if kind == URGENCY else len(classes)
+    if kind == SOFTMAX and len(classes) < 2:
+        raise ArtifactError("malformed model artifact: a softmax model needs two classes or more")
     coef = np.array(document["coef"], dtype=np.float64)
     intercept = np.array(document["intercept"], dtype=np.float64)
-    if coef.shape != (len(classes), len(names)) or intercept.shape != (len(classes),):
+    if coef.ndim == 1:
+        coef = coef[None, :]
+    if coef.shape != (columns, len(names)) or intercept.shape != (columns,):
         raise ArtifactError(
             f"malformed model artifact: coefficients of shape {coef.shape} and intercepts of shape"
-            f" {intercept.shape} do not match {len(classes)} classes and {len(names)} features"
+            f" {intercept.shape} do not match {columns} columns and {len(names)} features"
         )
     if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
         raise ArtifactError("malformed model artifact: non-finite coefficients")
-    lean = LeanScorer(classes=classes, feature_names=names, coef=coef, intercept=intercept)
-    version = model_version(lean)
+    edges = tuple(float(e) for e in document["edges"])
+    if len(edges) != 3 or not edges[0] > edges[1] > edges[2]:
+        raise ArtifactError("malformed model artifact: edges must be three decreasing numbers")
+    text = document.get("text")
+    return ContentModel(
+        kind=kind,
+        lean=LeanScorer(feature_names=names, coef=coef, intercept=intercept),
+        options=FeatureOptions(**document["options"]),
+        classes=classes,
+        edges=(edges[0], edges[1], edges[2]),
+        sharpness=float(document["sharpness"]),
+        text=TextView.from_json(text) if text is not None else None,
+        reads_features=bool(document["reads_features"]),
+    )
+
+
+def _model_from_document(document: Mapping[str, Any]) -> SeverityModel:
+    content = _content(document["content"])
+    version = model_version(content)
     if version != document["version"]:
         raise ArtifactError("model artifact does not match its recorded version (tampered or corrupt)")
-    options = document["options"]
     summary = document["summary"]
-    if not isinstance(options, dict) or not isinstance(summary, dict):
-        raise ArtifactError("malformed model artifact: options and summary must be objects")
+    provenance = document.get("provenance") or {}
+    if not isinstance(summary, dict) or not isinstance(provenance, dict):
+        raise ArtifactError("malformed model artifact: summary and provenance must be objects")
     return SeverityModel(
-        lean=lean,
-        options=FeatureOptions(**options),
-        summary=TrainingSummary(**summary),
-        version=version,
+        content=content, summary=TrainingSummary(**summary), version=version, provenance=provenance
     )
 
 
@@ -121,43 +193,32 @@ def load_scorer(artifact_path: str | Path) -> ModelScorer:
     return ModelScorer(load_model(artifact_path))
 
 
-def default_artifact_name(*, seed: int = 0) -> str:
-    """File name of the cached default model: changes whenever the catalogue or the code's format does."""
-    from importlib import resources
-
-    import sklearn
-
-    digest = hashlib.sha256()
-    digest.update(resources.files("analytics").joinpath("data/archetypes.jsonl").read_bytes())
-    digest.update(f"{ARTIFACT_VERSION}:{seed}:{sklearn.__version__}".encode())
-    return f"default-{digest.hexdigest()[:12]}.json"
+def bundled_path() -> Path:
+    """Where the committed bundled model lives in the package."""
+    return Path(str(resources.files("analytics").joinpath(BUNDLED_ARTIFACT)))
 
 
-def default_scorer(cache_dir: str | Path, *, seed: int = 0) -> ModelScorer:
-    """The bundled model's scorer: loaded from ``cache_dir``, or trained offline on first use and cached."""
-    path = Path(cache_dir) / default_artifact_name(seed=seed)
-    if path.exists():
-        try:
-            return load_scorer(path)
-        except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-            logger.warning("cached default model unreadable; retraining", extra={"path": str(path)})
-    model = train_default_model(seed=seed)
-    save_model(model, path)
-    return ModelScorer(model)
+@cache
+def bundled_model() -> SeverityModel:
+    """The committed bundled model (loaded once per process)."""
+    text = resources.files("analytics").joinpath(BUNDLED_ARTIFACT).read_text(encoding="utf-8")
+    return _load_text(text, where=f"analytics/{BUNDLED_ARTIFACT}")
+
+
+def default_scorer() -> ModelScorer:
+    """The bundled model's scorer: what serves until a team promotes a model of its own."""
+    return ModelScorer(bundled_model())
 
 
 def model_to_bytes(model: SeverityModel) -> bytes:
     """The model's JSON artifact, as stored in the registry."""
-    with tempfile.TemporaryDirectory() as tmp:
-        return save_model(model, Path(tmp) / "model.json").read_bytes()
+    return (json.dumps(model_document(model), separators=(",", ":"), sort_keys=True) + "\n").encode()
 
 
 def model_from_bytes(artifact: bytes) -> SeverityModel:
     """A model from its JSON artifact; raises :class:`ArtifactError` for anything that is not one."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.json"
-        path.write_bytes(artifact)
-        try:
-            return load_model(path)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ArtifactError(f"not a loadable sevbot model artifact: {exc}") from exc
+    try:
+        text = artifact.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(f"not a loadable sevbot model artifact: {exc}") from exc
+    return _load_text(text, where="registry artifact")

@@ -1,9 +1,12 @@
-"""The bundled, labelled catalogue of alert archetypes the default model learns from (pure; package data).
+"""The bundled, labelled catalogue of alert archetypes written by sevbot's authors (pure; package data).
 
-Data flow: ``analytics/data/archetypes.jsonl`` (written by sevbot's authors: one alert archetype per line,
-with a ``{c}``/``{C}`` placeholder for the component) ─► :func:`catalogue_examples` ─► training examples for
-``analytics.model.train_default_model``.
+Data flow: ``analytics/data/archetypes.jsonl`` (one alert archetype per line, with a ``{c}``/``{C}``
+placeholder for the component) ─► :func:`load_archetypes` ─► one more "organisation" of rules for the
+bundled model (``analytics.bundled.catalogue_rules``: each archetype once, its own level) and
+:func:`catalogue_examples`: expanded variants with contexts, for tests and benchmarks.
 
+The bundled model learns from the archetypes' wording only; the context policy below is what the
+catalogue's variants were labelled with, and ``analytics.policy`` now holds sevbot's own (fixed) policy.
 Each archetype is expanded over components of its kind, environments, label sets, and scoring contexts.
 The level an example gets is the archetype's level adjusted by the team policy this catalogue encodes:
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from analytics.model import TrainingSummary
+from analytics.lean import TrainingSummary
 
 EPSILON = 1e-4
 MODERATE = 0.1

@@ -6,38 +6,36 @@ Data flow: labelled examples (usually a team's rule files via ``bot.model.rulefi
 
 Folds come from ``StratifiedGroupKFold`` over rule groups, never rows: rules of one group share names and
 wording, and splitting them would flatter both models. Exact duplicates (same name words, query and level)
-are dropped first for the same reason. The model is evaluated with ``include_source_severity=False``
-because on rule files the severity label is the target. The baseline is TF-IDF over the alert name
-(camelCase split), summary and description with LogisticRegression (C=1, balanced class weights), on the
-same folds; it is fixed and never tuned or weakened.
+are dropped first for the same reason. On rule files the severity label is the target, so neither model
+sees it. The baseline is TF-IDF over the alert name (camelCase split), summary and description with
+LogisticRegression (C=1, balanced class weights), on the same folds; it is fixed and never tuned or
+weakened.
 
-The one choice made from data, the value of the alert-name character 4-gram features
-(``FeatureOptions.name_grams``, one of :data:`NAME_GRAM_CHOICES`), is made inside each outer training fold
-by an inner grouped cross-validation over that fold's rows alone (:func:`select_options`); the outer test
-fold never influences it. Why 4-grams: on awesome-prometheus-alerts macro-F1 hangs on 36 info rules, and the
-word features missed the morphology of names ("ProcessExporterProcessRestarting" vs "ApacheRestart");
-name 4-grams help there but cost a little on the mixins, so they are chosen per training set, not fixed.
-Word stems (``FeatureOptions.stems``) were measured the same way and left off (they cost the mixins more).
+The model is what ``sevbot model train`` ships: :func:`analytics.training.train_team_model` on each outer
+training fold, which chooses between the baseline's own text model, the feature model (with or without
+the bundled model as a prior) and their blends by an inner grouped cross-validation over that fold's rows
+alone; the outer test fold never influences it. The baseline is among the candidates, so the model can
+only lose to it where the inner choice does not carry over to the held-out groups.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from analytics.examples import TrainingExample
-from analytics.features import FeatureOptions, alert_features
+from analytics.fitting import DEFAULT_C
+from analytics.lean import ContentModel
 from analytics.records import Severity
 from analytics.text import words
-from analytics.training import DEFAULT_C, INNER_FOLDS, NAME_GRAM_CHOICES, select_options, train_model
+from analytics.training import train_team_model
 
 logger = logging.getLogger(__name__)
 
-RULES_OPTIONS = FeatureOptions(include_source_severity=False)
 CRITICAL_LEVELS = frozenset({Severity.SEV1.value, Severity.SEV2.value})
 
 
@@ -68,7 +66,7 @@ class Evaluation:
     labels: tuple[str, ...]
     model: MethodScores
     baseline: MethodScores
-    name_grams_chosen: tuple[float, ...] = ()  # the value picked inside each training fold
+    chosen: tuple[str, ...] = ()  # the model chosen inside each training fold
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,7 +91,7 @@ class Evaluation:
             "labels": list(self.labels),
             "confusion": [list(row) for row in self.model.confusion],
             "baseline_confusion": [list(row) for row in self.baseline.confusion],
-            "name_grams_chosen": list(self.name_grams_chosen),
+            "chosen": list(self.chosen),
         }
 
 
@@ -131,16 +129,13 @@ def evaluate(
     folds: int = 5,
     seed: int = 0,
     c: float = DEFAULT_C,
-    options: FeatureOptions = RULES_OPTIONS,
     extra_training: Sequence[TrainingExample] = (),
-    name_gram_choices: Sequence[float] = NAME_GRAM_CHOICES,
-    inner_folds: int = INNER_FOLDS,
+    prior: ContentModel | None = None,
 ) -> Evaluation:
     """Out-of-fold predictions of the model and the baseline on the same grouped folds.
 
-    ``extra_training`` (for instance the bundled catalogue) is added to every training fold, never scored.
-    The value of the alert-name 4-grams is chosen among ``name_gram_choices`` inside each training fold by
-    an inner grouped cross-validation (``inner_folds``) that never sees the fold's test rows.
+    ``extra_training`` (for instance people's corrections) is added to every training fold, never scored.
+    ``prior`` is the bundled content model the team model may lean on (see ``analytics.training``).
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -155,39 +150,20 @@ def evaluate(
         raise ValueError("fewer rule groups than folds")
     if len(set(y.tolist())) < 2:
         raise ValueError("evaluation needs at least two severity levels")
-    candidates = [replace(options, name_grams=value) for value in dict.fromkeys(name_gram_choices)] or [
-        options
-    ]
-    rows = {o: [alert_features(e.alert, e.context, options=o) for e in data] for o in candidates}
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     model_pred = np.empty(len(data), dtype=object)
     base_pred = np.empty(len(data), dtype=object)
-    chosen: list[float] = []
+    chosen: list[str] = []
     texts = [baseline_text(e) for e in data]
     for train_idx, test_idx in splitter.split(np.zeros(len(data)), y, groups):
         train = [data[i] for i in train_idx]
         if len({e.level for e in train}) < 2:
             raise ValueError("a training fold holds a single severity level")
-        best, _ = select_options(
-            train,
-            candidates=candidates,
-            folds=inner_folds,
-            seed=seed,
-            c=c,
-            extra_training=extra_training,
-            rows={o: [rows[o][i] for i in train_idx] for o in candidates},
-        )
-        chosen.append(best.name_grams)
-        extra_rows = [alert_features(e.alert, e.context, options=best) for e in extra_training]
-        model = train_model(
-            [*train, *extra_training],
-            seed=seed,
-            c=c,
-            options=best,
-            rows=[*(rows[best][i] for i in train_idx), *extra_rows],
-        )
-        proba = model.lean.proba_batch([rows[best][i] for i in test_idx])
-        model_pred[test_idx] = [model.lean.classes[k].value for k in proba.argmax(axis=1)]
+        model = train_team_model([*train, *extra_training], prior=prior, seed=seed, c=c)
+        chosen.append(str(model.provenance.get("chosen", "")))
+        model_pred[test_idx] = [
+            level.value for level in model.content.levels([data[i].alert for i in test_idx])
+        ]
         baseline = make_pipeline(
             TfidfVectorizer(),
             LogisticRegression(C=c, class_weight="balanced", max_iter=5000, random_state=seed),
@@ -204,7 +180,7 @@ def evaluate(
         labels=labels,
         model=_scores(y, model_pred.astype(str), labels),
         baseline=_scores(y, base_pred.astype(str), labels),
-        name_grams_chosen=tuple(chosen),
+        chosen=tuple(chosen),
     )
 
 
@@ -244,9 +220,8 @@ def render_evaluation(evaluation: Evaluation, *, title: str = "") -> str:
     lines.append(f"{'macro-F1':<35}{evaluation.model.macro_f1:>7.3f}{evaluation.baseline.macro_f1:>13.3f}")
     model, baseline = evaluation.model, evaluation.baseline
     lines.append(f"{'critical-F1 (SEV1-2)':<35}{model.critical_f1:>7.3f}{baseline.critical_f1:>13.3f}")
-    if evaluation.name_grams_chosen:
-        chosen = ", ".join(f"{v:g}" for v in evaluation.name_grams_chosen)
-        lines.append(f"alert-name 4-gram value chosen inside each training fold: {chosen}")
+    if evaluation.chosen:
+        lines.append("model chosen inside each training fold: " + "; ".join(evaluation.chosen))
     lines.append("confusion (rows true, columns predicted): " + " ".join(evaluation.labels))
     for label, row in zip(evaluation.labels, evaluation.model.confusion, strict=True):
         lines.append(f"  {label:<6}" + "".join(f"{v:>6}" for v in row))

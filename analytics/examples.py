@@ -1,8 +1,8 @@
 """Labelled training examples: the catalogue, rule files and people's corrections all become these (pure).
 
 Data flow: catalogue rows (``analytics.catalogue``), team rule files (loaded by ``bot.model.rulefiles``,
-turned into examples by :func:`examples_from_rules`) and feedback
-(severity corrections) ─► :class:`TrainingExample` ─► ``analytics.model.train_model`` /
+turned into examples by :func:`examples_from_rules`) and feedback (severity corrections) ─►
+:class:`TrainingExample` ─► ``analytics.training.train_team_model`` / ``analytics.bundled`` /
 ``analytics.evaluate``.
 A training example is an :class:`AlertRecord` as serving would see it, its :class:`ScoringContext`, the level
 people want, a weight and the rule group used to split cross-validation folds.

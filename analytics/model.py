@@ -1,14 +1,20 @@
-"""The severity model: train offline, score in microseconds, explain exactly (pure; I/O in save/load only).
+"""The severity model at serving time: word and context as urgency, a content model, exact reasons (pure).
 
-Data flow: training examples ─► :func:`train_model` (``alert_features`` ─► DictVectorizer ─► multinomial
-LogisticRegression) ─► :class:`SeverityModel` ─► :class:`ModelScorer` (the ``Scorer`` ingestion calls).
+Data flow: ``AlertRecord`` + ``ScoringContext`` ─► :class:`ModelScorer` ─► ``Score`` (level, probabilities,
+reasons that add up to the score). Two paths:
 
-Serving never touches the scikit-learn pipeline: :class:`LeanScorer` holds the fitted vocabulary, coefficient
-matrix and intercepts and computes the same logits with a gather and a dot product, then the same softmax
-(equal to ``Pipeline.predict_proba`` within 1e-9). A logit is a sum of per-feature terms
-(coefficient × value) plus an intercept, so :meth:`SeverityModel.explain` returns contributions that add up
-to the decision score exactly. Models are saved as JSON (vocabulary, coefficients, metadata): loading runs
-no code, and floats round-trip exactly.
+* **The source gave a severity word** that ``map_severity`` knows: the urgency starts at that level
+  (``analytics.policy``) and only the context moves it, by one level at most without team data. This is
+  how every alert with a word is scored, by the bundled model and by a team's model alike: the word is a
+  person's decision, and a team's rule files are exactly those decisions.
+* **No word** (or one nobody knows): a :class:`ContentModel` reads name, text, labels and PromQL. Its kind
+  is ``"urgency"`` (the bundled model: one linear score in levels, so the context adds to it on the same
+  scale) or ``"softmax"`` (a team's model: multinomial logits over the levels its rules use; it may be the
+  TF-IDF baseline itself, the feature model, or a blend of the two, as cross-validation chose).
+
+Both kinds are one linear map over named features (:class:`LeanScorer`: a gather and a dot product, no
+scikit-learn), so every term is one feature's coefficient × value and the explanation is exact. Terms are
+added up per signal (``analytics.explain.signal_of``) so that no signal is shown twice.
 """
 
 from __future__ import annotations
@@ -21,199 +27,60 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
-from analytics.explain import TOP_REASONS, Contribution, Explanation, describe_feature
-from analytics.features import FeatureDict, FeatureOptions, alert_features
+from analytics.explain import (
+    TOP_REASONS,
+    Explanation,
+    describe_signal,
+)
+from analytics.features import FeatureDict
+from analytics.lean import URGENCY, ContentModel, TrainingSummary
+from analytics.policy import settle
+from analytics.reasons import explain, unknown_word
 from analytics.records import AlertRecord, Severity
-from analytics.scoring import Reason, Score, ScoringContext
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingSummary:
-    """What a model was trained on; ``level_distribution`` and ``feature_share`` are drift baselines."""
-
-    n_examples: int
-    n_features: int
-    by_level: Mapping[str, int]
-    by_origin: Mapping[str, int]
-    seed: int
-    c: float
-    class_weight: str | None
-    sklearn_version: str
-    level_distribution: Mapping[str, float]  # share of each predicted level over the training examples
-    feature_share: Mapping[str, float]  # share of training examples carrying each of the commonest features
-
-
-class LeanScorer:
-    """Logits and probabilities from a fitted multinomial logistic regression, without scikit-learn.
-
-    ``weights`` has one row per feature, then a row holding the intercepts (its value is always 1) and a row
-    of zeros that unknown features point to, so a logit is ``values @ weights[indices]``: the same terms
-    scikit-learn sums.
-    """
-
-    __slots__ = ("classes", "feature_names", "intercept_index", "unknown_index", "vocabulary", "weights")
-
-    def __init__(
-        self,
-        *,
-        classes: Sequence[Severity],
-        feature_names: Sequence[str],
-        coef: NDArray[np.float64],
-        intercept: NDArray[np.float64],
-    ) -> None:
-        coef = np.asarray(coef, dtype=np.float64)
-        intercept = np.asarray(intercept, dtype=np.float64)
-        if coef.shape[0] == 1 and len(classes) == 2:
-            # Binary logistic regression: p(second) = sigmoid(z) = softmax([-z/2, z/2])[1].
-            coef = np.vstack([-coef[0] / 2.0, coef[0] / 2.0])
-            intercept = np.array([-intercept[0] / 2.0, intercept[0] / 2.0])
-        if coef.shape != (len(classes), len(feature_names)):
-            raise ValueError("coefficient matrix does not match classes and feature names")
-        self.classes: tuple[Severity, ...] = tuple(classes)
-        self.feature_names: tuple[str, ...] = tuple(feature_names)
-        self.vocabulary: dict[str, int] = {name: i for i, name in enumerate(self.feature_names)}
-        self.intercept_index = len(self.feature_names)
-        self.unknown_index = self.intercept_index + 1
-        zeros = np.zeros((1, len(self.classes)))
-        self.weights: NDArray[np.float64] = np.ascontiguousarray(
-            np.vstack([coef.T, intercept[None, :], zeros])
-        )
-
-    @property
-    def coef(self) -> NDArray[np.float64]:
-        return np.ascontiguousarray(self.weights[: self.intercept_index].T)
-
-    @property
-    def intercept(self) -> NDArray[np.float64]:
-        return np.array(self.weights[self.intercept_index])
-
-    def lookup(self, features: Mapping[str, float]) -> tuple[list[int], list[float]]:
-        """Row indices (unknown features on the zero row) and values, the intercept row last."""
-        get, unknown = self.vocabulary.get, self.unknown_index
-        indices = [get(name, unknown) for name in features]
-        indices.append(self.intercept_index)
-        values = list(features.values())
-        values.append(1.0)
-        return indices, values
-
-    def encode(self, features: Mapping[str, float]) -> tuple[list[int], list[float]]:
-        """Known feature indices and values, plus the intercept row (unknown features carry no weight)."""
-        get = self.vocabulary.get
-        pairs = zip(map(get, features), features.values(), strict=True)
-        known = [(j, value) for j, value in pairs if j is not None]
-        indices = [j for j, _ in known]
-        values = [value for _, value in known]
-        indices.append(self.intercept_index)
-        values.append(1.0)
-        return indices, values
-
-    def decision(self, features: Mapping[str, float]) -> NDArray[np.float64]:
-        """Logits, one per class (``decision_function`` of the fitted pipeline)."""
-        indices, values = self.lookup(features)
-        logits: NDArray[np.float64] = np.array(values) @ self.weights[indices]
-        return logits
-
-    def proba(self, features: Mapping[str, float]) -> NDArray[np.float64]:
-        proba: NDArray[np.float64] = _softmax(self.decision(features)[None, :])[0]
-        return proba
-
-    def decision_batch(self, batch: Sequence[Mapping[str, float]]) -> NDArray[np.float64]:
-        """Logits for many feature dicts at once: one gather, one multiply, one segmented sum."""
-        all_indices: list[int] = []
-        all_values: list[float] = []
-        starts = np.empty(len(batch), dtype=np.intp)
-        for row, features in enumerate(batch):
-            starts[row] = len(all_indices)
-            indices, values = self.lookup(features)
-            all_indices.extend(indices)
-            all_values.extend(values)
-        if not batch:
-            return np.zeros((0, len(self.classes)))
-        terms = self.weights[all_indices] * np.array(all_values)[:, None]
-        return np.asarray(np.add.reduceat(terms, starts, axis=0), dtype=np.float64)
-
-    def proba_batch(self, batch: Sequence[Mapping[str, float]]) -> NDArray[np.float64]:
-        return _softmax(self.decision_batch(batch))
-
-
-def _softmax(logits: NDArray[np.float64]) -> NDArray[np.float64]:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float64)
+from analytics.scoring import Reason, Score, ScoringContext, map_severity, source_severity
 
 
 @dataclass(frozen=True)
 class SeverityModel:
-    """A trained model: lean parameters, feature options, metadata, and the sklearn pipeline when fresh."""
+    """A servable model: its content model, metadata, and (fresh from training) a scikit-learn reference.
 
-    lean: LeanScorer
-    options: FeatureOptions
+    ``reference`` computes the content model's scores with the fitted scikit-learn estimators (see
+    ``analytics.training``); it is None after loading, and serving never uses it.
+    """
+
+    content: ContentModel
     summary: TrainingSummary
     version: str
-    pipeline: Any = field(default=None, compare=False, repr=False)  # sklearn Pipeline; None after load
+    provenance: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    reference: Any = field(default=None, compare=False, repr=False)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        return self.lean.feature_names
+        return self.content.lean.feature_names
 
-    def features(self, alert: AlertRecord, context: ScoringContext | None = None) -> FeatureDict:
-        return alert_features(alert, context, options=self.options)
+    def features(self, alert: AlertRecord) -> FeatureDict:
+        return self.content.features(alert)
+
+    def explain(self, alert: AlertRecord, context: ScoringContext | None = None) -> Explanation:
+        """Every signal's contribution to the score that set the level (see the module docstring)."""
+        return explain(self.content, alert, context or ScoringContext(), top=None)
 
     def probabilities(
         self, alert: AlertRecord, context: ScoringContext | None = None
     ) -> dict[Severity, float]:
-        proba = self.lean.proba(self.features(alert, context))
-        return _by_severity(self.lean.classes, proba)
-
-    def explain(
-        self, alert: AlertRecord, context: ScoringContext | None = None, *, level: Severity | None = None
-    ) -> Explanation:
-        """Every feature's contribution to the logit of ``level`` (default: the most probable level)."""
-        features = self.features(alert, context)
-        logits = self.lean.decision(features)
-        k = int(np.argmax(logits)) if level is None else self.lean.classes.index(level)
-        indices, values = self.lean.encode(features)
-        names = self.lean.feature_names
-        contributions = [
-            Contribution(
-                feature=names[j],
-                value=v,
-                weight=float(self.lean.weights[j, k] * v),
-                text=describe_feature(names[j], v, alert, context),
-            )
-            for j, v in zip(indices[:-1], values[:-1], strict=True)
-        ]
-        contributions.sort(key=lambda c: -abs(c.weight))
-        proba = _softmax(logits[None, :])[0]
-        return Explanation(
-            level=self.lean.classes[k],
-            score=float(logits[k]),
-            intercept=float(self.lean.weights[self.lean.intercept_index, k]),
-            contributions=tuple(contributions),
-            probabilities=_by_severity(self.lean.classes, proba),
-        )
+        return dict(self.explain(alert, context).probabilities)
 
     def scorer(self) -> ModelScorer:
         return ModelScorer(self)
 
 
-_LEVELS = tuple(Severity)  # iterating an Enum class is slow enough to matter on the request path
-
-
-def _by_severity(classes: Sequence[Severity], proba: NDArray[np.float64]) -> dict[Severity, float]:
-    out = dict.fromkeys(_LEVELS, 0.0)
-    for severity, p in zip(classes, proba.tolist(), strict=True):  # tolist: Python floats in one call
-        out[severity] = p
-    return out
-
-
 class ModelScorer:
     """The :class:`~analytics.scoring.Scorer` ingestion calls: level, probabilities, and exact reasons.
 
-    The reasons are the largest contributions to the chosen level's logit, the intercept ("base rate"), and
-    the sum of the rest ("N other signals"), so their weights add up to the logit.
+    The reasons are what set the level (the source's word, or the content model's largest signals), the
+    context's terms, the sum of the remaining signals ("N other signals") and the base, so their weights
+    add up to the score (an urgency, or the chosen level's logit).
     """
 
     def __init__(self, model: SeverityModel, *, top_reasons: int = TOP_REASONS) -> None:
@@ -225,46 +92,81 @@ class ModelScorer:
         return self.model.version
 
     def score(self, alert: AlertRecord, context: ScoringContext) -> Score:
-        # The request path: one small matrix product over the alert's known features, then plain Python
-        # over a few dozen floats (cheaper than more numpy calls on arrays this small).
-        lean = self.model.lean
-        features = self.model.features(alert, context)
-        indices, values = lean.encode(features)  # known features, then the intercept row
-        terms = lean.weights[indices] * np.array(values)[:, None]
-        logits = terms.sum(axis=0)
-        proba = _softmax(logits[None, :])[0]
-        k = int(np.argmax(logits))
-        level = lean.classes[k]
-        column: list[float] = terms[:-1, k].tolist()
-        magnitude = [-abs(c) for c in column]
-        order = sorted(range(len(column)), key=magnitude.__getitem__)[: self.top_reasons]  # stable
-        shown = [i for i in order if column[i] != 0.0]
-        names = lean.feature_names
-        reasons = [
-            Reason(describe_feature(names[indices[i]], values[i], alert, context), column[i]) for i in shown
-        ]
-        if len(column) > len(shown):
-            hidden = set(shown)
-            remainder = math.fsum(c for i, c in enumerate(column) if i not in hidden)
-            reasons.append(Reason(f"{len(column) - len(shown)} other signals", remainder))
-        reasons.append(Reason(f"base rate for {level}", float(terms[-1, k])))
+        content = self.model.content
+        if content.kind == URGENCY and map_severity(source_severity(alert.labels)) is None:
+            return self._score_urgency(alert, context)
+        explanation = explain(self.model.content, alert, context, top=self.top_reasons)
         return Score(
-            level=level,
-            probabilities=_by_severity(lean.classes, proba),
+            level=explanation.level,
+            probabilities=explanation.probabilities,
+            reasons=tuple(explanation.reasons(self.top_reasons)),
+            model_version=self.model.version,
+        )
+
+    def _score_urgency(self, alert: AlertRecord, context: ScoringContext) -> Score:
+        """The request path of an urgency model for an alert without a known word: the same terms as
+        :meth:`SeverityModel.explain`, in one pass over the alert's features, and only the reasons shown
+        put into words (every feature is summed into its signal; the rest into "N other signals")."""
+        content = self.model.content
+        lean = content.lean
+        column, signals = lean.column, lean.signals
+        totals: dict[str, float] = {}
+        members: dict[str, list[str]] = {}
+        for name, value in content.features(alert).items():
+            weight = column.get(name)
+            if weight is None:
+                continue
+            key = signals[name]
+            if key in totals:
+                totals[key] += weight * value
+                members[key].append(name)
+            else:
+                totals[key] = weight * value
+                members[key] = [name]
+        anchor = math.fsum([lean.base, *totals.values()])
+        settled = settle(
+            alert=alert, context=context, anchor=anchor, edges=content.edges, sharpness=content.sharpness
+        )
+        ranked = sorted(totals.items(), key=lambda kv: -abs(kv[1]))  # stable: ties keep feature order
+        shown = [(k, w) for k, w in ranked[: self.top_reasons] if w != 0.0]
+        word = source_severity(alert.labels)
+        reasons = [Reason(c.text, c.weight) for c in unknown_word(word)]
+        reasons += [Reason(describe_signal(k, members[k], alert), w) for k, w in shown]
+        reasons += [Reason(t.text, t.weight) for t in settled.terms]
+        if len(totals) > len(shown):
+            rest = math.fsum([w for _, w in ranked[len(shown) :]])
+            reasons.append(Reason(f"{len(totals) - len(shown)} other signals", rest))
+        if lean.base != 0.0:
+            reasons.append(Reason("base urgency of an alert without a severity word", lean.base))
+        return Score(
+            level=settled.level,
+            probabilities=settled.probabilities,
             reasons=tuple(reasons),
             model_version=self.model.version,
         )
 
-    def score_batch(self, items: Sequence[tuple[AlertRecord, ScoringContext]]) -> list[dict[Severity, float]]:
-        """Probabilities for many alerts (no reasons): the throughput path for replays and evaluation."""
-        batch = [self.model.features(alert, context) for alert, context in items]
-        proba = self.model.lean.proba_batch(batch)
-        return [_by_severity(self.model.lean.classes, row) for row in proba]
+    def score_batch(
+        self, items: Sequence[tuple[AlertRecord, ScoringContext]]
+    ) -> list[Mapping[Severity, float]]:
+        """Probabilities for many alerts (the throughput path for replays and evaluation)."""
+        return [self.score(alert, context).probabilities for alert, context in items]
 
 
-def model_version(lean: LeanScorer) -> str:
+def model_version(content: ContentModel) -> str:
+    """A digest of everything that decides a score: kind, classes, edges, vocabulary, weights, text view."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([c.value for c in lean.classes]).encode())
-    digest.update("\n".join(lean.feature_names).encode())
-    digest.update(lean.weights.tobytes())
+    header = {
+        "kind": content.kind,
+        "classes": [c.value for c in content.classes],
+        "edges": list(content.edges),
+        "sharpness": content.sharpness,
+        "options": [content.options.stems, content.options.name_grams],
+        "reads_features": content.reads_features,
+    }
+    digest.update(json.dumps(header, sort_keys=True).encode())
+    digest.update("\n".join(content.lean.feature_names).encode())
+    digest.update(content.lean.weights.tobytes())
+    if content.text is not None:
+        digest.update("\n".join(content.text.tokens).encode())
+        digest.update(np.array([content.text.idf[t] for t in content.text.tokens]).tobytes())
     return f"sevlr-{digest.hexdigest()[:12]}"

@@ -161,11 +161,19 @@ def stem(word: str) -> str:
     return word
 
 
+# Words whose meaning is fixed (they never lower a severity, see ``analytics.training``): their own
+# features carry them, never stems or 4-grams ("production" → "product"), whose signs are learned from
+# whatever other words share them.
+FIXED_WORDS = frozenset({"critical", "prod", "production"})
+
+
 @lru_cache(maxsize=8192)
 def name_grams(name: str) -> tuple[str, ...]:
-    """Character 4-grams of each word of an alert name, word boundaries marked with ``<`` and ``>``."""
+    """Character 4-grams of each word of an alert name (but :data:`FIXED_WORDS`), boundaries ``<``/``>``."""
     grams: dict[str, None] = {}
     for word in words(name):
+        if word in FIXED_WORDS:
+            continue
         marked = f"<{word}>"
         for i in range(len(marked) - 3):
             grams.setdefault(marked[i : i + 4], None)

@@ -1,8 +1,26 @@
-"""Training the severity model: features ─► DictVectorizer ─► multinomial LogisticRegression (pure).
+"""Training a team's content model: the baseline, the feature model and their blends, chosen by CV (pure).
 
-Options learned from data (the alert-name 4-gram value) are chosen by grouped cross-validation on the
-training examples alone (:func:`select_options`); the same function runs inside each fold of
-``analytics.evaluate``, so what is measured is what ships.
+Data flow: a team's rule examples (+ corrections) ─► :func:`train_team_model` ─► ``SeverityModel``.
+
+Three models are fitted on the team's examples, none of them sees the severity word (it is the target):
+
+* **text**: TF-IDF over name words, summary and description with a balanced logistic regression (C=1):
+  exactly the baseline ``analytics.evaluate`` compares against, so the baseline itself is a candidate;
+* **features**: ``alert_features`` (words, labels, PromQL, ``for``) with a balanced logistic regression;
+* **features + prior**: the same, plus the bundled model's urgency for the alert as one more input (what
+  published rules of other organisations say; its weight per level is learned from the team's rules).
+
+The served model is ``α · features-model logits + (1 − α) · text logits`` with α in :data:`BLEND_WEIGHTS`,
+and the feature model with or without the prior, whichever has the best macro-F1 out of fold in an inner
+grouped cross-validation on the training examples alone (ties go to the smaller α, towards the baseline:
+α = 0 *is* the baseline). With fewer than :data:`MIN_GROUPS_TO_CHOOSE` rule groups there is no choice to
+make reliably, and the baseline serves. All three are linear in their features, so the blend is one
+linear map over the union of their features (the prior folded into its own features' coefficients):
+exact per-feature terms and one gather-and-dot at serving.
+
+Monotone words: a feature that is the word "critical", "prod" or "production" (in the name, the text or
+the query) must never push towards a less urgent level. After fitting, each such feature's coefficients
+are projected onto non-increasing ones from SEV1 to SEV4 (pool-adjacent-violators on at most four values).
 """
 
 from __future__ import annotations
@@ -10,23 +28,39 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from analytics.examples import TrainingExample
-from analytics.features import DEFAULT_OPTIONS, FeatureDict, FeatureOptions, alert_features
-from analytics.model import LeanScorer, SeverityModel, TrainingSummary, model_version
-from analytics.records import Severity
+from analytics.features import DEFAULT_OPTIONS, FeatureOptions, alert_features
+from analytics.fitting import (
+    DEFAULT_C,
+    PRIOR_CENTRE,
+    PRIOR_FEATURE,
+    ReferenceModel,
+    columns,
+    decision_columns,
+    feature_row,
+    fit_feature_pipeline,
+    fit_text_pipeline,
+    usable_prior,
+)
+from analytics.lean import SOFTMAX, ContentModel, LeanScorer, TrainingSummary
+from analytics.model import SeverityModel, model_version
+from analytics.tfidf import TOKEN_PREFIX, TextView, alert_text
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_C = 1.0
 INNER_FOLDS = 3
-# Values of the alert-name 4-gram features tried inside each training fold (0: none). Fixed before looking
-# at any held-out fold; the inner choice keeps the outer folds untouched.
-NAME_GRAM_CHOICES: tuple[float, ...] = (0.0, 0.5, 1.0)
+# Below this many rule groups the inner cross-validation cannot tell the candidates apart (three folds of
+# two or three groups each): the baseline serves. On thanos's 8 groups (6–7 per outer training fold) the
+# inner choice cost −0.022 macro-F1 on every seed; the baseline cannot lose to itself.
+MIN_GROUPS_TO_CHOOSE = 10
+# Weight of the feature model in the blend; 0 is the text baseline alone. Fixed before looking at any data.
+BLEND_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 _SUMMARY_FEATURES = 40
 
 
@@ -38,98 +72,241 @@ def macro_f1(y: Sequence[str], pred: Sequence[str]) -> float:
     return float(f1_score(list(y), list(pred), labels=labels, average="macro", zero_division=0))
 
 
-def fit_pipeline(
-    rows: Sequence[Mapping[str, float]],
-    y: Sequence[str],
-    *,
-    weights: Sequence[float] | None = None,
-    seed: int = 0,
-    c: float = DEFAULT_C,
-    class_weight: str | None = "balanced",
-) -> Any:
-    """The fitted scikit-learn pipeline (DictVectorizer ─► multinomial LogisticRegression) on feature rows.
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """What the inner cross-validation chose, and every candidate's out-of-fold macro-F1."""
 
-    Newton-CG reaches the same optimum as lbfgs here in a fraction of the time (the objective is smooth and
-    small), which is what makes choosing options inside each training fold affordable.
-    """
-    from sklearn.feature_extraction import DictVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
+    alpha: float
+    with_prior: bool
+    scores: Mapping[str, float]
 
-    pipeline = Pipeline(
-        [
-            ("vectorize", DictVectorizer(sparse=True, sort=True)),
-            (
-                "classify",
-                LogisticRegression(
-                    C=c, class_weight=class_weight, solver="newton-cg", max_iter=1000, random_state=seed
-                ),
-            ),
-        ]
-    )
-    sample_weight = None if weights is None else np.asarray(weights, dtype=np.float64)
-    pipeline.fit(list(rows), list(y), classify__sample_weight=sample_weight)
-    return pipeline
+    @property
+    def name(self) -> str:
+        if self.alpha == 0.0:
+            return "text baseline"
+        model = "features + prior" if self.with_prior else "features"
+        return model if self.alpha == 1.0 else f"{self.alpha:g} · {model} + {1 - self.alpha:g} · text"
 
 
-def train_model(
+def _candidate_key(alpha: float, with_prior: bool) -> str:
+    return f"alpha={alpha:g}" + (",prior" if with_prior and alpha > 0 else "")
+
+
+def choose_blend(
     examples: Sequence[TrainingExample],
     *,
+    prior: ContentModel | None,
+    options: FeatureOptions = DEFAULT_OPTIONS,
+    folds: int = INNER_FOLDS,
     seed: int = 0,
     c: float = DEFAULT_C,
-    class_weight: str | None = "balanced",
-    options: FeatureOptions = DEFAULT_OPTIONS,
-    rows: Sequence[FeatureDict] | None = None,
-    name_gram_choices: Sequence[float] = (),
-) -> SeverityModel:
-    """Fit the pipeline on weighted examples and return the model with its lean scorer and metadata.
+) -> Choice:
+    """Grouped cross-validation on ``examples`` alone: out-of-fold logits of each model, then every blend."""
+    from sklearn.model_selection import StratifiedGroupKFold
 
-    Feedback is simply more examples (``origin="feedback"``) with a larger ``weight``. ``rows`` may hold the
-    examples' features already computed with ``options`` (evaluation reuses them across folds). With two or
-    more ``name_gram_choices`` (e.g. ``analytics.evaluate.NAME_GRAM_CHOICES``) the value of the alert-name
-    4-grams is chosen by grouped cross-validation on these examples, as ``sevbot model evaluate`` does
-    inside each training fold; the choice is kept in the model's options.
+    groups = np.array([e.group or f"row-{i}" for i, e in enumerate(examples)])
+    y = np.array([e.level.value for e in examples])
+    weights = np.array([e.weight for e in examples])
+    classes = sorted(set(y.tolist()))
+    n_groups = len(set(groups.tolist()))
+    folds = min(folds, n_groups)
+    if folds < 2 or n_groups < MIN_GROUPS_TO_CHOOSE:
+        return Choice(alpha=0.0, with_prior=False, scores={})
+    splits = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(
+        np.zeros(len(y)), y, groups
+    )
+    prior = usable_prior(prior, options)
+    plain = [alert_features(e.alert, options=options) for e in examples]
+    with_prior = [feature_row(e.alert, options=options, prior=prior) for e in examples] if prior else None
+    texts = [alert_text(e.alert) for e in examples]
+    n = len(classes)
+    oof = {name: np.zeros((len(y), n)) for name in ("features", "prior", "text")}
+    for train_idx, test_idx in splits:
+        train_classes = sorted(set(y[train_idx].tolist()))
+        positions = [classes.index(k) for k in train_classes]
+        if len(train_classes) < 2:
+            for block in oof.values():
+                block[np.ix_(test_idx, positions)] = 1.0
+            continue
+        y_train, w_train = y[train_idx].tolist(), weights[train_idx].tolist()
+        inputs: list[tuple[str, Any]] = [("features", plain), ("text", texts)]
+        if with_prior is not None:
+            inputs.append(("prior", with_prior))
+        for name, data in inputs:
+            train = [data[i] for i in train_idx]
+            test = [data[i] for i in test_idx]
+            if name == "text":
+                model = fit_text_pipeline(train, y_train, weights=w_train, seed=seed)
+            else:
+                model = fit_feature_pipeline(train, y_train, weights=w_train, seed=seed, c=c)
+            scores = decision_columns(model.decision_function(test), len(train_classes))
+            block = np.full((len(test_idx), n), -1e9)  # a level missing from this training fold: never chosen
+            block[:, positions] = scores
+            oof[name][test_idx] = block
+    results: dict[str, float] = {}
+    best: tuple[float, float, bool] | None = None
+    for alpha in BLEND_WEIGHTS:
+        for use_prior in (False, True) if with_prior is not None and alpha > 0 else (False,):
+            logits = alpha * oof["prior" if use_prior else "features"] + (1 - alpha) * oof["text"]
+            if alpha == 0.0:
+                logits = oof["text"]
+            pred = [classes[k] for k in logits.argmax(axis=1)]
+            score = macro_f1(y.tolist(), pred)
+            results[_candidate_key(alpha, use_prior)] = score
+            if best is None or score > best[0]:  # strictly better: ties stay with the earlier, smaller α
+                best = (score, alpha, use_prior)
+    assert best is not None
+    return Choice(alpha=best[1], with_prior=best[2], scores=results)
+
+
+def train_team_model(
+    examples: Sequence[TrainingExample],
+    *,
+    prior: ContentModel | None = None,
+    seed: int = 0,
+    c: float = DEFAULT_C,
+    options: FeatureOptions | None = None,
+    choice: Choice | None = None,
+) -> SeverityModel:
+    """The team's content model: the blend :func:`choose_blend` picks (or ``choice``), fitted on all examples.
+
+    Feedback is simply more examples (``origin="feedback"``) with a larger ``weight``. The feature model
+    reads the alert with the prior's feature options (so the prior folds into it), else the defaults.
     """
-    import sklearn
+    if options is None:
+        options = prior.options if prior is not None else DEFAULT_OPTIONS
 
     levels = sorted({e.level for e in examples}, key=lambda s: s.rank)
     if len(levels) < 2:
         raise ValueError("training needs examples of at least two severity levels")
-    if len(set(name_gram_choices)) > 1:
-        candidates = [replace(options, name_grams=v) for v in dict.fromkeys(name_gram_choices)]
-        options, _ = select_options(examples, candidates=candidates, seed=seed, c=c)
-        rows = None
-    if rows is None:
-        rows = [alert_features(e.alert, e.context, options=options) for e in examples]
-    elif len(rows) != len(examples):
-        raise ValueError("rows and examples differ in length")
+    if choice is None:
+        choice = choose_blend(examples, prior=prior, options=options, seed=seed, c=c)
+    prior_used = usable_prior(prior, options) if choice.with_prior else None
     y = [e.level.value for e in examples]
-    pipeline = fit_pipeline(
-        rows, y, weights=[e.weight for e in examples], seed=seed, c=c, class_weight=class_weight
+    weights = [e.weight for e in examples]
+    n = len(levels)
+    parts: list[tuple[list[str], NDArray[np.float64], NDArray[np.float64]]] = []
+    reference = ReferenceModel(alpha=choice.alpha, n_classes=n, prior=prior_used, options=options)
+    text_view: TextView | None = None
+    if choice.alpha > 0:
+        rows = [feature_row(e.alert, options=options, prior=prior_used) for e in examples]
+        pipeline = fit_feature_pipeline(rows, y, weights=weights, seed=seed, c=c)
+        names = [str(f) for f in pipeline.named_steps["vectorize"].feature_names_]
+        classifier = pipeline.named_steps["classify"]
+        coef, intercept = columns(classifier.coef_, classifier.intercept_, n)
+        coef, intercept = coef * choice.alpha, intercept * choice.alpha
+        if prior_used is not None:
+            names, coef, intercept = _fold_prior(names, coef, intercept, prior_used)
+        parts.append((names, coef, intercept))
+        reference = ReferenceModel(
+            alpha=choice.alpha, n_classes=n, features=pipeline, prior=prior_used, options=options
+        )
+    if choice.alpha < 1:
+        texts = [alert_text(e.alert) for e in examples]
+        text_pipeline = fit_text_pipeline(texts, y, weights=weights, seed=seed)
+        vectorizer, classifier = text_pipeline.steps[0][1], text_pipeline.steps[1][1]
+        text_view = TextView.from_vectorizer(vectorizer)
+        coef, intercept = columns(classifier.coef_, classifier.intercept_, n)
+        names = [TOKEN_PREFIX + t for t in text_view.tokens]
+        parts.append((names, coef * (1 - choice.alpha), intercept * (1 - choice.alpha)))
+        reference = ReferenceModel(
+            alpha=choice.alpha,
+            n_classes=n,
+            features=reference.features,
+            text=text_pipeline,
+            prior=prior_used,
+            options=options,
+        )
+    names, coef, intercept = _merge(parts, n)
+    content = ContentModel(
+        kind=SOFTMAX,
+        lean=LeanScorer(feature_names=names, coef=coef, intercept=intercept),
+        options=options,
+        classes=tuple(levels),
+        text=text_view,
+        reads_features=choice.alpha > 0,
     )
-    vectorizer, classifier = pipeline.named_steps["vectorize"], pipeline.named_steps["classify"]
-    lean = LeanScorer(
-        classes=[Severity(str(c)) for c in classifier.classes_],
-        feature_names=[str(n) for n in vectorizer.feature_names_],
-        coef=classifier.coef_,
-        intercept=classifier.intercept_,
+    return finish_model(
+        content,
+        examples,
+        seed=seed,
+        c=c,
+        reference=reference,
+        provenance={
+            "kind": "team",
+            "chosen": choice.name,
+            "alpha": choice.alpha,
+            "prior": choice.with_prior,
+            "inner_macro_f1": dict(choice.scores),
+        },
     )
-    predicted = lean.proba_batch(rows).argmax(axis=1)
+
+
+def _fold_prior(
+    names: list[str], coef: NDArray[np.float64], intercept: NDArray[np.float64], prior: ContentModel
+) -> tuple[list[str], NDArray[np.float64], NDArray[np.float64]]:
+    """Replace the prior's input column by its own features: a_k · (b + Σ w_j x_j − centre) per class k."""
+    j = names.index(PRIOR_FEATURE)
+    a = coef[:, j].copy()
+    keep = [i for i in range(len(names)) if i != j]
+    base_names = [names[i] for i in keep]
+    base = coef[:, keep]
+    prior_names = list(prior.lean.feature_names)
+    prior_coef = a[:, None] * prior.lean.coef[0][None, :]
+    intercept = intercept + a * (float(prior.lean.intercept[0]) - PRIOR_CENTRE)
+    merged_names, merged, _ = _merge(
+        [(base_names, base, np.zeros(len(a))), (prior_names, prior_coef, np.zeros(len(a)))], len(a)
+    )
+    return merged_names, merged, intercept
+
+
+def _merge(
+    parts: Sequence[tuple[Sequence[str], NDArray[np.float64], NDArray[np.float64]]], n: int
+) -> tuple[list[str], NDArray[np.float64], NDArray[np.float64]]:
+    """Linear maps over different features, added: one map over the union of their features (sorted)."""
+    names = sorted({name for part_names, _, _ in parts for name in part_names})
+    index = {name: i for i, name in enumerate(names)}
+    coef = np.zeros((n, len(names)))
+    intercept = np.zeros(n)
+    for part_names, part_coef, part_intercept in parts:
+        columns = [index[name] for name in part_names]
+        coef[:, columns] += part_coef
+        intercept += part_intercept
+    return names, coef, intercept
+
+
+def finish_model(
+    content: ContentModel,
+    examples: Sequence[TrainingExample],
+    *,
+    seed: int,
+    c: float,
+    reference: Any,
+    provenance: Mapping[str, Any],
+) -> SeverityModel:
+    import sklearn
+
+    rows = [content.features(e.alert) for e in examples]
     summary = TrainingSummary(
         n_examples=len(examples),
-        n_features=len(lean.feature_names),
-        by_level=dict(sorted(Counter(y).items())),
+        n_features=len(content.lean.feature_names),
+        by_level=dict(sorted(Counter(e.level.value for e in examples).items())),
         by_origin=dict(sorted(Counter(e.origin for e in examples).items())),
         seed=seed,
         c=c,
-        class_weight=class_weight,
+        class_weight="balanced",
         sklearn_version=sklearn.__version__,
-        level_distribution=_shares(lean.classes[i].value for i in predicted),
+        # Alerts from these rules carry their word at serving, so their levels are the words' levels.
+        level_distribution=_shares(e.level.value for e in examples),
         feature_share=feature_shares(rows, top=_SUMMARY_FEATURES),
     )
     logger.info("severity model trained", extra={"examples": len(examples), "features": summary.n_features})
     return SeverityModel(
-        lean=lean, options=options, summary=summary, version=model_version(lean), pipeline=pipeline
+        content=content,
+        summary=summary,
+        version=model_version(content),
+        provenance=dict(provenance),
+        reference=reference,
     )
 
 
@@ -149,77 +326,15 @@ def feature_shares(rows: Sequence[Mapping[str, float]], *, top: int | None = Non
     return {name: count / total for name, count in common}
 
 
-def train_default_model(*, seed: int = 0) -> SeverityModel:
-    """The bundled model: trained from sevbot's own catalogue of alert archetypes (a few seconds)."""
-    from analytics.catalogue import catalogue_examples
-
-    return train_model(catalogue_examples(seed=seed), seed=seed)
-
-
-def training_set(
-    *,
-    rules: Sequence[TrainingExample] = (),
-    feedback: Sequence[TrainingExample] = (),
-    include_catalogue: bool = True,
-    seed: int = 0,
-) -> list[TrainingExample]:
-    """What ``sevbot model train`` fits: the catalogue, a team's rule files, and people's corrections."""
-    from analytics.catalogue import catalogue_examples
-
-    base = catalogue_examples(seed=seed) if include_catalogue else []
-    return [*base, *rules, *feedback]
-
-
-def select_options(
-    examples: Sequence[TrainingExample],
-    *,
-    candidates: Sequence[FeatureOptions],
-    folds: int = INNER_FOLDS,
-    seed: int = 0,
-    c: float = DEFAULT_C,
-    extra_training: Sequence[TrainingExample] = (),
-    rows: Mapping[FeatureOptions, Sequence[FeatureDict]] | None = None,
-) -> tuple[FeatureOptions, dict[FeatureOptions, float]]:
-    """Pick feature options by grouped cross-validation on the given (training) examples alone.
-
-    Returns the candidate with the best out-of-fold macro-F1 (ties go to the earlier candidate) and every
-    candidate's score. ``rows`` may hold precomputed features per candidate, aligned with ``examples``.
-    """
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    groups = np.array([e.group or f"row-{i}" for i, e in enumerate(examples)])
-    y = np.array([e.level.value for e in examples])
-    folds = min(folds, len(set(groups.tolist())))
-    if len(candidates) == 1 or folds < 2:
-        return candidates[0], {}
-    splits = list(
-        StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(
-            np.zeros(len(y)), y, groups
-        )
+def with_summary(
+    model: SeverityModel, examples: Sequence[TrainingExample], *, provenance: Mapping[str, Any]
+) -> SeverityModel:
+    """The same content model, described by (and registered for) other training examples."""
+    return finish_model(
+        model.content,
+        examples,
+        seed=model.summary.seed,
+        c=model.summary.c,
+        reference=None,
+        provenance=provenance,
     )
-    extra_y = [e.level.value for e in extra_training]
-    extra_w = [e.weight for e in extra_training]
-    scores: dict[FeatureOptions, float] = {}
-    for options in candidates:
-        features = (
-            rows[options]
-            if rows is not None
-            else [alert_features(e.alert, e.context, options=options) for e in examples]
-        )
-        extra_rows = [alert_features(e.alert, e.context, options=options) for e in extra_training]
-        pred = np.empty(len(y), dtype=object)
-        for train_idx, test_idx in splits:
-            if len(set(y[train_idx].tolist())) < 2:
-                pred[test_idx] = y[train_idx][0]
-                continue
-            pipeline = fit_pipeline(
-                [features[i] for i in train_idx] + extra_rows,
-                [*y[train_idx].tolist(), *extra_y],
-                weights=[examples[i].weight for i in train_idx] + extra_w,
-                seed=seed,
-                c=c,
-            )
-            pred[test_idx] = pipeline.predict([features[i] for i in test_idx])
-        scores[options] = macro_f1(y.tolist(), pred.astype(str).tolist())
-    best = max(candidates, key=lambda o: (scores[o], -candidates.index(o)))
-    return best, scores

@@ -30,7 +30,20 @@ def register(sub: Any) -> None:
     evaluate.add_argument("--folds", type=int, default=5)
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument(
+        "--prior",
+        default="bundled",
+        metavar="bundled|none|PATH",
+        help="the prior the team model may lean on: the bundled model, none, or a bundled-model artifact",
+    )
     evaluate.set_defaults(handler=cmd_model_evaluate)
+
+    bundle = model_sub.add_parser("bundle", help="rebuild the bundled model from the shared public rules")
+    bundle.add_argument("--data", required=True, metavar="DIR", help="folder holding alert_rules.jsonl")
+    bundle.add_argument("--out", metavar="PATH", help="where to write it (default: the package's own file)")
+    bundle.add_argument("--exclude", nargs="*", default=[], metavar="SOURCE", help="sources to leave out")
+    bundle.add_argument("--check", action="store_true", help="only say whether the package's file is current")
+    bundle.set_defaults(handler=cmd_model_bundle)
 
     listing = model_sub.add_parser("list", help="registered models, newest first")
     listing.add_argument("--json", action="store_true")
@@ -106,10 +119,15 @@ def cmd_model_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     if args.folds < 2:
         print("sevbot: --folds must be at least 2", file=sys.stderr)
         return 2
+    try:
+        prior = _prior(args.prior)
+    except (OSError, ValueError) as exc:
+        print(f"sevbot: --prior {args.prior}: {exc}", file=sys.stderr)
+        return 2
     load = load_rule_paths(args.rules)
     examples = rule_examples(load).examples
     try:
-        evaluation = evaluate(examples, folds=args.folds, seed=args.seed)
+        evaluation = evaluate(examples, folds=args.folds, seed=args.seed, prior=prior)
     except ValueError as exc:
         print(f"sevbot: cannot evaluate: {exc}", file=sys.stderr)
         return 1
@@ -133,6 +151,40 @@ def cmd_model_evaluate(args: argparse.Namespace, settings: Settings) -> int:
             f"Drift of the serving model on the last day's alerts ({drift['n_recent']}): "
             f"levels PSI {drift['level_psi']:.3f}, {drift['status']}"
         )
+    return 0
+
+
+def _prior(choice: str) -> Any:
+    """The content model ``--prior`` names: the bundled one, none, or the one in an artifact file."""
+    from analytics.artifact import bundled_model, load_model
+
+    if choice == "bundled":
+        return bundled_model().content
+    if choice == "none":
+        return None
+    return load_model(choice).content
+
+
+def cmd_model_bundle(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.artifact import bundled_path
+    from bot.model.bundle import RULES_FILE, build_from_data, bundled_document, write_bundled
+
+    if not (Path(args.data) / RULES_FILE).exists():
+        print(f"sevbot: no {RULES_FILE} in {args.data}", file=sys.stderr)
+        return 2
+    model = build_from_data(args.data, exclude=args.exclude)
+    out = Path(args.out) if args.out else bundled_path()
+    if args.check:
+        current = json.loads(out.read_text(encoding="utf-8")) if out.exists() else None
+        same = current == bundled_document(model)
+        print(f"{out}: {'current' if same else 'out of date'} ({bundled_document(model)['version']})")
+        return 0 if same else 1
+    write_bundled(model, out)
+    provenance = model.provenance
+    print(
+        f"wrote {out}: {bundled_document(model)['version']}, {len(model.feature_names)} features,"
+        f" C={provenance['c']:g}, page-worthy from p={provenance['page_probability']:g}"
+    )
     return 0
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from analytics.drift import DriftReport, drift_report
 from analytics.model import ModelScorer
 from analytics.records import AlertRecord, AlertStatus
-from analytics.scoring import Scorer, ScoringContext
+from analytics.scoring import Scorer
 from storage.alerts import AlertStats
 from storage.db import Database
 
@@ -33,8 +33,7 @@ def live_drift(
                 ends_at=None,
                 group_key="",
                 expression=r.expression,
-            ),
-            ScoringContext(),
+            )
         )
         for r in rows
     ]

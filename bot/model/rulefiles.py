@@ -1,8 +1,8 @@
 """Load a team's Prometheus alerting rules from files into training examples (edge: reads files, parses YAML).
 
 Data flow: ``sevbot model train|evaluate --rules PATH…`` ─► :func:`load_rule_paths` ─► :class:`RuleLoad`
-(rules plus one :class:`FileReport` per file) ─► :func:`rule_examples` ─► ``analytics.model.train_model`` /
-``analytics.evaluate.evaluate``.
+(rules plus one :class:`FileReport` per file) ─► :func:`rule_examples` ─►
+``analytics.training.train_team_model`` / ``analytics.evaluate.evaluate``.
 
 Understood shapes: plain rule files (``groups: [{name, rules}]``), a bare list of groups, Kubernetes
 ``PrometheusRule`` objects (``spec.groups``), ``List`` objects and ``ConfigMap`` data holding rule files,

@@ -1,9 +1,9 @@
 """Which scorer serves: the registry's active model, else the bundled one, else the rule scorer; hot reload.
 
 The registry (``storage.registry``) holds every trained model as a version with its JSON artifact (plain
-numbers, never code). Serving uses, in order: the registry's active version, the bundled default model
-(trained from sevbot's own catalogue and cached under the data directory), and, only when neither loads,
-the rule scorer, logged as a warning and shown by ``/readyz``. A running service swaps to a newly promoted
+numbers, never code). Serving uses, in order: the registry's active version, the bundled model (a file of
+the package, built from published rules by ``sevbot model bundle``), and, only when neither loads, the
+rule scorer, logged as a warning and shown by ``/readyz``. A running service swaps to a newly promoted
 model without a restart (:func:`keep_model_current`).
 """
 
@@ -39,8 +39,12 @@ class ScorerChoice:
     warning: str | None = None
 
 
-def choose_scorer(db: Database, cache_dir: Path) -> ScorerChoice:
-    """The registry's active model, else the bundled default, else (with a warning) the rule scorer."""
+def choose_scorer(db: Database, cache_dir: Path | None = None) -> ScorerChoice:
+    """The registry's active model, else the bundled default, else (with a warning) the rule scorer.
+
+    ``cache_dir`` is no longer needed (the bundled model ships in the package instead of being trained on
+    first start); it stays in the signature for callers that still pass it.
+    """
     problems: list[str] = []
     try:
         with db.read() as conn:
@@ -52,8 +56,7 @@ def choose_scorer(db: Database, cache_dir: Path) -> ScorerChoice:
     except Exception as exc:  # a broken registry row must not stop the service
         problems.append(f"active registry model unusable: {exc}")
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)  # fail fast, before training, if it cannot be written
-        choice = ScorerChoice(default_scorer(cache_dir), ScorerOrigin.BUNDLED, "; ".join(problems) or None)
+        choice = ScorerChoice(default_scorer(), ScorerOrigin.BUNDLED, "; ".join(problems) or None)
     except Exception as exc:
         problems.append(f"bundled model unusable: {exc}")
         warning = "; ".join(problems) + "; scoring with the rule scorer"

@@ -1,7 +1,10 @@
-"""``sevbot model train``: catalogue + a team's rules (+ Slack corrections) into the registry; promotion.
+"""``sevbot model train``: a team's rules (+ Slack corrections) into the registry; promotion.
 
-Automatic promotion needs evidence: the candidate must be no worse than the serving model on held-out rule
-groups and corrections it was not trained on.
+The team model (``analytics.training.train_team_model``) leans on the bundled model as a prior; with too
+little team data to train one (fewer than two levels), the bundled content model is registered as it is,
+described by the team data, and people's ratings keep working through the scoring context. Automatic
+promotion needs evidence: the candidate must be no worse than the serving model on held-out rule groups
+and corrections it was not trained on.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from analytics.artifact import model_to_bytes
+from analytics.artifact import bundled_model, model_to_bytes
 from analytics.examples import TrainingExample, feedback_example
 from analytics.model import SeverityModel
 from analytics.records import AlertRecord, AlertStatus, Severity
 from analytics.scoring import Scorer
-from analytics.training import NAME_GRAM_CHOICES, macro_f1, train_model, training_set
+from analytics.training import macro_f1, train_team_model, with_summary
 from bot.model.rulefiles import RuleLoad, load_rule_paths, rule_examples
 from storage.db import Database
 from storage.feedback import FeedbackRepository, LabelledAlert
@@ -91,10 +94,17 @@ def heldout_macro_f1(model: Scorer | SeverityModel, examples: Sequence[TrainingE
 
 
 def _predict(model: Scorer | SeverityModel, example: TrainingExample) -> str:
-    if isinstance(model, SeverityModel):
-        proba = model.lean.proba(model.features(example.alert, example.context))
-        return model.lean.classes[int(np.argmax(proba))].value
-    return model.score(example.alert, example.context).level.value
+    scorer = model.scorer() if isinstance(model, SeverityModel) else model
+    return scorer.score(example.alert, example.context).level.value
+
+
+def team_model(examples: Sequence[TrainingExample], *, seed: int) -> SeverityModel:
+    """The team's model, or the bundled content model described by the team data when it cannot train one."""
+    prior = bundled_model()
+    if len({e.level for e in examples}) < 2:
+        provenance = {**prior.provenance, "kind": "bundled", "why": "team data holds fewer than two levels"}
+        return with_summary(prior, examples, provenance=provenance)
+    return train_team_model(examples, prior=prior.content, seed=seed)
 
 
 def split_heldout(examples: Sequence[TrainingExample], seed: int) -> tuple[list[int], list[int]] | None:
@@ -119,7 +129,7 @@ def train_and_register(
     seed: int = 0,
     now: datetime,
 ) -> TrainOutcome:
-    """Train on the catalogue + the team's rules (+ feedback), register it, and promote it if allowed.
+    """Train on the team's rules (+ feedback), register it, and promote it if allowed.
 
     ``auto`` promotes only when the new model is not worse than ``current`` on held-out data: a share of
     the team's own rule groups and corrections that the candidate was not trained on.
@@ -143,7 +153,7 @@ def train_and_register(
     split = split_heldout(team, seed) if team and promote == "auto" else None
     if split is not None:
         train_idx, test_idx = split
-        candidate = train_model(training_set(rules=[team[i] for i in train_idx], seed=seed), seed=seed)
+        candidate = team_model([team[i] for i in train_idx], seed=seed)
         test = [team[i] for i in test_idx]
         heldout = HeldOut(
             n=len(test),
@@ -152,11 +162,8 @@ def train_and_register(
             current_macro_f1=heldout_macro_f1(current, test),
             current_version=current.version,
         )
-    # With a team's rule files, the alert-name 4-gram weight is chosen by grouped CV inside the training
-    # data, exactly as `sevbot model evaluate` measures it (feedback alone keeps the default).
-    choices = NAME_GRAM_CHOICES if from_rules and from_rules.examples else ()
-    model = train_model(training_set(rules=team, seed=seed), seed=seed, name_gram_choices=choices)
-    metrics: dict[str, Any] = {"heldout": _heldout_json(heldout)}
+    model = team_model(team, seed=seed)
+    metrics: dict[str, Any] = {"heldout": _heldout_json(heldout), "chosen": model.provenance.get("chosen")}
     summary = model.summary
     with db.write() as conn:
         repo = ModelRepository(conn)
@@ -165,7 +172,7 @@ def train_and_register(
                 version=model.version,
                 artifact=model_to_bytes(model),
                 metrics=metrics,
-                features=list(model.lean.feature_names),
+                features=list(model.feature_names),
                 training_summary={
                     "n_examples": summary.n_examples,
                     "by_level": summary.by_level,
@@ -199,7 +206,7 @@ def _decide(promote: str, heldout: HeldOut | None, version: str, current: str) -
     if promote == "always":
         return True, "promoted (--promote)"
     if version == current:
-        return False, "identical to the model already serving"
+        return False, "not promoted: identical to the model already serving"
     if heldout is None:
         return False, (
             f"not promoted: fewer than {MIN_HELDOUT_GROUPS} rule groups or corrected alert patterns to hold "

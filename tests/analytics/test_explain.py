@@ -1,67 +1,62 @@
-"""Explanations: contributions in plain words that add up to the score, rendered with signs."""
+"""Explanations: signals in plain words, each once, that add up to the score, rendered with signs."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from analytics.catalogue import catalogue_examples
-from analytics.explain import describe_feature, render_reason, signed
-from analytics.features import alert_features
-from analytics.model import SeverityModel
+from analytics.explain import describe_signal, merge_signals, render_reason, signal_of, signed
 from analytics.records import AlertRecord, AlertStatus
-from analytics.scoring import Reason, ScoringContext
+from analytics.scoring import Reason
 
 
-def make_alert(**overrides: object) -> AlertRecord:
-    fields: dict[str, object] = {
-        "source": "alertmanager",
-        "fingerprint": "f1",
-        "status": AlertStatus.FIRING,
-        "labels": {"alertname": "KubePodCrashLooping", "severity": "critical", "namespace": "shop-prod"},
-        "annotations": {"summary": "Pod is crash looping", "description": "Container restarts often."},
-        "starts_at": datetime(2025, 3, 8, 2, 30, tzinfo=UTC),  # a Saturday night
-        "ends_at": None,
-        "group_key": "g",
-    }
-    fields.update(overrides)
-    return AlertRecord(**fields)  # type: ignore[arg-type]
-
-
-def test_describe_feature_puts_features_in_plain_words() -> None:
-    alert = make_alert(labels={"alertname": "HighErrorRate", "service": "checkout"})
-    context = ScoringContext(service_alerts_5m=5, service_alerts_60m=24, service_usual_per_hour=2.0)
-    assert describe_feature("ctx:rate_ratio", 1.0, alert, context) == "30× the usual alert rate for checkout"
-    assert "burst on checkout" in describe_feature("ctx:burst", 1.0, alert, context)
-    assert describe_feature("sev:critical", 1.0, alert, context) == "source says critical"
-    assert describe_feature("fn:absent", 0.5, alert, context) == "query uses absent()"
-    assert describe_feature("hour:night", 1.0, alert, context) == "night (00–06 UTC)"
-
-
-def test_explanation_adds_up_to_the_decision_score_for_every_level(default_model: SeverityModel) -> None:
-    examples = catalogue_examples(seed=3)[::40]
-    for example in examples:
-        decision = default_model.pipeline.decision_function([alert_features(example.alert, example.context)])[
-            0
-        ]
-        for k, level in enumerate(default_model.lean.classes):
-            explanation = default_model.explain(example.alert, example.context, level=level)
-            assert abs(explanation.total - decision[k]) < 1e-9
-            assert abs(explanation.score - decision[k]) < 1e-9
-        chosen = default_model.explain(example.alert, example.context)
-        assert chosen.level is max(chosen.probabilities, key=lambda s: chosen.probabilities[s])
-
-
-def test_reasons_render_in_plain_words_with_signs(default_model: SeverityModel) -> None:
-    assert render_reason(Reason("source says critical", 1.94)) == "source says critical +1.9"
-    assert render_reason(Reason("night (00–06 UTC)", -0.2)) == "night (00–06 UTC) \u22120.2"
-    assert render_reason(Reason("label env=dev", 0.04)) == "label env=dev +0.04"
-    assert signed(-0.001) == "±0"
-    example = catalogue_examples(seed=5)[17]
-    explanation = default_model.explain(example.alert, example.context)
-    lines = explanation.lines(top=3)
-    assert len(lines) == 5
-    assert lines[0] == render_reason(
-        Reason(explanation.contributions[0].text, explanation.contributions[0].weight)
+def make_alert(name: str = "NodeDown") -> AlertRecord:
+    return AlertRecord(
+        source="alertmanager",
+        fingerprint="f1",
+        status=AlertStatus.FIRING,
+        labels={"alertname": name, "team": "sre"},
+        annotations={"summary": "Node is down", "description": "The node stopped answering."},
+        starts_at=datetime(2025, 3, 8, 2, 30, tzinfo=UTC),
+        ends_at=None,
+        group_key="g",
     )
-    assert lines[-1].startswith(f"base rate for {explanation.level} ")
-    assert lines[-2].startswith(f"{len(explanation.contributions) - 3} other signals ")
+
+
+def test_features_that_say_the_same_thing_are_one_signal() -> None:
+    assert {signal_of(n) for n in ("name:down", "text:down", "topic:down", "mword:down", "tok:down")} == {
+        "word:down"
+    }
+    assert {signal_of(n) for n in ("cmp:>", "thr:pct90", "check:>pct90")} == {"check"}
+    assert {signal_of(n) for n in ("has:team", "label:team=sre")} == {"label:team"}
+    assert signal_of("fn:absent") == "fn:absent"
+
+
+def test_a_signal_reads_as_a_sentence_about_the_alert() -> None:
+    alert = make_alert()
+    assert describe_signal("word:down", ["name:down", "text:down", "topic:down"], alert) == (
+        "its name and text say “down”"
+    )
+    assert describe_signal("word:down", ["tok:down"], alert) == "its name says “down”"
+    assert describe_signal("word:stopped", ["tok:stopped"], alert) == "its text says “stopped”"
+    assert describe_signal("check", ["cmp:>", "thr:pct90", "check:>pct90"], alert) == (
+        "it fires when its query is > 90–94%"
+    )
+    assert describe_signal("label:team", ["has:team", "label:team=sre"], alert) == "it has the label team=sre"
+    assert describe_signal("fn:absent", ["fn:absent"], alert) == "its query uses absent()"
+    assert describe_signal("for:le5m", ["for:le5m"], alert) == "it must hold 1–5 min before firing"
+
+
+def test_merged_signals_add_up_to_the_features_terms() -> None:
+    names = ["name:down", "text:down", "topic:down", "fn:absent", "has:team", "label:team=sre"]
+    weights = [0.5, 0.25, 0.125, -0.3, 0.01, 0.02]
+    merged = merge_signals(names, weights, make_alert())
+    assert [c.feature for c in merged] == ["word:down", "fn:absent", "label:team"]
+    assert abs(sum(c.weight for c in merged) - sum(weights)) < 1e-15
+    assert merged[0].weight == 0.875 and merged[0].value == 3.0
+
+
+def test_reasons_render_in_plain_words_with_signs() -> None:
+    assert render_reason(Reason("source says critical", 4.0)) == "source says critical +4.0"
+    assert render_reason(Reason("it is flapping", -0.75)) == "it is flapping \u22120.8"
+    assert render_reason(Reason("its name says “disk”", 0.04)) == "its name says “disk” +0.04"
+    assert signed(-0.001) == "±0"

@@ -1,4 +1,4 @@
-"""Feature extraction: what an alert and its context turn into."""
+"""Feature extraction: what an alert's content turns into, and what is no feature at all."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from analytics.features import FeatureOptions, alert_features
 from analytics.records import AlertRecord, AlertStatus
-from analytics.scoring import ScoringContext
 
 
 def make_alert(**overrides: object) -> AlertRecord:
@@ -14,7 +13,13 @@ def make_alert(**overrides: object) -> AlertRecord:
         "source": "alertmanager",
         "fingerprint": "f1",
         "status": AlertStatus.FIRING,
-        "labels": {"alertname": "KubePodCrashLooping", "severity": "critical", "namespace": "shop-prod"},
+        "labels": {
+            "alertname": "KubePodCrashLooping",
+            "severity": "critical",
+            "namespace": "shop",
+            "env": "prod",
+            "environment": "production",
+        },
         "annotations": {"summary": "Pod is crash looping", "description": "Container restarts often."},
         "starts_at": datetime(2025, 3, 8, 2, 30, tzinfo=UTC),  # a Saturday night
         "ends_at": None,
@@ -24,37 +29,29 @@ def make_alert(**overrides: object) -> AlertRecord:
     return AlertRecord(**fields)  # type: ignore[arg-type]
 
 
-def test_alert_features_cover_name_text_severity_labels_time() -> None:
+def test_alert_features_cover_name_text_labels_and_for() -> None:
     features = alert_features(make_alert(values={"for": "15m"}))
-    assert {"name:crash", "text:restarts", "topic:crash", "sev:critical", "sevmap:SEV1"} <= features.keys()
-    assert {"has:namespace", "label:namespace=shop-prod", "env:prod", "for:le15m"} <= features.keys()
-    assert {"hour:night", "day:weekend"} <= features.keys()
-    assert not any(name.startswith("label:severity") for name in features)
-
-
-def test_source_severity_can_be_left_out_for_training_on_rule_files() -> None:
-    features = alert_features(make_alert(), options=FeatureOptions(include_source_severity=False))
-    assert not any(name.startswith(("sev:", "sevmap:")) for name in features)
-
-
-def test_context_features_appear_only_when_there_is_context() -> None:
-    quiet = alert_features(make_alert(), ScoringContext())
-    assert not any(name.startswith("ctx:") for name in quiet)
-
-    busy = ScoringContext(
-        service_criticality="Critical",
-        service_alerts_5m=10,
-        service_alerts_60m=40,
-        service_usual_per_hour=2.0,
-        group_alerts_5m=8,
-        flapping=True,
-        duplicates=3,
-        past_ratings={"SEV1": 3, "SEV3": 1},
+    assert {"name:crash", "text:restarts", "topic:crash", "has:namespace", "label:namespace=shop"} <= set(
+        features
     )
-    features = alert_features(make_alert(), busy)
-    assert {"ctx:criticality=critical", "ctx:burst", "ctx:rate_ratio", "ctx:group_5m"} <= features.keys()
-    assert {"ctx:flapping", "ctx:duplicates", "ctx:rated=SEV1", "ctx:rated=SEV3"} <= features.keys()
-    assert features["ctx:rated=SEV1"] > features["ctx:rated=SEV3"]
-    assert alert_features(make_alert(), busy, options=FeatureOptions(include_context=False)).keys() == (
-        alert_features(make_alert()).keys()
+    assert "for:le15m" in features
+
+
+def test_the_word_the_environment_and_the_time_are_no_features() -> None:
+    features = alert_features(make_alert())
+    families = {name.partition(":")[0] for name in features}
+    assert not families & {"sev", "sevmap", "env", "hour", "day", "ctx"}
+    assert not any(
+        name.startswith(("label:severity", "has:severity", "label:env", "has:env")) for name in features
     )
+    night = alert_features(make_alert(starts_at=datetime(2025, 3, 10, 14, 0, tzinfo=UTC)))
+    assert night == features
+
+
+def test_fixed_words_are_never_stemmed_or_split_into_grams() -> None:
+    alert = make_alert(labels={"alertname": "ProductionDiskCritical"})
+    features = alert_features(alert, options=FeatureOptions(stems=True, name_grams=0.5))
+    assert {"name:production", "name:critical", "name:disk"} <= set(features)
+    assert "name:product" not in features  # "production" would stem to it, whose sign is learned elsewhere
+    grams = {name[5:] for name in features if name.startswith("gram:")}
+    assert grams == {"<dis", "disk", "isk>"}

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics import text as text_module
-from analytics.explain import describe_feature
+from analytics.explain import describe_signal
 from analytics.features import FeatureOptions, alert_features
 from analytics.records import AlertRecord, AlertStatus
 from analytics.text import name_grams, stem, words
@@ -45,7 +45,9 @@ def test_name_grams_and_stems_are_options() -> None:
     assert not any(name.startswith("gram:") for name in plain) and "name:restart" not in plain
     grams = alert_features(alert, options=FeatureOptions(name_grams=0.5))
     assert grams["gram:tart"] == 0.5 and grams["gram:<res"] == 0.5
-    assert describe_feature("gram:<res", 0.5, alert, None) == "alert name contains “res”"
+    assert describe_signal("gram", ["gram:<res", "gram:tart"], alert) == (
+        "its name is spelt like names seen in training (2 letter groups)"
+    )
     stemmed = alert_features(alert, options=FeatureOptions(stems=True))
     assert {"name:restarting", "name:restart", "text:restarted", "text:restart"} <= stemmed.keys()
     assert [stem(w) for w in ("restarted", "failures", "process", "status", "errors", "up")] == [

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from analytics.artifact import model_to_bytes
-from analytics.model import SeverityModel
+from analytics.artifact import ArtifactError, bundled_model, model_to_bytes
+from analytics.model import ModelScorer, SeverityModel
 from analytics.scoring import RuleScorer
-from analytics.training import train_model, training_set
+from analytics.training import train_team_model
 from bot.app import create_app
 from bot.bootstrap import build_services
+from bot.model import serving
 from bot.model.rulefiles import load_rule_paths, rule_examples
 from bot.model.serving import ModelWatcher, choose_scorer
 from bot.normalize import normalize
@@ -56,16 +57,21 @@ def test_the_service_scores_with_the_bundled_model_and_says_so(
     assert f'sevbot_model_info{{origin="bundled",version="{ready["scorer"]["version"]}"}} 1.0' in metrics
 
 
-def test_without_a_loadable_model_the_rule_scorer_serves_with_a_warning(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where the model cache should be")
-    settings = make_settings(tmp_path, None, scorer="model", model_cache_dir=blocker / "models")
+def test_without_a_loadable_model_the_rule_scorer_serves_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> ModelScorer:
+        raise ArtifactError("analytics/data/bundled-model.json: unsupported model format version 2")
+
+    monkeypatch.setattr(serving, "default_scorer", broken)
+    settings = make_settings(tmp_path, None, scorer="model")
     services = build_services(settings)
     try:
-        choice = choose_scorer(services.db, blocker / "models")
+        choice = choose_scorer(services.db)
         assert isinstance(services.scorer.current, RuleScorer)
         assert services.scorer.origin == "rules"
         assert services.scorer.warning and "rule scorer" in services.scorer.warning
+        assert "unsupported model format version 2" in services.scorer.warning
         assert choice.origin == "rules"
     finally:
         services.close()
@@ -73,9 +79,9 @@ def test_without_a_loadable_model_the_rule_scorer_serves_with_a_warning(tmp_path
 
 @pytest.fixture(scope="module")
 def team_model(mixins: Path) -> SeverityModel:
-    """A model that is not the bundled one: the catalogue plus a team's rule files (trained once)."""
+    """A model that is not the bundled one: a team's rule files with the bundled prior (trained once)."""
     rules = rule_examples(load_rule_paths([mixins / "assets" / "prometheus"])).examples
-    return train_model(training_set(rules=rules), seed=0)
+    return train_team_model(rules, prior=bundled_model().content, seed=0)
 
 
 def test_a_model_promoted_elsewhere_is_picked_up_without_a_restart(
