@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,22 +12,7 @@ from hypothesis import strategies as st
 from analytics import promql
 from analytics.features import alert_features
 from analytics.promql import duration_minutes, expression_features, expression_of
-from analytics.records import AlertRecord, AlertStatus
-
-
-def make_alert(**overrides: object) -> AlertRecord:
-    fields: dict[str, object] = {
-        "source": "alertmanager",
-        "fingerprint": "f1",
-        "status": AlertStatus.FIRING,
-        "labels": {"alertname": "KubePodCrashLooping", "severity": "critical", "namespace": "shop-prod"},
-        "annotations": {"summary": "Pod is crash looping", "description": "Container restarts often."},
-        "starts_at": datetime(2025, 3, 8, 2, 30, tzinfo=UTC),  # a Saturday night
-        "ends_at": None,
-        "group_key": "g",
-    }
-    fields.update(overrides)
-    return AlertRecord(**fields)  # type: ignore[arg-type]
+from tests.support.alerts import make_alert
 
 
 def test_expression_features_name_metrics_functions_and_the_comparison() -> None:

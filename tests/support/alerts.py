@@ -26,3 +26,19 @@ def checkout_alert(*, service: str, env: str) -> AlertRecord:
 def alert_fields(alert: AlertRecord) -> dict[str, Any]:
     """The record's fields as keyword arguments (to build a changed copy)."""
     return {f.name: getattr(alert, f.name) for f in fields(alert)}
+
+
+def make_alert(**overrides: object) -> AlertRecord:
+    """A firing crash-loop alert (critical, a prod namespace, Saturday night); overrides replace fields."""
+    fields: dict[str, object] = {
+        "source": "alertmanager",
+        "fingerprint": "f1",
+        "status": AlertStatus.FIRING,
+        "labels": {"alertname": "KubePodCrashLooping", "severity": "critical", "namespace": "shop-prod"},
+        "annotations": {"summary": "Pod is crash looping", "description": "Container restarts often."},
+        "starts_at": datetime(2025, 3, 8, 2, 30, tzinfo=UTC),  # a Saturday night
+        "ends_at": None,
+        "group_key": "g",
+    }
+    fields.update(overrides)
+    return AlertRecord(**fields)  # type: ignore[arg-type]
