@@ -14,7 +14,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from analytics.reports import LEVELS
+from analytics.reports import LEVELS, DailyRow, ReportData, opened_at_level
 
 DPI = 100
 WIDTH_PX = 1000
@@ -46,7 +46,7 @@ def _figure() -> Figure:
     return fig
 
 
-def incidents_per_day(report: dict[str, Any]) -> Figure:
+def incidents_per_day(report: ReportData) -> Figure:
     """Stacked bars: incidents opened per UTC day, one series per severity."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -55,7 +55,7 @@ def incidents_per_day(report: dict[str, Any]) -> Figure:
     positions = list(range(len(days)))
     bottom = [0] * len(days)
     for level in LEVELS:
-        counts = [int(row[level]) for row in rows]
+        counts = [opened_at_level(row, level) for row in rows]
         ax.bar(positions, counts, bottom=bottom, label=level, color=SEVERITY_COLORS[level])
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     ax.set_title(f"Incidents per day by severity\n{period(report)}")
@@ -67,23 +67,37 @@ def incidents_per_day(report: dict[str, Any]) -> Figure:
     return fig
 
 
-def response_trend(report: dict[str, Any]) -> Figure:
+def response_trend(report: ReportData) -> Figure:
     """Lines: each day's median time to acknowledge and to resolve, in minutes (gaps where none)."""
     fig = _figure()
     ax = fig.add_subplot()
     rows = shown_days(report)
     days = _day_labels(rows)
     series = (
-        ("mtta_s", "acknowledged", "MTTA (median)", OKABE_ITO["orange"], "o", "-"),
-        ("mttr_s", "resolved", "MTTR (median)", OKABE_ITO["blue"], "s", "--"),
+        (
+            [row["mtta_s"] for row in rows],
+            [row["acknowledged"] for row in rows],
+            "MTTA (median)",
+            OKABE_ITO["orange"],
+            "o",
+            "-",
+        ),
+        (
+            [row["mttr_s"] for row in rows],
+            [row["resolved"] for row in rows],
+            "MTTR (median)",
+            OKABE_ITO["blue"],
+            "s",
+            "--",
+        ),
     )
-    for key, count_key, label, color, marker, style in series:
-        minutes = [float("nan") if row[key] is None else row[key] / 60 for row in rows]
+    for medians, counts, label, color, marker, style in series:
+        minutes = [float("nan") if m is None else m / 60 for m in medians]
         ax.plot(list(range(len(days))), minutes, marker=marker, linestyle=style, color=color, label=label)
-        for x, (value, row) in enumerate(zip(minutes, rows, strict=True)):
+        for x, (value, n) in enumerate(zip(minutes, counts, strict=True)):
             if value == value:  # not NaN: say how many incidents the median is of
                 ax.annotate(
-                    f"n={row[count_key]}",
+                    f"n={n}",
                     (x, value),
                     xytext=(0, 6),
                     textcoords="offset points",
@@ -101,7 +115,7 @@ def response_trend(report: dict[str, Any]) -> Figure:
     return fig
 
 
-def noisiest_rules(report: dict[str, Any]) -> Figure:
+def noisiest_rules(report: ReportData) -> Figure:
     """Horizontal bars, noisiest rule on top: times fired, split by whether people acknowledged."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -129,14 +143,14 @@ def noisiest_rules(report: dict[str, Any]) -> Figure:
     return fig
 
 
-CHARTS: dict[str, Callable[[dict[str, Any]], Figure]] = {
+CHARTS: dict[str, Callable[[ReportData], Figure]] = {
     "incidents_per_day.png": incidents_per_day,
     "mtta_mttr_trend.png": response_trend,
     "noisiest_rules.png": noisiest_rules,
 }
 
 
-def write_charts(report: dict[str, Any], out_dir: Path) -> list[Path]:
+def write_charts(report: ReportData, out_dir: Path) -> list[Path]:
     """Every chart of ``CHARTS`` saved as a PNG in ``out_dir``; returns the paths in that order."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -147,22 +161,26 @@ def write_charts(report: dict[str, Any], out_dir: Path) -> list[Path]:
     return paths
 
 
-def period(report: dict[str, Any]) -> str:
+def period(report: ReportData) -> str:
     """The report's period as a title shows it: ``2026-11-13 14:00 → 2026-11-20 14:00 UTC``."""
     start, end = report["period"]["start"], report["period"]["end"]
     return f"{start[:10]} {start[11:16]} → {end[:10]} {end[11:16]} UTC"
 
 
-def shown_days(report: dict[str, Any]) -> list[dict[str, Any]]:
+def shown_days(report: ReportData) -> list[DailyRow]:
     """The days a chart shows: a first day the period only partly covers is left out when nothing
     happened in that part (it would read as a quiet day; it is only a short one)."""
     rows = list(report["daily"])
-    if len(rows) > 1 and rows[0].get("hours", 24) < 24 and not any(rows[0][level] for level in LEVELS):
+    if (
+        len(rows) > 1
+        and rows[0].get("hours", 24) < 24
+        and not any(opened_at_level(rows[0], level) for level in LEVELS)
+    ):
         rows = rows[1:]
     return rows
 
 
-def _day_labels(rows: list[dict[str, Any]]) -> list[str]:
+def _day_labels(rows: list[DailyRow]) -> list[str]:
     return [row["day"][5:] for row in rows]  # "11-20" for 2026-11-20
 
 

@@ -27,10 +27,10 @@ Definitions (every figure is about the incidents *opened* in the period and thei
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,101 @@ FEEDBACK_COLUMNS = ("id", "incident_id", "kind", "old_severity", "new_severity",
 LLM_COLUMNS = ("outcome", "calls", "tokens_in", "tokens_out")
 
 
+# --- the report's shape (JSON-ready; ``bot.reporting`` renders it, ``analytics.charts`` draws it) -------
+
+
+class Period(TypedDict):
+    start: str
+    end: str
+    days: float
+
+
+class Spread(TypedDict):
+    """Median and p90 of durations in seconds (``None`` without any), and how many there were."""
+
+    median: float | None
+    p90: float | None
+    count: int
+
+
+class RuleRow(TypedDict):
+    alertname: str
+    fired: int
+    duplicates: int
+    incidents: int
+    share_acknowledged: float | None
+    share_noise: float | None
+    flapping: int
+    median_duration_s: float | None
+    noise_score: float | None
+
+
+class AgreementRow(TypedDict):
+    precision: float | None
+    recall: float | None
+    sevbot_said: int
+    people_said: int
+    agreed: int
+
+
+class ModelAgreement(TypedDict):
+    rated: int
+    agreed: int
+    agreement: float | None
+    noise: int
+    levels: dict[str, AgreementRow]
+
+
+class LlmUse(TypedDict):
+    calls: int
+    tokens_in: int
+    tokens_out: int
+    tokens: int
+    fallbacks: int
+    by_outcome: dict[str, int]
+
+
+# One row per service or per severity: the key ("service" or "severity") names the group.
+class BreakdownRow(TypedDict):
+    service: NotRequired[str]
+    severity: NotRequired[str]
+    incidents: int
+    alerts: int
+    mtta_s: Spread
+    mttr_s: Spread
+
+
+# One UTC day: incidents opened per level ("SEV1" … "SEV4" are not identifiers, hence the functional form).
+class DailyRow(TypedDict):
+    day: str
+    hours: float
+    SEV1: int
+    SEV2: int
+    SEV3: int
+    SEV4: int
+    mtta_s: float | None
+    mttr_s: float | None
+    acknowledged: int
+    resolved: int
+
+
+class ReportData(TypedDict):
+    period: Period
+    incidents: int
+    alerts: int
+    duplicates: int
+    compression: float | None
+    status: dict[str, int]
+    mtta_s: Spread
+    mttr_s: Spread
+    noisiest_rules: list[RuleRow]
+    model_agreement: ModelAgreement
+    llm: LlmUse
+    by_service: list[BreakdownRow]
+    by_severity: list[BreakdownRow]
+    daily: list[DailyRow]
+
+
 @dataclass(frozen=True, slots=True)
 class ReportFrames:
     """The inputs of a report; each frame has (at least) the columns named in ``*_COLUMNS``.
@@ -85,7 +180,7 @@ def empty_frames() -> ReportFrames:
     )
 
 
-def summarize(frames: ReportFrames, *, start: datetime, end: datetime, top: int = 10) -> dict[str, Any]:
+def summarize(frames: ReportFrames, *, start: datetime, end: datetime, top: int = 10) -> ReportData:
     """Every figure of the report for the period ``[start, end]``, as one JSON-ready dict."""
     _require(frames)
     inc = _incidents(frames.incidents)
@@ -116,7 +211,7 @@ def summarize(frames: ReportFrames, *, start: datetime, end: datetime, top: int 
     }
 
 
-def spread(seconds: pd.Series) -> dict[str, Any]:
+def spread(seconds: pd.Series) -> Spread:
     """Median and p90 of durations in seconds (``None`` without any), and how many there were."""
     values = seconds.dropna().to_numpy(dtype=float)
     if values.size == 0:
@@ -127,7 +222,7 @@ def spread(seconds: pd.Series) -> dict[str, Any]:
 
 def noisiest_rules(
     incidents: pd.DataFrame, duplicates: pd.Series, feedback: pd.DataFrame, *, top: int = 10
-) -> list[dict[str, Any]]:
+) -> list[RuleRow]:
     """The rules ranked noisiest first (see the module docstring for the score); ``duplicates`` is
     indexed by alertname."""
     noise_ids = set(feedback.loc[feedback["kind"] == "noise", "incident_id"].astype(int))
@@ -175,7 +270,7 @@ def noisiest_rules(
     ]
 
 
-def model_agreement(feedback: pd.DataFrame) -> dict[str, Any]:
+def model_agreement(feedback: pd.DataFrame) -> ModelAgreement:
     """How often sevbot's severity matched what people said (see the module docstring)."""
     if feedback.empty:
         levels = {level: _agreement_row(0, 0, 0) for level in LEVELS}
@@ -205,7 +300,7 @@ def model_agreement(feedback: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def llm_use(llm: pd.DataFrame) -> dict[str, Any]:
+def llm_use(llm: pd.DataFrame) -> LlmUse:
     """LLM calls, tokens and fallbacks to templates, from calls counted per outcome."""
     by_outcome = {str(o): int(c) for o, c in zip(llm["outcome"], llm["calls"], strict=True)}
     tokens_in = int(pd.to_numeric(llm["tokens_in"]).sum())
@@ -220,7 +315,7 @@ def llm_use(llm: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def daily(incidents: pd.DataFrame, *, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def daily(incidents: pd.DataFrame, *, start: datetime, end: datetime) -> list[DailyRow]:
     """Per UTC day of the period: incidents opened per severity, and that day's median MTTA and MTTR."""
     days = pd.date_range(
         pd.Timestamp(start).tz_convert(UTC).floor("D"), pd.Timestamp(end).tz_convert(UTC).floor("D"), freq="D"
@@ -246,7 +341,10 @@ def daily(incidents: pd.DataFrame, *, start: datetime, end: datetime) -> list[di
         {
             "day": ts.strftime("%Y-%m-%d"),
             "hours": hours(ts),
-            **{level: int(counts.at[ts, level]) for level in LEVELS},
+            "SEV1": int(counts.at[ts, "SEV1"]),
+            "SEV2": int(counts.at[ts, "SEV2"]),
+            "SEV3": int(counts.at[ts, "SEV3"]),
+            "SEV4": int(counts.at[ts, "SEV4"]),
             "mtta_s": _round(medians.at[ts, "tta"]),
             "mttr_s": _round(medians.at[ts, "ttr"]),
             "acknowledged": int(measured.at[ts, "tta"]),
@@ -286,29 +384,44 @@ def _duplicates(frame: pd.DataFrame) -> pd.Series:
     return counts.groupby(frame["alertname"].astype(object)).sum()
 
 
-def _breakdown(inc: pd.DataFrame, key: str, *, order: Iterable[str] | None) -> list[dict[str, Any]]:
+def _breakdown(inc: pd.DataFrame, key: str, *, order: Iterable[str] | None) -> list[BreakdownRow]:
     fired = inc.groupby(key)["alert_count"].sum()
     keys = list(order) if order is not None else sorted(set(inc[key]))
     tta = dict(list((inc["acknowledged_s"] - inc["opened_s"]).groupby(inc[key])))
     ttr = dict(list((inc["resolved_s"] - inc["opened_s"]).groupby(inc[key])))
     counts = inc.groupby(key).size()
     empty = pd.Series(dtype=float)
-    rows: list[dict[str, Any]] = [
-        {
-            key: k,
-            "incidents": int(counts.get(k, 0)),
-            "alerts": int(fired.get(k, 0)),
-            "mtta_s": spread(tta.get(k, empty)),
-            "mttr_s": spread(ttr.get(k, empty)),
-        }
+    rows = [
+        cast(
+            BreakdownRow,
+            {
+                key: k,
+                "incidents": int(counts.get(k, 0)),
+                "alerts": int(fired.get(k, 0)),
+                "mtta_s": spread(tta.get(k, empty)),
+                "mttr_s": spread(ttr.get(k, empty)),
+            },
+        )
         for k in keys
     ]
     if order is None:
-        rows.sort(key=lambda r: (-int(r["incidents"]), -int(r["alerts"]), str(r[key])))
+        rows.sort(key=lambda r: (-r["incidents"], -r["alerts"], group_of(r)))
     return rows
 
 
-def _agreement_row(agreed: int, said: int, people: int) -> dict[str, Any]:
+def opened_at_level(row: DailyRow, level: str) -> int:
+    """Incidents of one level opened that day (``level``: "SEV1" … "SEV4")."""
+    counts: Mapping[str, object] = row  # a TypedDict is a Mapping: read it by a computed key
+    value = counts[level]
+    return value if isinstance(value, int) else 0
+
+
+def group_of(row: BreakdownRow) -> str:
+    """The service or the severity a breakdown row is about."""
+    return row.get("service") or row.get("severity") or ""
+
+
+def _agreement_row(agreed: int, said: int, people: int) -> AgreementRow:
     return {
         "precision": _ratio(agreed, said),
         "recall": _ratio(agreed, people),

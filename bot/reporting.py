@@ -13,12 +13,11 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection
 
-from analytics.reports import LEVELS, ReportFrames, summarize
+from analytics.reports import LEVELS, BreakdownRow, ReportData, ReportFrames, group_of, summarize
 from storage.db import Database
 from storage.reports import Columns, read_report_rows
 
@@ -27,9 +26,9 @@ from storage.reports import Columns, read_report_rows
 class Report:
     """The figures of one period (``data``, JSON-ready) and how to show them."""
 
-    data: dict[str, Any]
+    data: ReportData
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> ReportData:
         return self.data
 
     def as_text(self) -> str:
@@ -83,7 +82,7 @@ def _frame(columns: Columns) -> pd.DataFrame:
 # --- rendering ------------------------------------------------------------------------------------------
 
 
-def _lines(d: dict[str, Any], *, markdown: bool) -> list[str]:
+def _lines(d: ReportData, *, markdown: bool) -> list[str]:
     period = d["period"]
     h = "## " if markdown else ""
     b = "**" if markdown else ""
@@ -163,9 +162,9 @@ def _lines(d: dict[str, Any], *, markdown: bool) -> list[str]:
     return out
 
 
-def _breakdown_row(row: dict[str, Any], key: str) -> list[str]:
+def _breakdown_row(row: BreakdownRow, key: str) -> list[str]:
     return [
-        str(row[key]),
+        group_of(row),
         str(row["incidents"]),
         str(row["alerts"]),
         _dur(row["mtta_s"]["median"]),
