@@ -13,6 +13,7 @@ from bot.settings.file import (
     SlackConfig,
     SlackPermissions,
     SlackRoute,
+    is_notifying,
     load_file_config,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "SlackConfig",
     "SlackPermissions",
     "SlackRoute",
+    "is_notifying",
     "load_file_config",
     "load_settings",
     "parse_duration",

@@ -43,12 +43,40 @@ class GroupingConfig(BaseModel):
         return value
 
 
+def _slack_mention(value: str | None) -> str | None:
+    """A person or group as Slack notifies them: ``U0123``/``W0123`` → ``<@U0123>``, ``S0123`` →
+    ``<!subteam^S0123>``; ``<@…>``, ``<!subteam^…>``, ``<!here>`` and ``<!channel>`` are kept. Anything else
+    (``@payments-oncall``, a team's name) is shown as text and notifies nobody."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if re.fullmatch(r"[UW][A-Z0-9]{2,20}", value):
+        return f"<@{value}>"
+    if re.fullmatch(r"S[A-Z0-9]{2,20}", value):
+        return f"<!subteam^{value}>"
+    if value.startswith("<") and not re.fullmatch(
+        r"<(@[UW][A-Z0-9]{2,20}|!subteam\^S[A-Z0-9]{2,20}|!here|!channel)>", value
+    ):
+        raise ValueError(f"{value!r} is not a Slack mention like <@U0123>, <!subteam^S0123>, <!here>")
+    return value
+
+
+SlackMention = Annotated[str | None, BeforeValidator(_slack_mention)]
+
+
+def is_notifying(mention: str | None) -> bool:
+    """Whether Slack notifies someone for this mention (a ``@handle`` written as text does not)."""
+    return bool(mention) and str(mention).startswith("<")
+
+
 class ServiceConfig(BaseModel):
-    """One entry of the service catalog."""
+    """One entry of the service catalog. ``owner`` is whom escalations and re-notifications mention."""
 
     model_config = ConfigDict(extra="forbid")
 
-    owner: str | None = None
+    owner: SlackMention = None
     team: str | None = None
     criticality: Literal["critical", "high", "medium", "low"] = "medium"
 
@@ -97,6 +125,7 @@ class SlackRoute(BaseModel):
 
     match: dict[str, MatchValue]
     channel: str = Field(min_length=1)
+    mention: SlackMention = None  # whom escalations mention when the service's catalog entry names no owner
     _matchers = field_validator("match")(_check_matchers)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import re2
 
 from bot.errors import MatcherError
-from bot.settings import ServiceConfig, SlackConfig
+from bot.settings import ServiceConfig, SlackConfig, SlackRoute
 
 
 def incident_facts(
@@ -43,10 +43,24 @@ class ChannelRouter:
     default_channel: str
 
     def channel_for(self, facts: Mapping[str, str]) -> str:
+        route = self._route_for(facts)
+        return route.channel if route is not None else self.config.default_channel or self.default_channel
+
+    def _route_for(self, facts: Mapping[str, str]) -> SlackRoute | None:
         for route in self.config.routes:
             if all(facts.get(key) in values for key, values in route.match.items()):
-                return route.channel
-        return self.config.default_channel or self.default_channel
+                return route
+        return None
+
+    def owner_mention(self, facts: Mapping[str, str], catalog: Mapping[str, ServiceConfig]) -> str | None:
+        """Whom to mention when an incident escalates or waits unacknowledged: the catalog's ``owner`` of
+        its service, else the matching route's ``mention``, else nobody (the global SEV1 mention is the
+        sink's own, for SEV1 root posts only)."""
+        entry = catalog.get(facts.get("service", ""))
+        if entry is not None and entry.owner:
+            return entry.owner
+        route = self._route_for(facts)
+        return route.mention if route is not None else None
 
 
 # --- silences ---------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError, MatcherError
-from bot.settings import FileConfig, ServiceConfig, SlackConfig, load_file_config
+from bot.settings import FileConfig, ServiceConfig, SlackConfig, is_notifying, load_file_config
 from bot.slack.routing import (
     ChannelRouter,
     config_matchers,
@@ -136,3 +136,39 @@ def test_stored_matchers_that_re2_refuses_match_nothing_instead_of_failing() -> 
     ]
 
     assert [matches(m, facts()) for m in stored] == [False, False, False]
+
+
+def test_the_owner_is_the_catalogs_then_the_routes_mention() -> None:
+    config = SlackConfig.model_validate(
+        {"routes": [{"match": {"team": "payments"}, "channel": "#payments", "mention": "S0PAY"}]}
+    )
+    router = ChannelRouter(config, "#incidents")
+    catalog = {
+        "checkout": ServiceConfig(owner="U0ALICE", team="payments"),
+        "cart": ServiceConfig(team="payments"),
+    }
+
+    assert router.owner_mention(facts(), catalog) == "<@U0ALICE>"
+    assert router.owner_mention(facts(service="cart"), catalog) == "<!subteam^S0PAY>"
+    assert router.owner_mention(facts(service="search", team="search"), catalog) is None
+
+
+@pytest.mark.parametrize(
+    ("written", "stored", "notifies"),
+    [
+        ("U0ALICE", "<@U0ALICE>", True),
+        ("S0PAY", "<!subteam^S0PAY>", True),
+        ("<!subteam^S0PAY>", "<!subteam^S0PAY>", True),
+        ("<!here>", "<!here>", True),
+        ("@payments-oncall", "@payments-oncall", False),
+    ],
+)
+def test_owners_are_written_as_slack_notifies_them(written: str, stored: str, notifies: bool) -> None:
+    owner = ServiceConfig(owner=written).owner
+    assert owner == stored
+    assert is_notifying(owner) is notifies
+
+
+def test_an_owner_that_looks_like_a_mention_but_is_not_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a Slack mention"):
+        ServiceConfig(owner="<@alice>")
