@@ -14,7 +14,8 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from analytics.reports import LEVELS, DailyRow, ReportData, opened_at_level
+from analytics.report_types import DailyRow, ReportData
+from analytics.reports import LEVELS, opened_at_level
 
 DPI = 100
 WIDTH_PX = 1000

@@ -30,12 +30,22 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from analytics.records import IncidentStatus, Severity
+from analytics.report_types import (
+    AgreementRow,
+    BreakdownRow,
+    DailyRow,
+    LlmUse,
+    ModelAgreement,
+    ReportData,
+    RuleRow,
+    Spread,
+)
 
 LEVELS = tuple(level.value for level in Severity)
 NO_SERVICE = "(none)"
@@ -59,99 +69,7 @@ FEEDBACK_COLUMNS = ("id", "incident_id", "kind", "old_severity", "new_severity",
 LLM_COLUMNS = ("outcome", "calls", "tokens_in", "tokens_out")
 
 
-# --- the report's shape (JSON-ready; ``bot.reporting`` renders it, ``analytics.charts`` draws it) -------
-
-
-class Period(TypedDict):
-    start: str
-    end: str
-    days: float
-
-
-class Spread(TypedDict):
-    """Median and p90 of durations in seconds (``None`` without any), and how many there were."""
-
-    median: float | None
-    p90: float | None
-    count: int
-
-
-class RuleRow(TypedDict):
-    alertname: str
-    fired: int
-    duplicates: int
-    incidents: int
-    share_acknowledged: float | None
-    share_noise: float | None
-    flapping: int
-    median_duration_s: float | None
-    noise_score: float | None
-
-
-class AgreementRow(TypedDict):
-    precision: float | None
-    recall: float | None
-    sevbot_said: int
-    people_said: int
-    agreed: int
-
-
-class ModelAgreement(TypedDict):
-    rated: int
-    agreed: int
-    agreement: float | None
-    noise: int
-    levels: dict[str, AgreementRow]
-
-
-class LlmUse(TypedDict):
-    calls: int
-    tokens_in: int
-    tokens_out: int
-    tokens: int
-    fallbacks: int
-    by_outcome: dict[str, int]
-
-
-# One row per service or per severity: the key ("service" or "severity") names the group.
-class BreakdownRow(TypedDict):
-    service: NotRequired[str]
-    severity: NotRequired[str]
-    incidents: int
-    alerts: int
-    mtta_s: Spread
-    mttr_s: Spread
-
-
-# One UTC day: incidents opened per level ("SEV1" … "SEV4" are not identifiers, hence the functional form).
-class DailyRow(TypedDict):
-    day: str
-    hours: float
-    SEV1: int
-    SEV2: int
-    SEV3: int
-    SEV4: int
-    mtta_s: float | None
-    mttr_s: float | None
-    acknowledged: int
-    resolved: int
-
-
-class ReportData(TypedDict):
-    period: Period
-    incidents: int
-    alerts: int
-    duplicates: int
-    compression: float | None
-    status: dict[str, int]
-    mtta_s: Spread
-    mttr_s: Spread
-    noisiest_rules: list[RuleRow]
-    model_agreement: ModelAgreement
-    llm: LlmUse
-    by_service: list[BreakdownRow]
-    by_severity: list[BreakdownRow]
-    daily: list[DailyRow]
+# The report's shape (ReportData and its rows) is in analytics.report_types.
 
 
 @dataclass(frozen=True, slots=True)

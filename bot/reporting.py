@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Connection
 
-from analytics.reports import LEVELS, BreakdownRow, ReportData, ReportFrames, group_of, summarize
+from analytics.report_types import BreakdownRow, ReportData
+from analytics.reports import LEVELS, ReportFrames, group_of, summarize
 from storage.db import Database
 from storage.reports import Columns, read_report_rows
 
