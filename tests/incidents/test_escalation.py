@@ -23,7 +23,9 @@ services:
 
 def reminders(slack: FakeSlack) -> list[str]:
     return [
-        c.args["text"] for c in slack.calls_to("chat.postMessage", ok=True) if ":alarm_clock:" in c.args["text"]
+        c.args["text"]
+        for c in slack.calls_to("chat.postMessage", ok=True)
+        if ":alarm_clock:" in c.args["text"]
     ]
 
 
