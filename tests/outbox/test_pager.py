@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import build_ticker
-
 from tests.support.clock import Clock
 from tests.support.escalation import escalation
 from tests.support.fake_pager import FakePager
