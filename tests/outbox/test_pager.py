@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import build_ticker
+from bot.errors import ConfigError
 from tests.support.clock import Clock
 from tests.support.escalation import escalation
 from tests.support.fake_pager import FakePager
@@ -142,3 +143,13 @@ def test_a_second_ticker_at_the_same_moment_neither_reminds_nor_pages_again(
         esc.deliver()
         assert [r.body["event_action"] for r in pager.requests] == ["trigger"]
         assert len([r for r in esc.rows("slack") if r["kind"] == "incident.renotify"]) == 1
+
+
+def test_pagerduty_without_a_routing_key_is_refused_at_start(
+    tmp_path: Path, database_url: str, clock: Clock, slack: FakeSlack, pager: FakePager
+) -> None:
+    with (
+        pytest.raises(ConfigError, match="SEVBOT_PAGERDUTY_ROUTING_KEY"),
+        escalation(tmp_path, database_url, clock, slack, pagerduty_config(pager)),
+    ):
+        pass
