@@ -70,6 +70,8 @@ class TimelineKind(enum.StrEnum):
     ALERT_RESOLVED = "alert.resolved"
     SEVERITY_CHANGED = "severity.changed"
     SEVERITY_CONFIRMED = "severity.confirmed"
+    INCIDENT_RENOTIFIED = "incident.renotified"  # nobody acknowledged in time: the owner was reminded
+    PAGER_SENT = "pager.sent"  # an event for the pager was queued (trigger, acknowledge, resolve)
 
 
 class ChangeKind(enum.StrEnum):
@@ -90,6 +92,8 @@ class OutboxTopic(enum.StrEnum):
 
     SLACK = "slack"
     LLM = "llm"
+    PAGERDUTY = "pagerduty"  # PagerDuty's Events API v2
+    WEBHOOK = "webhook"  # a generic outgoing webhook (JSON)
 
 
 class OutboxKind(enum.StrEnum):
@@ -97,6 +101,8 @@ class OutboxKind(enum.StrEnum):
     INCIDENT_UPDATED = "incident.updated"  # slack: a thread reply about changes, and the root updated
     INCIDENT_DRAFT = "incident.draft"  # slack: a finished draft into the thread
     DRAFT_REQUESTED = "draft.requested"  # llm: write a draft
+    INCIDENT_RENOTIFY = "incident.renotify"  # slack: a new thread reply mentioning the owner (no ack yet)
+    PAGER_EVENT = "pager.event"  # pagerduty / webhook: trigger, acknowledge or resolve
 
 
 class OutboxStatus(enum.StrEnum):
@@ -110,6 +116,22 @@ class OutboxStatus(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"
     PARKED = "parked"
+
+
+class PagerAction(enum.StrEnum):
+    """What a pager is told about an incident (PagerDuty's ``event_action``)."""
+
+    TRIGGER = "trigger"
+    ACKNOWLEDGE = "acknowledge"
+    RESOLVE = "resolve"
+
+
+class PagerState(enum.StrEnum):
+    """The last pager event queued for an incident (``incidents.pager_state``; NULL: never paged)."""
+
+    TRIGGERED = "triggered"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
 
 
 class FeedbackKind(enum.StrEnum):
@@ -221,6 +243,27 @@ class DraftPayload(TypedDict):
     label: str  # "AI draft (model)" or "Template draft": a draft is always labelled as one
     text: str
     requested_by: str | None
+
+
+class RenotifyPayload(TypedDict):
+    """``incident.renotify``: the n-th reminder of this open period, and how long nobody has acknowledged."""
+
+    count: int
+    unacked_seconds: int
+
+
+class PagerPayload(TypedDict):
+    """``pager.event``: what the pagerduty and webhook sinks send, fixed when the event was queued."""
+
+    action: PagerAction
+    dedup_key: str
+    summary: str
+    severity: str  # sevbot's level (SEV1 …); the PagerDuty sink maps it to critical/error/warning/info
+    status: str  # the incident's status when the event was queued
+    service: str | None
+    source: str
+    at: str  # ISO 8601, when the event was queued
+    reason: str  # "opened", "unacknowledged", "acknowledged", "resolved"
 
 
 def severity_change(before: str, after: str, *, by: str | None = None, reason: str | None = None) -> Change:

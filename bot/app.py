@@ -16,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from analytics.records import ScorerOrigin
 from analytics.scoring import Scorer
-from bot.bootstrap import build_services, outbox_sinks
+from bot.bootstrap import build_services, build_ticker, outbox_sinks
 from bot.clock import utcnow
 from bot.errors import ClientDisconnected, InvalidPayload, PayloadError, Unavailable
 from bot.http import api, docs, health, openapi, webhooks
@@ -56,11 +56,14 @@ def create_app(
     )
     if worker is not None:
         services.ingestor.on_commit = worker.wake
+    # Escalation and heartbeats tick where the outbox is delivered (`sevbot worker` processes otherwise).
+    ticker = build_ticker(services, wake=worker.wake) if worker is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop)) if worker else None
+        ticking = asyncio.create_task(ticker.run(stop, interval=settings.tick_seconds)) if ticker else None
         upkeep = None
         if services.scorer.origin in (ScorerOrigin.REGISTRY, ScorerOrigin.BUNDLED):
             watcher = ModelWatcher(services.db, services.scorer, settings.resolved_model_cache_dir)
@@ -89,7 +92,7 @@ def create_app(
             if close_socket is not None:
                 await close_socket()
             stop.set()
-            for running in (task, upkeep, retention):
+            for running in (task, upkeep, retention, ticking):
                 if running is not None:
                     await running
             services.close()
@@ -100,6 +103,7 @@ def create_app(
     )
     app.state.services = services
     app.state.worker = worker
+    app.state.ticker = ticker
     app.state.sinks = router
     # SQLite has one writer: webhooks queue here (and commit together) rather than in SQLite's busy loop.
     app.state.committer = GroupCommitter(

@@ -7,16 +7,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from analytics.records import OutboxStatus, ScorerOrigin
+from analytics.records import OutboxStatus, OutboxTopic, ScorerOrigin
 from analytics.scoring import RuleScorer, Scorer
 from bot.clock import utcnow
+from bot.errors import ConfigError
+from bot.incidents.escalation import Escalator
+from bot.incidents.heartbeat import HeartbeatWatch
 from bot.incidents.rules import IncidentRules
+from bot.incidents.ticker import Ticker
 from bot.ingest.context import ContextProvider
 from bot.ingest.pipeline import Ingestor
 from bot.llm.sink import build_draft_sink
 from bot.metrics import Metrics
 from bot.model.serving import ScorerSlot, choose_scorer
 from bot.outbox.console import ConsoleSink
+from bot.outbox.pager import PagerDutySink, WebhookSink
 from bot.outbox.worker import Sink, TopicRouter
 from bot.settings import FileConfig, Settings
 from bot.slack.sink import build_slack_sink
@@ -35,6 +40,7 @@ class Services:
     metrics: Metrics
     scorer: ScorerSlot
     ingestor: Ingestor
+    heartbeats: HeartbeatWatch
 
     def close(self) -> None:
         self.db.dispose()
@@ -72,6 +78,7 @@ def build_services(
         flap_changes=config.grouping.flap_changes,
         flap_window=config.grouping.flap_window,
     )
+    heartbeats = HeartbeatWatch(config=config.heartbeat, clock=clock)
     ingestor = Ingestor(
         db=db,
         scorer=slot,
@@ -79,6 +86,7 @@ def build_services(
         context=ContextProvider(catalog=config.services),
         metrics=metrics,
         clock=clock,
+        heartbeats=heartbeats,
     )
 
     def outbox_counts() -> dict[str, float]:
@@ -87,7 +95,54 @@ def build_services(
         return {status.value: float(counts.get(status, 0)) for status in OutboxStatus}
 
     metrics.watch_outbox(outbox_counts)
-    return Services(settings=settings, config=config, db=db, metrics=metrics, scorer=slot, ingestor=ingestor)
+    metrics.watch_heartbeats(lambda: heartbeats.last_seen(db))
+    return Services(
+        settings=settings,
+        config=config,
+        db=db,
+        metrics=metrics,
+        scorer=slot,
+        ingestor=ingestor,
+        heartbeats=heartbeats,
+    )
+
+
+def pager_sinks(settings: Settings, config: FileConfig) -> dict[OutboxTopic, Sink]:
+    """The pagers configured in ``escalation`` (PagerDuty needs SEVBOT_PAGERDUTY_ROUTING_KEY)."""
+    sinks: dict[OutboxTopic, Sink] = {}
+    pagerduty = config.escalation.pagerduty
+    if pagerduty is not None:
+        if settings.pagerduty_routing_key is None:
+            raise ConfigError(
+                "escalation.pagerduty is configured but SEVBOT_PAGERDUTY_ROUTING_KEY"
+                " (or SEVBOT_PAGERDUTY_ROUTING_KEY_FILE) is not set"
+            )
+        sinks[OutboxTopic.PAGERDUTY] = PagerDutySink(
+            base_url=pagerduty.url,
+            routing_key=settings.pagerduty_routing_key.get_secret_value(),
+            timeout=pagerduty.timeout.total_seconds(),
+        )
+    webhook = config.escalation.webhook
+    if webhook is not None:
+        token = settings.pager_webhook_token
+        sinks[OutboxTopic.WEBHOOK] = WebhookSink(
+            url=webhook.url,
+            token=token.get_secret_value() if token else None,
+            timeout=webhook.timeout.total_seconds(),
+        )
+    return sinks
+
+
+def build_ticker(services: Services, *, wake: Callable[[], None] | None = None) -> Ticker:
+    """The periodic escalation and heartbeat task of a process that delivers the outbox."""
+    escalator = Escalator(
+        db=services.db,
+        config=services.config.escalation,
+        pagers=list(pager_sinks(services.settings, services.config)),
+        clock=services.ingestor.clock,
+        metrics=services.metrics,
+    )
+    return Ticker(db=services.db, escalator=escalator, heartbeats=services.heartbeats, wake=wake)
 
 
 def outbox_sinks(services: Services, *, slack: Sink | None = None) -> TopicRouter:
@@ -96,6 +151,7 @@ def outbox_sinks(services: Services, *, slack: Sink | None = None) -> TopicRoute
     "slack": the given sink (tests pass their own), else Slack when SLACK_BOT_TOKEN is set, else the console
     sink that prints what would be posted.
     "llm": the drafting sink (always there: with no LLM configured it writes template drafts).
+    "pagerduty", "webhook": the pagers configured in ``escalation`` (:func:`pager_sinks`).
     """
     if slack is None and services.settings.slack_bot_token is not None:
         slack = build_slack_sink(
@@ -116,4 +172,6 @@ def outbox_sinks(services: Services, *, slack: Sink | None = None) -> TopicRoute
             clock=services.ingestor.clock,
         ),
     )
+    for topic, sink in pager_sinks(services.settings, services.config).items():
+        router.register(topic, sink)
     return router

@@ -23,7 +23,8 @@ SevbotError
 │   │   │                    parked until ``sevbot outbox retry --parked`` (``reason``)
 │   │   └── SlackBlocked     Slack's ``ok: false`` of that kind (``method``, ``error``, ``status``)
 │   ├── RetryAfter           the receiver asked to wait ``seconds`` (429, pacing, batching)
-│   └── SlackApiFailure      Slack's 5xx or transient ``ok: false`` (``method``, ``error``, ``status``)
+│   ├── SlackApiFailure      Slack's 5xx or transient ``ok: false`` (``method``, ``error``, ``status``)
+│   └── PagerFailure         a pager (PagerDuty, a webhook) answered 5xx or was unreachable (``target``)
 ├── LeaseLost                another worker took the outbox row over (this claim's lease ran out)
 
 ├── SlackLookupFailed        Slack could not say who is asking or what a channel is (``method``, ``error``)
@@ -187,6 +188,15 @@ class RetryAfter(DeliveryError):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"retry after {seconds:.1f}s")
         self.seconds = seconds
+
+
+class PagerFailure(DeliveryError):
+    """A pager answered 5xx or could not be reached; a later retry may succeed (``target``, ``status``)."""
+
+    def __init__(self, *, target: str, status: int | None, detail: str) -> None:
+        super().__init__(f"{target}: {detail}")
+        self.target = target
+        self.status = status
 
 
 class SlackApiFailure(DeliveryError):

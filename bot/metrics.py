@@ -26,6 +26,25 @@ class _Callback(Collector):
         yield family
 
 
+class _LabelledCallback(Collector):
+    """A gauge read at scrape time whose values carry several labels."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        read: Callable[[], dict[tuple[str, ...], float]],
+        labels: list[str],
+    ) -> None:
+        self._name, self._doc, self._read, self._labels = name, documentation, read, labels
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self._name, self._doc, labels=self._labels)
+        for values, value in self._read().items():
+            family.add_metric(list(values), value)
+        yield family
+
+
 def _build_versions() -> tuple[str, str, str]:
     import platform
     from importlib import metadata
@@ -128,6 +147,14 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.escalation_events = Counter(
+            "sevbot_escalation_events",
+            "Escalations queued: reminders (an open incident waited unacknowledged) and pager events "
+            "(trigger, acknowledge, resolve), by event.",
+            ["event"],
+            registry=self.registry,
+        )
+
         self.model_info = Gauge(
             "sevbot_model_info",
             "The severity scorer serving (1), by version and origin (registry, bundled, rules).",
@@ -172,5 +199,16 @@ class Metrics:
         self.registry.register(
             _Callback(
                 "sevbot_outbox_messages", "Outbox rows by status; pending is the backlog.", read, "status"
+            )
+        )
+
+    def watch_heartbeats(self, read: Callable[[], dict[tuple[str, ...], float]]) -> None:
+        """Expose when each heartbeat alert last arrived, by source and alert name (Unix time)."""
+        self.registry.register(
+            _LabelledCallback(
+                "sevbot_heartbeat_last_seen_timestamp_seconds",
+                "When each heartbeat alert (Watchdog …) last arrived, by source and alertname (Unix time).",
+                read,
+                ["source", "alertname"],
             )
         )

@@ -85,9 +85,16 @@ class Incident(Base):
     updated_at: Mapped[datetime]
     slack_channel: Mapped[str | None] = mapped_column(String(64))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+    # Escalation (bot.incidents.escalation): reminders sent while nobody acknowledged, the last one's time
+    # (the compare-and-set guard that makes one reminder per interval across processes), and the last
+    # pager event queued (PagerState; NULL: never paged).
+    renotify_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    renotified_at: Mapped[datetime | None]
+    pager_state: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         Index("ix_incidents_group_key_id", "group_key", "id"),
+        Index("ix_incidents_pager_state", "pager_state"),
         Index("ix_incidents_status_opened_at", "status", "opened_at"),
         Index("ix_incidents_opened_at", "opened_at"),
         Index("ix_incidents_alertname_id", "alertname", "id"),
@@ -307,3 +314,14 @@ class SlackThread(Base):
     )
     last_joined_reply_at: Mapped[datetime | None]
     channel_key: Mapped[str | None] = mapped_column(String(255))  # the channel as routed: its pacing key
+
+
+class Heartbeat(Base):
+    """When an always-firing alert (Watchdog) last arrived from a source; the incident its silence opened."""
+
+    __tablename__ = "heartbeats"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    alertname: Mapped[str] = mapped_column(String(ALERTNAME_LENGTH), primary_key=True)
+    last_seen_at: Mapped[datetime]
+    silent_incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))

@@ -120,7 +120,7 @@ def _uvicorn_config(app: Any, settings: Settings, *, host: str, port: int, **opt
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from prometheus_client import start_http_server
 
-    from bot.bootstrap import build_services, outbox_sinks
+    from bot.bootstrap import build_services, build_ticker, outbox_sinks
     from bot.clock import utcnow
     from bot.outbox.retention import keep_pruned
     from bot.outbox.worker import OutboxWorker
@@ -133,6 +133,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         poll_seconds=settings.outbox_poll_seconds,
         lease=timedelta(seconds=settings.outbox_lease_seconds),
     )
+    ticker = build_ticker(services, wake=worker.wake)
     if args.metrics_port is not None:
         start_http_server(args.metrics_port, addr=args.metrics_host, registry=services.metrics.registry)
 
@@ -146,8 +147,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
                 services.db, days=settings.retention_days, stop=stop, clock=utcnow, metrics=services.metrics
             )
         )
+        ticking = asyncio.create_task(ticker.run(stop, interval=settings.tick_seconds))
         await worker.run(stop)
         await retention
+        await ticking
 
     asyncio.run(run())
     services.close()

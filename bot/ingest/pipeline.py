@@ -16,6 +16,7 @@ from typing import Any
 
 from analytics.scoring import Scorer
 from bot.clock import utcnow
+from bot.incidents.heartbeat import HeartbeatWatch
 from bot.incidents.rules import IncidentRules
 from bot.ingest.apply import Apply, Outcome
 from bot.ingest.context import ContextProvider
@@ -64,6 +65,7 @@ class Ingestor:
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_commit: Callable[[], None] | None = None,
+        heartbeats: HeartbeatWatch | None = None,
     ) -> None:
         self.db = db
         self.context = context or ContextProvider(catalog={})
@@ -72,6 +74,7 @@ class Ingestor:
         self.metrics = metrics
         self.clock = clock
         self.on_commit = on_commit
+        self.heartbeats = heartbeats
 
     def ingest(self, batch: Batch) -> IngestResult:
         """Commit one batch; raises whatever stopped it, in which case nothing was written."""
@@ -130,6 +133,10 @@ class Ingestor:
             now = self.clock()
             with self.db.write() as conn:
                 self.db.lock_groups(conn, [alert.group_key for alert in records])
+                alerts = [batch.alerts for batch in work]
+                if self.heartbeats is not None:  # Watchdog & co. are recorded, never incidents
+                    alerts = self.heartbeats.take(conn, alerts, now)
+                    records = [alert for batch in alerts for alert in batch]
                 apply = Apply(
                     incidents=IncidentRepository(conn),
                     outbox=OutboxRepository(conn),
@@ -138,7 +145,7 @@ class Ingestor:
                     rules=self.rules,
                     now=now,
                 )
-                outcomes = apply.run([batch.alerts for batch in work])
+                outcomes = apply.run(alerts)
                 queued = apply.queued
             self._count(work, outcomes)
             if self.on_commit and queued:

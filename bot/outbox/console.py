@@ -37,6 +37,10 @@ def render(message: OutboxItem, incident: Incident | None) -> str:
     lines = []
     if message.kind == OutboxKind.INCIDENT_DRAFT:
         return render_draft(message.payload, head)
+    if message.kind == OutboxKind.INCIDENT_RENOTIFY:
+        count = message.payload.get("count", 1)
+        waited = int(message.payload.get("unacked_seconds", 0)) // 60
+        return f"[slack] REMINDER {head}\n    no acknowledgement after {waited} min (reminder {count})"
     if message.kind == OutboxKind.INCIDENT_OPENED:
         lines.append(f"[slack] NEW INCIDENT {head}")
         for reason in incident.reasons[:3]:

@@ -18,6 +18,8 @@ from analytics.records import (
     DraftSource,
     OutboxKind,
     OutboxTopic,
+    PagerPayload,
+    RenotifyPayload,
     UpdatePayload,
 )
 from storage.outbox import NewMessage
@@ -80,3 +82,14 @@ def incident_draft(
         "requested_by": requested_by,
     }
     return NewMessage(OutboxTopic.SLACK, OutboxKind.INCIDENT_DRAFT, incident_id, payload)
+
+
+def incident_renotify(incident_id: int, *, count: int, unacked_seconds: int) -> NewMessage:
+    """A new thread reply that mentions the incident's owner: nobody has acknowledged it in time."""
+    payload: RenotifyPayload = {"count": count, "unacked_seconds": unacked_seconds}
+    return NewMessage(OutboxTopic.SLACK, OutboxKind.INCIDENT_RENOTIFY, incident_id, payload)
+
+
+def pager_event(topic: OutboxTopic, incident_id: int, payload: PagerPayload) -> NewMessage:
+    """An event for a pager ("pagerduty" or "webhook"): trigger, acknowledge or resolve."""
+    return NewMessage(topic, OutboxKind.PAGER_EVENT, incident_id, payload)

@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     slack_sev1_mention: str | None = None  # e.g. "<!here>" or "<!subteam^S0123>"; only on SEV1 root posts
     public_url: str | None = None  # where sevbot's API is reachable, for links in Slack messages
 
+    # Escalation (YAML ``escalation``): the secrets of the pagers it hands incidents to, and how often the
+    # ticker looks for incidents waiting unacknowledged and for silent heartbeats.
+    pagerduty_routing_key: SecretStr | None = None  # the Events API v2 integration key of a service
+    pager_webhook_token: SecretStr | None = None  # sent as "Authorization: Bearer …" to escalation.webhook
+    tick_seconds: float = Field(default=15.0, gt=0, le=300)
+
     @field_validator(
         "webhook_token",
         "webhook_token_alertmanager",
@@ -127,6 +133,8 @@ class Settings(BaseSettings):
         "webhook_token_generic",
         "api_token",
         "metrics_token",
+        "pagerduty_routing_key",
+        "pager_webhook_token",
     )
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:

@@ -22,6 +22,7 @@ from pydantic import (
 from analytics.records import Severity
 from bot.errors import ConfigError
 from bot.settings.common import Duration
+from bot.settings.escalation import EscalationConfig, HeartbeatConfig
 
 
 class GroupingConfig(BaseModel):
@@ -202,6 +203,8 @@ class FileConfig(BaseModel):
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     slack: SlackConfig = Field(default_factory=SlackConfig)
     silences: list[SilenceConfig] = Field(default_factory=list)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig)
 
 
 def load_file_config(path: Path | None) -> FileConfig:

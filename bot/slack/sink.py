@@ -32,7 +32,7 @@ import anyio
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from analytics.records import OutboxKind, OutboxTopic
+from analytics.records import IncidentStatus, OutboxKind, OutboxTopic
 from bot.clock import utcnow
 from bot.errors import DeliveryBlocked, PermanentError, RetryAfter, SlackPermanentFailure
 from bot.metrics import Metrics
@@ -40,6 +40,7 @@ from bot.settings import FileConfig, Settings
 from bot.slack import blocks
 from bot.slack.pacing import ChannelPacer
 from bot.slack.reconcile import Part, Reconciler, metadata
+from bot.slack.reminders import reminder_message
 from bot.slack.routing import ChannelRouter
 from bot.slack.sink_state import DeliveryState, View
 from bot.slack.webapi import ROOT_GONE, make_client, translate
@@ -122,6 +123,8 @@ class SlackSink:
             return await self._updated(message, view, progress)
         if message.kind == OutboxKind.INCIDENT_DRAFT:
             return await self._draft(message, view, progress)
+        if message.kind == OutboxKind.INCIDENT_RENOTIFY:
+            return await self._remind(message, view, progress)
         raise PermanentError(f"the slack sink does not know outbox kind {message.kind!r}")
 
     # --- kinds ---------------------------------------------------------------------------------
@@ -175,6 +178,22 @@ class SlackSink:
             source=draft.source,
             model=draft.model,
             text=draft.text,
+            link=self._links(view).get("incident"),
+        )
+        await self._ensure_reply(view, progress, message, reply)
+        return progress
+
+    async def _remind(self, message: OutboxItem, view: View, progress: dict[str, Any]) -> dict[str, Any]:
+        """A new thread reply mentioning the owner (skipped if the incident was acknowledged meanwhile)."""
+        if view.incident.status != IncidentStatus.OPEN and "reply_ts" not in progress:
+            return {**progress, "skipped": f"incident is {view.incident.status}"}
+        await self._ensure_root(view, progress, message)
+        reply = reminder_message(
+            view.incident,
+            owner=self.router.owner_mention(self.state.facts(view.incident), self.config.services),
+            sev1_mention=self.options.sev1_mention,
+            count=int(message.payload.get("count", 1)),
+            unacked_seconds=int(message.payload.get("unacked_seconds", 0)),
             link=self._links(view).get("incident"),
         )
         await self._ensure_reply(view, progress, message, reply)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
-from bot.bootstrap import Services
+from bot.bootstrap import Services, build_ticker
 from bot.incidents.actions import IncidentActions
 from bot.outbox.console import ConsoleSink
 from bot.outbox.worker import OutboxWorker, TopicRouter
@@ -32,3 +33,17 @@ def test_actions_are_printed_with_who_and_why(services: Services, clock: Clock) 
     assert "acknowledged by U0ALICE" in text
     assert "severity SEV1 → SEV2 by U0ALICE: one region" in text
     assert "resolved by U0BOB: rolled back" in text
+
+
+def test_a_reminder_is_printed_with_how_long_the_incident_waited(services: Services, clock: Clock) -> None:
+    lines: list[str] = []
+    fire(services, am_alert())
+    clock.now += timedelta(minutes=10)
+    assert build_ticker(services).run_once().escalation.reminded == [1]
+    worker = OutboxWorker(db=services.db, sink=TopicRouter({"slack": ConsoleSink(lines.append)}), clock=clock)
+
+    while asyncio.run(worker.run_once()):
+        pass
+
+    assert "[slack] REMINDER #1 SEV1 [open]" in "\n".join(lines)
+    assert "no acknowledgement after 10 min (reminder 1)" in "\n".join(lines)
