@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, func, or_, select
+from sqlalchemy import ColumnElement, Connection, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from analytics.records import FeedbackKind, TimelineKind
+from analytics.records import FeedbackKind, IncidentStatus, TimelineKind
 from storage.models import Alert, Feedback, Incident, TimelineEvent
 
 # How many past incidents of the same alert name, and of the same service, similar-incident search reads
@@ -67,8 +67,10 @@ class IncidentReads:
         offset: int,
         exclude_channels: Collection[str] = (),
         exclude_ids: Collection[int] = (),
+        by_severity: bool = False,
     ) -> tuple[list[Incident], int]:
-        """Newest first, and how many match; ``exclude_*``: incidents posted to those channels, those ids."""
+        """Newest first (``by_severity``: unresolved first, then SEV1 … SEV4, then newest first), and how
+        many match; ``exclude_*``: incidents posted to those channels, those ids."""
         conditions = self._conditions(filters)
         if exclude_channels:
             conditions.append(
@@ -77,7 +79,11 @@ class IncidentReads:
         if exclude_ids:
             conditions.append(Incident.id.not_in(list(exclude_ids)))
         total = self.conn.execute(select(func.count()).select_from(Incident).where(*conditions)).scalar_one()
-        stmt = select(Incident).where(*conditions).order_by(Incident.id.desc()).limit(limit).offset(offset)
+        order: list[Any] = [Incident.id.desc()]
+        if by_severity:  # "SEV1" < "SEV2" …: the column's text sorts by urgency
+            resolved_last = case((Incident.status == IncidentStatus.RESOLVED, 1), else_=0)
+            order = [resolved_last, Incident.severity.asc(), Incident.opened_at.desc(), *order]
+        stmt = select(Incident).where(*conditions).order_by(*order).limit(limit).offset(offset)
         return list(self._session.scalars(stmt)), int(total)
 
     def unposted(self, filters: IncidentFilter) -> list[Unposted]:
