@@ -52,6 +52,17 @@ class Candidate:
     resolved_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class AlertBrief:
+    """What the root message shows of an alert: which one it is, whether it fires, since when."""
+
+    fingerprint: str
+    alertname: str
+    status: str
+    labels: dict[str, Any]
+    starts_at: datetime
+
+
 class IncidentReads:
     """Reads of incidents, their alerts and timeline, on the caller's connection."""
 
@@ -122,6 +133,17 @@ class IncidentReads:
         if limit is not None or offset:
             stmt = stmt.limit(limit).offset(offset)
         return list(self._session.scalars(stmt))
+
+    def newest_alerts(self, incident_id: int, *, limit: int) -> list[AlertBrief]:
+        """The incident's newest ``limit`` firings, newest first (an index range scan on the incident)."""
+        columns = (Alert.fingerprint, Alert.alertname, Alert.status, Alert.labels, Alert.starts_at)
+        stmt = select(*columns).where(Alert.incident_id == incident_id).order_by(Alert.id.desc()).limit(limit)
+        return [AlertBrief(**row._mapping) for row in self.conn.execute(stmt)]
+
+    def count_instances(self, incident_id: int) -> int:
+        """How many distinct alerts (fingerprints) the incident has."""
+        stmt = select(func.count(func.distinct(Alert.fingerprint))).where(Alert.incident_id == incident_id)
+        return int(self.conn.execute(stmt).scalar_one())
 
     def count_alerts(self, incident_id: int) -> int:
         stmt = select(func.count()).select_from(Alert).where(Alert.incident_id == incident_id)
