@@ -232,7 +232,7 @@ def named_alerts(changes: Sequence[Mapping[str, Any]]) -> str:
         parts.append(part)
     if len(by_name) > MAX_NAMES:
         parts.append(f"and {len(by_name) - MAX_NAMES} more")
-    return "; ".join(parts) or "?"
+    return ("; " if any(" on " in part for part in parts) else ", ").join(parts) or "?"
 
 
 def escalation_line(
