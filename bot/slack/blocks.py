@@ -189,14 +189,18 @@ def changes_text(
     lines: list[str] = []
     if joined or extra_joined:
         count = len(joined) + extra_joined
+        names = named_alerts(joined)
         lines.append(
-            f":heavy_plus_sign: {count} more alert{'s' if count != 1 else ''} joined: {named_alerts(joined)}"
+            f":heavy_plus_sign: {count} more alert{'s' if count != 1 else ''} joined"
+            + (f": {names}" if names else ".")
         )
     resolved = [c for c in changes if c.get("kind") == ChangeKind.ALERT_RESOLVED]
     if resolved:
         n = len(resolved)
+        names = named_alerts(resolved)
         lines.append(
-            f":large_green_circle: {n} alert{'s' if n != 1 else ''} resolved: {named_alerts(resolved)}"
+            f":large_green_circle: {n} alert{'s' if n != 1 else ''} resolved"
+            + (f": {names}" if names else ".")
         )
     for change in changes:
         line = _change_line(change, incident)
@@ -215,9 +219,9 @@ def named_alerts(changes: Sequence[Mapping[str, Any]]) -> str:
     by_name: dict[str, list[Mapping[str, str]]] = {}
     for change in changes:
         labels = change.get("labels")
-        by_name.setdefault(str(change.get("alertname", "?")), []).append(
-            labels if isinstance(labels, Mapping) else {}
-        )
+        if not change.get("alertname"):
+            continue  # a change queued before alert names were recorded on it
+        by_name.setdefault(str(change["alertname"]), []).append(labels if isinstance(labels, Mapping) else {})
     parts = []
     for name in sorted(by_name)[:MAX_NAMES]:
         members = by_name[name]
@@ -232,7 +236,7 @@ def named_alerts(changes: Sequence[Mapping[str, Any]]) -> str:
         parts.append(part)
     if len(by_name) > MAX_NAMES:
         parts.append(f"and {len(by_name) - MAX_NAMES} more")
-    return ("; " if any(" on " in part for part in parts) else ", ").join(parts) or "?"
+    return ("; " if any(" on " in part for part in parts) else ", ").join(parts)
 
 
 def escalation_line(
