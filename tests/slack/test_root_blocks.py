@@ -152,7 +152,7 @@ def test_a_resolve_while_alerts_fire_is_undone_by_their_next_notification(
     with running_slack_bot(tmp_path, database_url, config=CATALOG, users=ADMINS) as bot:
         firing = _pods(10)
         assert _send(bot, firing)["accepted"] == 10
-        channel, ts = bot.root()
+        _, ts = bot.root()
         # Alertmanager resending the same notification before anyone acts: duplicates, as before.
         assert _send(bot, firing)["duplicates"] == 10
 
@@ -183,3 +183,16 @@ def test_a_resolve_while_alerts_fire_is_undone_by_their_next_notification(
         assert "was still firing after the incident was resolved by hand" in told.args["text"]
         # Open again, the next repeat is a duplicate once more: idempotency is kept.
         assert _send(bot, firing)["duplicates"] == 10
+
+
+def test_list_is_sorted_by_severity_then_age_and_names_owners(tmp_path: Path, database_url: str) -> None:
+    with running_slack_bot(tmp_path, database_url, config=CATALOG) as bot:
+        bot.alert(name="CheckoutSlow", severity="warning", group_key="g1")
+        bot.alert(name="CheckoutDown", severity="critical", group_key="g2")
+        _send(bot, _pods(1))
+        bot.slack.wait_for("chat.postMessage", 3, where=lambda c: "thread_ts" not in c.args)
+
+        listed = bot.ask("list open").splitlines()
+
+        assert [line.split()[1] for line in listed[1:]] == ["*#2*", "*#3*", "*#1*"]  # SEV1, then newest SEV3
+        assert "owner <!subteam^S0SEARCH>" in listed[2] and "owner team payments" in listed[1]
