@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from analytics.records import SEVERITY_WORDS, ChangeKind, IncidentStatus, Severity
+from bot.incidents.affected import INSTANCE_KEYS
 from storage.models import Alert, Incident
 
 MAX_BLOCKS = 50
@@ -225,7 +226,11 @@ def named_alerts(changes: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for name in sorted(by_name)[:MAX_NAMES]:
         members = by_name[name]
-        keys = list(dict.fromkeys(k for labels in members for k in labels))
+        # In INSTANCE_KEYS order: stored as JSON, a change's labels may come back in another key order.
+        present = {k for labels in members for k in labels}
+        keys = [k for k in INSTANCE_KEYS if k in present and k != "job"] + (
+            ["job"] if "job" in present else []
+        )
         key = next((k for k in keys if len({m.get(k) for m in members}) > 1), keys[0] if keys else None)
         values = sorted({str(m[key]) for m in members if key and m.get(key)})
         part = esc(name)
