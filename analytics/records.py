@@ -214,6 +214,9 @@ Change = TypedDict(
         "reason": NotRequired[str],
         "from": NotRequired[str],
         "to": NotRequired[str],
+        # What tells this alert from its siblings (pod, instance, mountpoint …): "joined: X on pod a, b".
+        "labels": NotRequired[dict[str, str]],
+        "firing": NotRequired[int],  # a person's resolve: how many alerts were still firing
     },
 )
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, func, or_, select
+from sqlalchemy import ColumnElement, Connection, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from analytics.records import FeedbackKind, TimelineKind
+from analytics.records import FeedbackKind, IncidentStatus, TimelineKind
 from storage.models import Alert, Feedback, Incident, TimelineEvent
 
 # How many past incidents of the same alert name, and of the same service, similar-incident search reads
@@ -52,6 +52,17 @@ class Candidate:
     resolved_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class AlertBrief:
+    """What the root message shows of an alert: which one it is, whether it fires, since when."""
+
+    fingerprint: str
+    alertname: str
+    status: str
+    labels: dict[str, Any]
+    starts_at: datetime
+
+
 class IncidentReads:
     """Reads of incidents, their alerts and timeline, on the caller's connection."""
 
@@ -67,8 +78,10 @@ class IncidentReads:
         offset: int,
         exclude_channels: Collection[str] = (),
         exclude_ids: Collection[int] = (),
+        by_severity: bool = False,
     ) -> tuple[list[Incident], int]:
-        """Newest first, and how many match; ``exclude_*``: incidents posted to those channels, those ids."""
+        """Newest first (``by_severity``: unresolved first, then SEV1 … SEV4, then newest first), and how
+        many match; ``exclude_*``: incidents posted to those channels, those ids."""
         conditions = self._conditions(filters)
         if exclude_channels:
             conditions.append(
@@ -77,7 +90,11 @@ class IncidentReads:
         if exclude_ids:
             conditions.append(Incident.id.not_in(list(exclude_ids)))
         total = self.conn.execute(select(func.count()).select_from(Incident).where(*conditions)).scalar_one()
-        stmt = select(Incident).where(*conditions).order_by(Incident.id.desc()).limit(limit).offset(offset)
+        order: list[Any] = [Incident.id.desc()]
+        if by_severity:  # "SEV1" < "SEV2" …: the column's text sorts by urgency
+            resolved_last = case((Incident.status == IncidentStatus.RESOLVED, 1), else_=0)
+            order = [resolved_last, Incident.severity.asc(), Incident.opened_at.desc(), *order]
+        stmt = select(Incident).where(*conditions).order_by(*order).limit(limit).offset(offset)
         return list(self._session.scalars(stmt)), int(total)
 
     def unposted(self, filters: IncidentFilter) -> list[Unposted]:
@@ -116,6 +133,17 @@ class IncidentReads:
         if limit is not None or offset:
             stmt = stmt.limit(limit).offset(offset)
         return list(self._session.scalars(stmt))
+
+    def newest_alerts(self, incident_id: int, *, limit: int) -> list[AlertBrief]:
+        """The incident's newest ``limit`` firings, newest first (an index range scan on the incident)."""
+        columns = (Alert.fingerprint, Alert.alertname, Alert.status, Alert.labels, Alert.starts_at)
+        stmt = select(*columns).where(Alert.incident_id == incident_id).order_by(Alert.id.desc()).limit(limit)
+        return [AlertBrief(**row._mapping) for row in self.conn.execute(stmt)]
+
+    def count_instances(self, incident_id: int) -> int:
+        """How many distinct alerts (fingerprints) the incident has."""
+        stmt = select(func.count(func.distinct(Alert.fingerprint))).where(Alert.incident_id == incident_id)
+        return int(self.conn.execute(stmt).scalar_one())
 
     def count_alerts(self, incident_id: int) -> int:
         stmt = select(func.count()).select_from(Alert).where(Alert.incident_id == incident_id)

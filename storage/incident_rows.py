@@ -114,6 +114,7 @@ class CurrentIncident:
     severity: Severity
     alertname: str
     opened_at: datetime
+    firing_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,7 +184,14 @@ class IncidentRepository:
     def lock(self, incident_id: int) -> CurrentIncident | None:
         """The incident's status and severity, locked until the transaction ends (None: no such incident)."""
         row = self.conn.execute(
-            select(Incident.id, Incident.status, Incident.severity, Incident.alertname, Incident.opened_at)
+            select(
+                Incident.id,
+                Incident.status,
+                Incident.severity,
+                Incident.alertname,
+                Incident.opened_at,
+                Incident.firing_count,
+            )
             .where(Incident.id == incident_id)
             .with_for_update()
         ).one_or_none()
@@ -196,6 +203,7 @@ class IncidentRepository:
             severity=Severity(row.severity),
             alertname=row.alertname,
             opened_at=row.opened_at,
+            firing_count=int(row.firing_count or 0),
         )
 
     def change(self, incident_id: int, change: IncidentChange, *, now: datetime) -> None:

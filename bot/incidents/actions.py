@@ -52,6 +52,7 @@ class ActionResult:
     changed: bool
     status: IncidentStatus
     severity: Severity
+    firing: int = 0  # alerts still firing (a person may resolve an incident whose alerts still fire)
 
 
 class IncidentActions:
@@ -75,15 +76,20 @@ class IncidentActions:
     def resolve(
         self, incident_id: int, *, user: str, at: datetime, now: datetime, note: str | None = None
     ) -> ActionResult:
-        """Resolved by a person (its alerts may still fire; a new firing reopens it as usual)."""
+        """Resolved by a person. Its alerts may still fire: the next notification of any of them reopens
+        it (see :mod:`bot.ingest.apply`), and the thread says how many still fire."""
         current = self._current(incident_id)
         if current.status is IncidentStatus.RESOLVED:
             return _result(current, Action.RESOLVE, changed=False)
         change = IncidentChange(status=IncidentStatus.RESOLVED, resolved_at=at, resolved_by=user)
         self.incidents.change(incident_id, change, now=now)
-        data = {"by": user, "note": note} if note else {"by": user}
+        data: dict[str, object] = {"by": user, "note": note} if note else {"by": user}
+        if current.firing_count:
+            data["firing"] = current.firing_count
         self._tell(incident_id, at, now, TimelineKind.INCIDENT_RESOLVED, user, data)
-        return ActionResult(incident_id, Action.RESOLVE, True, IncidentStatus.RESOLVED, current.severity)
+        return ActionResult(
+            incident_id, Action.RESOLVE, True, IncidentStatus.RESOLVED, current.severity, current.firing_count
+        )
 
     def set_severity(
         self, incident_id: int, *, severity: str, user: str, at: datetime, now: datetime, reason: str | None
@@ -168,14 +174,17 @@ class IncidentActions:
         now: datetime,
         kind: TimelineKind,
         user: str,
-        data: dict[str, str],
+        data: Mapping[str, object],
     ) -> None:
         """A timeline event and the thread update that tells people about it."""
         self._record(incident_id, at, now, kind, user, data)
         change: Change = {"kind": ChangeKind(kind.value)}
         for key in ("by", "note", "reason"):
             if key in data:
-                change[key] = data[key]
+                change[key] = str(data[key])
+        firing = data.get("firing")
+        if isinstance(firing, int):
+            change["firing"] = firing
         self._enqueue(incident_id, change, now)
 
     def _enqueue(self, incident_id: int, change: Change, now: datetime) -> None:
@@ -183,4 +192,4 @@ class IncidentActions:
 
 
 def _result(current: CurrentIncident, action: Action, *, changed: bool) -> ActionResult:
-    return ActionResult(current.id, action, changed, current.status, current.severity)
+    return ActionResult(current.id, action, changed, current.status, current.severity, current.firing_count)

@@ -3,7 +3,10 @@
 :class:`Apply` decides in memory with the state loaded once per transaction, then writes everything in bulk
 (alerts, incident states, timeline events, outbox rows) through the repositories; the caller commits.
 The same alert again (same group, fingerprint, status and start time) is a duplicate: it is counted on
-the stored alert and changes nothing else, which makes Alertmanager's resends harmless.
+the stored alert and changes nothing else, which makes Alertmanager's resends harmless. One exception: a
+firing alert of an incident a person resolved. Alertmanager repeats a still-firing alert with the same
+``startsAt``; that repeat reopens the incident (a manual resolve cannot hide an alert that still fires),
+with a timeline event saying why, and is counted ``reopened``, not ``duplicate``.
 """
 
 from __future__ import annotations
@@ -17,16 +20,14 @@ from analytics.records import (
     AlertStatus,
     Change,
     ChangeKind,
-    DraftKind,
-    DraftReason,
     IncidentStatus,
     Severity,
     SeveritySource,
-    StoredReason,
     TimelineKind,
     severity_change,
 )
-from analytics.scoring import Score, Scorer, source_severity
+from analytics.scoring import Score, Scorer
+from bot.incidents.affected import identifying_labels
 from bot.incidents.rules import (
     STATE_CHANGE_KINDS,
     IncidentRules,
@@ -36,8 +37,7 @@ from bot.incidents.rules import (
     place_firing_alert,
 )
 from bot.ingest.context import BatchContext
-from bot.llm import automatic_draft_request
-from bot.outbox.messages import draft_requested, incident_opened, incident_updated
+from bot.ingest.rows import alert_row, outbox_messages, stored_reasons
 from storage.incident_rows import IncidentState, NewAlert, NewEvent, NewIncident
 from storage.incidents import IncidentRepository
 from storage.outbox import OutboxRepository
@@ -57,7 +57,9 @@ class _Known:
 
 @dataclass(slots=True)
 class Outcome:
-    counts: dict[str, int] = field(default_factory=lambda: {"new": 0, "resolved": 0, "duplicate": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"new": 0, "resolved": 0, "duplicate": 0, "reopened": 0}
+    )
     touched: set[int] = field(default_factory=set)
     opened: list[int] = field(default_factory=list)
 
@@ -121,8 +123,11 @@ class Apply:
         existing = next((k for k in firings if k.starts_at == starts_at), None)
         if existing is not None:
             if record.status is AlertStatus.RESOLVED and existing.status == AlertStatus.FIRING:
-                self._resolve(existing, record.ends_at or self.now)
+                self._resolve(existing, record, record.ends_at or self.now)
                 self.outcome.counts["resolved"] += 1
+            elif record.status is AlertStatus.FIRING and self._hidden_by_a_resolve(existing):
+                self._reopen_still_firing(existing, record)
+                self.outcome.counts["reopened"] += 1
             else:
                 self._duplicate(existing)
                 self.outcome.counts["duplicate"] += 1
@@ -173,14 +178,49 @@ class Apply:
             state, starts_at, kind, {"fingerprint": record.fingerprint, "alertname": record.alertname}
         )
         self._change(
-            state, {"kind": ChangeKind.ALERT_JOINED, "alertname": record.alertname, "title": record.title}
+            state,
+            {
+                "kind": ChangeKind.ALERT_JOINED,
+                "alertname": record.alertname,
+                "title": record.title,
+                "labels": identifying_labels(record.labels),
+            },
         )
         row = self._alert_row(record, state.id, starts_at, score)
         if refires or placement is Placement.REOPEN:
             self._check_flapping(state, starts_at)
         return _Known(state.id, record.fingerprint, starts_at, AlertStatus.FIRING, row=row)
 
-    def _resolve(self, known: _Known, ends_at: datetime) -> None:
+    def _hidden_by_a_resolve(self, known: _Known) -> bool:
+        """A still-firing alert of an incident that is resolved: only a person's resolve does that."""
+        return known.status == AlertStatus.FIRING and self._state(known.incident_id).status == (
+            IncidentStatus.RESOLVED
+        )
+
+    def _reopen_still_firing(self, known: _Known, record: AlertRecord) -> None:
+        """The next notification of an alert that kept firing after a person resolved its incident."""
+        state = self._state(known.incident_id)
+        state.status = IncidentStatus.OPEN
+        state.resolved_at = None
+        state.dirty = True
+        why = {
+            "fingerprint": known.fingerprint,
+            "alertname": record.alertname,
+            "reason": "still_firing",
+            "note": f"{record.alertname} was still firing after a person resolved the incident",
+        }
+        self._event(state, self.now, TimelineKind.INCIDENT_REOPENED, why)
+        change: Change = {
+            "kind": ChangeKind.INCIDENT_REOPENED,
+            "alertname": record.alertname,
+            "labels": identifying_labels(record.labels),
+            "reason": "still_firing",
+            "firing": state.firing_count,
+        }
+        self._change(state, change)
+        self._check_flapping(state, self.now)
+
+    def _resolve(self, known: _Known, record: AlertRecord, ends_at: datetime) -> None:
         known.status = AlertStatus.RESOLVED
         if known.row is not None:
             known.row.status, known.row.ends_at = AlertStatus.RESOLVED, ends_at
@@ -197,7 +237,12 @@ class Apply:
             self._event(state, ends_at, TimelineKind.INCIDENT_RESOLVED, {"by": "alerts"})
             self._change(state, {"kind": ChangeKind.INCIDENT_RESOLVED})
         else:
-            self._change(state, {"kind": ChangeKind.ALERT_RESOLVED})
+            resolved: Change = {
+                "kind": ChangeKind.ALERT_RESOLVED,
+                "alertname": record.alertname,
+                "labels": identifying_labels(record.labels),
+            }
+            self._change(state, resolved)
         self._check_flapping(state, ends_at)
 
     def _resolved_unseen(self, record: AlertRecord, starts_at: datetime) -> _Known:
@@ -238,7 +283,7 @@ class Apply:
             severity_source=_severity_source(score),
             confidence=score.confidence,
             model_version=score.model_version,
-            reasons=_reasons(score),
+            reasons=stored_reasons(score),
             labels=dict(record.labels),
             opened_at=starts_at,
             updated_at=self.now,
@@ -281,7 +326,7 @@ class Apply:
         state.severity_source = _severity_source(score)
         state.confidence = score.confidence
         state.model_version = score.model_version
-        state.reasons = _reasons(score)
+        state.reasons = stored_reasons(score)
 
     def _check_flapping(self, state: IncidentState, at: datetime) -> None:
         if state.flapping:
@@ -333,28 +378,7 @@ class Apply:
     def _alert_row(
         self, record: AlertRecord, incident_id: int, starts_at: datetime, score: Score
     ) -> NewAlert:
-        row = NewAlert(
-            incident_id=incident_id,
-            source=record.source,
-            group_key=record.group_key,
-            fingerprint=record.fingerprint,
-            alertname=record.alertname,
-            title=record.title,
-            service=record.service,
-            labels=record.labels,
-            annotations=record.annotations,
-            links=record.links,
-            values=record.values,
-            generator_url=record.generator_url,
-            expression=record.expression,
-            starts_at=starts_at,
-            severity=score.level,
-            source_severity=source_severity(record.labels),
-            probabilities={level.value: p for level, p in score.probabilities.items()},
-            reasons=_reasons(score),
-            model_version=score.model_version,
-            received_at=self.now,
-        )
+        row = alert_row(record, incident_id=incident_id, starts_at=starts_at, score=score, now=self.now)
         self.alert_rows.append(row)
         return row
 
@@ -364,31 +388,10 @@ class Apply:
         self.repo.count_duplicates(self.duplicates)
         self.repo.save_states([state for state in self.by_id.values() if state.dirty], self.now)
         self.repo.add_events(self.events)
-        messages = [incident_opened(incident_id) for incident_id in self.outcome.opened]
-        messages += [
-            incident_updated(incident_id, changes)
-            for incident_id, changes in self.changes.items()
-            if incident_id not in self.opened
-        ]
-        messages += [draft_requested(i, DraftKind.SUMMARY, reason=DraftReason.OPENED) for i in self.opened]
-        for incident_id, changes in self.changes.items():
-            state = self.by_id[incident_id]
-            request = (
-                None
-                if incident_id in self.opened
-                else automatic_draft_request(
-                    incident_id, changes, status=state.status, alert_count=state.alert_count
-                )
-            )
-            if request is not None:
-                messages.append(request)
+        messages = outbox_messages(opened=self.opened, changes=self.changes, states=self.by_id)
         self.outbox.enqueue(messages, self.now)
         self.queued = bool(messages)
 
 
 def _severity_source(score: Score) -> SeveritySource:
     return SeveritySource.RULES if score.model_version.startswith("rules") else SeveritySource.MODEL
-
-
-def _reasons(score: Score) -> list[StoredReason]:
-    return [{"text": r.text, "weight": r.weight} for r in score.reasons]

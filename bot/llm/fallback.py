@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from analytics.records import TimelineKind
-from bot.llm.grounding import Grounding
+from bot.llm.grounding import Grounding, person
 
 NO_RUNBOOK = "No matching runbook section was found; no steps are suggested."
 
@@ -71,7 +71,7 @@ def _runbook_lines(g: Grounding, *, excerpts: bool) -> list[str]:
 
 def _resolution(g: Grounding) -> str:
     lasted = (g.resolved_at - g.opened_at) if g.resolved_at else None
-    by = f" by {g.resolved_by}" if g.resolved_by else " (all its alerts resolved)"
+    by = f" by {person(g.resolved_by)}" if g.resolved_by else " (all its alerts resolved)"
     lines = [
         f"#{g.incident_id} resolved{by} at {_time(g.resolved_at)}"
         + (f" after {_duration(lasted.total_seconds())}" if lasted is not None else ""),

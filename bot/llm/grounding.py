@@ -277,6 +277,13 @@ def _query(fact: AlertFact) -> AlertQuery:
 # --- the prompt's data blocks -----------------------------------------------------------------
 
 
+def person(user: str) -> str:
+    """A Slack user id as a mention (``<@U123>``), shown as the person's name in Slack; a name as itself."""
+    if user[:1] in "UW" and user[1:].isalnum() and user.isupper():
+        return f"<@{user}>"
+    return user
+
+
 def quote(text: str) -> str:
     """Data for a ``<<<DATA … DATA>>>`` block: the delimiters cannot appear inside it."""
     return text.replace("<<<", "< < <").replace(">>>", "> > >")
@@ -298,6 +305,8 @@ def prompt_values(grounding: Grounding, *, max_words: int) -> dict[str, str]:
         "severity": grounding.severity,
         "opened_at": _iso(grounding.opened_at),
         "resolved_at": _iso(grounding.resolved_at),
+        # A person as Slack shows them (write it as it is): never a raw id in a draft.
+        "resolved_by": person(grounding.resolved_by) if grounding.resolved_by else "its alerts",
         "alert_count": grounding.alert_count,
         "firing_count": grounding.firing_count,
         "flapping": grounding.flapping,

@@ -11,9 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
-from analytics.explain import signed
-from analytics.records import SEVERITIES, SEVERITY_WORDS, ChangeKind, IncidentStatus, Severity
+from analytics.records import SEVERITY_WORDS, ChangeKind, IncidentStatus, Severity
+from bot.incidents.affected import INSTANCE_KEYS
 from storage.models import Alert, Incident
 
 MAX_BLOCKS = 50
@@ -35,6 +36,8 @@ STATUS_WORDS: dict[str, str] = {
     IncidentStatus.ACKNOWLEDGED: "Acknowledged",
     IncidentStatus.RESOLVED: "Resolved",
 }
+
+URGENT = frozenset({Severity.SEV1.value, Severity.SEV2.value})  # a raise to these notifies the owner
 
 ACTION_ACK = "incident_ack"
 ACTION_RESOLVE = "incident_resolve"
@@ -116,7 +119,8 @@ _DASHBOARD_KEYS = ("dashboard", "dashboard_url", "grafana_url", "dashboardURL")
 
 
 def incident_links(incident: Incident, first_alert: Alert | None, public_url: str | None) -> dict[str, str]:
-    """Source, dashboard, runbook and sevbot's own page for an incident (only those that exist)."""
+    """Source (the rule's graph), Alertmanager, Grafana's dashboard and panel, the runbook, a silence
+    (Grafana's own, else a new Alertmanager silence for the alert) and sevbot's own page, where they exist."""
     links: dict[str, str] = {}
     if first_alert is not None:
         stored = {str(k): str(v) for k, v in (first_alert.links or {}).items() if v}
@@ -130,150 +134,32 @@ def incident_links(incident: Incident, first_alert: Alert | None, public_url: st
         runbook = stored.get("runbook") or next((notes[k] for k in _RUNBOOK_KEYS if k in notes), None)
         if runbook:
             links["runbook"] = runbook
+        links.update({k: stored[k] for k in ("panel", "alertmanager", "silence") if k in stored})
+        if "silence" not in links and "alertmanager" in links:
+            links["silence"] = _new_silence(links["alertmanager"], first_alert.labels or {})
     if public_url:
         links["incident"] = f"{public_url.rstrip('/')}/api/incidents/{incident.id}"
     return {k: v for k, v in links.items() if v.startswith(("http://", "https://"))}
 
 
-def _link(url: str, label: str) -> str:
+_SILENCE_KEYS = ("alertname", "service", "env", "environment", "cluster", "namespace")
+
+
+def _new_silence(alertmanager: str, labels: Mapping[str, Any]) -> str:
+    """Alertmanager's "new silence" page, filled in with the alert's name and where it fires."""
+    matchers = ",".join(
+        f'{k}="{str(labels[k]).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+        for k in _SILENCE_KEYS
+        if labels.get(k)
+    )
+    return f"{alertmanager.rstrip('/')}/#/silences/new?filter={quote('{' + matchers + '}', safe='')}"
+
+
+def link_text(url: str, label: str) -> str:
     """A masked link to ``url`` (from an alert): its ``< > |`` percent-encoded and ``&`` escaped, so it can
     neither end the link early nor carry a mention; the label is ours."""
     safe = url.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
     return f"<{safe}|{label}>"
-
-
-# --- the root message ---------------------------------------------------------------------------
-
-
-def root_message(
-    incident: Incident,
-    *,
-    links: Mapping[str, str] | None = None,
-    mention: str | None = None,
-    noise: bool = False,
-) -> SlackMessage:
-    """The incident's root message, updated in place on every state change."""
-    links = dict(links or {})
-    full = links.get("incident")
-    sev = incident.severity
-    status = STATUS_WORDS.get(incident.status, incident.status)
-    icon = (
-        ":white_check_mark:"
-        if incident.status == IncidentStatus.RESOLVED
-        else SEVERITY_EMOJI.get(sev, ":grey_question:")
-    )
-    title = incident.title
-    blocks: list[dict[str, Any]] = []
-    if mention and sev == Severity.SEV1 and incident.status != IncidentStatus.RESOLVED:
-        blocks.append(section(f"{mention} SEV1 incident: {esc(title)}", full))
-    blocks.append({"type": "header", "text": plain(f"{sev} · #{incident.id} · {title}", HEADER_TEXT)})
-    confidence = f"{incident.confidence:.0%}"
-    source = incident.severity_source + (f" {incident.model_version}" if incident.model_version else "")
-    fields = [
-        f"*Severity*\n{icon} {sev} ({SEVERITY_WORDS.get(sev, '?')}), {confidence} confident",
-        f"*Status*\n{status}"
-        + (" · :warning: flapping" if incident.flapping else "")
-        + (" · noise" if noise else ""),
-        f"*Service*\n{esc(incident.service or '-')}",
-        f"*Alerts*\n{incident.alert_count} ({incident.firing_count} firing)",
-        f"*Started*\n{slack_date(incident.opened_at)}",
-        f"*Severity from*\n{esc(source)}",
-    ]
-    blocks.append(
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": cut(f, FIELD_TEXT)} for f in fields]}
-    )
-    reasons = _top_reasons(incident.reasons)
-    if reasons:
-        blocks.append(section("*Why this severity*\n" + "\n".join(reasons), full))
-    who = []
-    if incident.acknowledged_at is not None:
-        who.append(
-            f"Acknowledged by {user_ref(incident.acknowledged_by)} {slack_date(incident.acknowledged_at)}"
-        )
-    if incident.status == IncidentStatus.RESOLVED and incident.resolved_at is not None:
-        who.append(
-            f"Resolved by {user_ref(incident.resolved_by or 'its alerts')} {slack_date(incident.resolved_at)}"
-        )
-    if who:
-        blocks.append(context(*who))
-    named = [
-        ("source", "Source"),
-        ("dashboard", "Dashboard"),
-        ("runbook", "Runbook"),
-        ("incident", "Details"),
-    ]
-    link_parts = [_link(links[key], label) for key, label in named if key in links]
-    if link_parts:
-        blocks.append(context(" · ".join(link_parts)))
-    blocks.append(_actions(incident))
-    text = cut(
-        (
-            f"{mention} "
-            if mention and sev == Severity.SEV1 and incident.status != IncidentStatus.RESOLVED
-            else ""
-        )
-        + f"{sev} incident #{incident.id} ({status}): {esc(title)}"
-        + (f" · {esc(incident.service)}" if incident.service else ""),
-        FALLBACK_TEXT,
-    )
-    return SlackMessage(text=text, blocks=limit_blocks(blocks, full))
-
-
-def _top_reasons(reasons: Sequence[Any], n: int = 3) -> list[str]:
-    lines = []
-    for reason in list(reasons or [])[:n]:
-        if isinstance(reason, Mapping):
-            weight = reason.get("weight")
-            suffix = f" {signed(weight)}" if isinstance(weight, int | float) else ""
-            lines.append(f"• {esc(reason.get('text', ''))}{suffix}")
-        else:
-            lines.append(f"• {esc(reason)}")
-    return lines
-
-
-def _option(sev: str) -> dict[str, Any]:
-    return {"text": plain(f"{sev} · {SEVERITY_WORDS[sev]}", PLAIN_OPTION), "value": sev}
-
-
-def _actions(incident: Incident) -> dict[str, Any]:
-    value = str(incident.id)
-    elements: list[dict[str, Any]] = []
-    if incident.status == IncidentStatus.OPEN:
-        elements.append(
-            {
-                "type": "button",
-                "action_id": ACTION_ACK,
-                "text": plain("Acknowledge", 75),
-                "value": value,
-                "style": "primary",
-            }
-        )
-    if incident.status != IncidentStatus.RESOLVED:
-        elements.append(
-            {
-                "type": "button",
-                "action_id": ACTION_RESOLVE,
-                "text": plain("Resolve", 75),
-                "value": value,
-                "confirm": {
-                    "title": plain("Resolve this incident?", 100),
-                    "text": plain("Its alerts may still be firing; they will reopen it.", 300),
-                    "confirm": plain("Resolve", 30),
-                    "deny": plain("Cancel", 30),
-                },
-            }
-        )
-    elements.append({"type": "button", "action_id": ACTION_WHY, "text": plain("Why?", 75), "value": value})
-    select: dict[str, Any] = {
-        "type": "static_select",
-        "action_id": ACTION_SEVERITY,
-        "placeholder": plain("Change severity", 150),
-        "options": [_option(sev) for sev in SEVERITIES],
-    }
-    if incident.severity in SEVERITIES:
-        select["initial_option"] = _option(incident.severity)
-    elements.append(select)
-    return {"type": "actions", "block_id": f"incident:{incident.id}", "elements": elements}
 
 
 # --- thread replies ------------------------------------------------------------------------------
@@ -303,20 +189,94 @@ def changes_text(
     extra_joined = max(0, (total or len(changes)) - len(changes))
     lines: list[str] = []
     if joined or extra_joined:
-        names = sorted({str(c.get("alertname", "?")) for c in joined})
-        shown = ", ".join(esc(n) for n in names[:10]) + (
-            f" and {len(names) - 10} more" if len(names) > 10 else ""
-        )
         count = len(joined) + extra_joined
-        lines.append(f":heavy_plus_sign: {count} more alert{'s' if count != 1 else ''} joined: {shown}")
-    resolved = sum(1 for c in changes if c.get("kind") == ChangeKind.ALERT_RESOLVED)
+        names = named_alerts(joined)
+        lines.append(
+            f":heavy_plus_sign: {count} more alert{'s' if count != 1 else ''} joined"
+            + (f": {names}" if names else ".")
+        )
+    resolved = [c for c in changes if c.get("kind") == ChangeKind.ALERT_RESOLVED]
     if resolved:
-        lines.append(f":large_green_circle: {resolved} alert{'s' if resolved != 1 else ''} resolved.")
+        n = len(resolved)
+        names = named_alerts(resolved)
+        lines.append(
+            f":large_green_circle: {n} alert{'s' if n != 1 else ''} resolved"
+            + (f": {names}" if names else ".")
+        )
     for change in changes:
         line = _change_line(change, incident)
         if line:
             lines.append(line)
     return lines
+
+
+MAX_NAMES = 10  # alert names in one "joined" line
+MAX_INSTANCES = 5  # values of the telling label per alert name
+
+
+def named_alerts(changes: Sequence[Mapping[str, Any]]) -> str:
+    """``SearchAPIHighLatency on pod a, b, c; DiskFull on mountpoint /data`` for joined/resolved alerts:
+    per alert name, the values of the first label that tells them apart (escaped)."""
+    by_name: dict[str, list[Mapping[str, str]]] = {}
+    for change in changes:
+        labels = change.get("labels")
+        if not change.get("alertname"):
+            continue  # a change queued before alert names were recorded on it
+        by_name.setdefault(str(change["alertname"]), []).append(labels if isinstance(labels, Mapping) else {})
+    parts = []
+    for name in sorted(by_name)[:MAX_NAMES]:
+        members = by_name[name]
+        # In INSTANCE_KEYS order: stored as JSON, a change's labels may come back in another key order.
+        present = {k for labels in members for k in labels}
+        keys = [k for k in INSTANCE_KEYS if k in present and k != "job"] + (
+            ["job"] if "job" in present else []
+        )
+        key = next((k for k in keys if len({m.get(k) for m in members}) > 1), keys[0] if keys else None)
+        values = sorted({str(m[key]) for m in members if key and m.get(key)})
+        part = esc(name)
+        if key and values:
+            shown = ", ".join(esc(v) for v in values[:MAX_INSTANCES])
+            more = f" and {len(values) - MAX_INSTANCES} more" if len(values) > MAX_INSTANCES else ""
+            part += f" on {esc(key)} {shown}{more}"
+        parts.append(part)
+    if len(by_name) > MAX_NAMES:
+        parts.append(f"and {len(by_name) - MAX_NAMES} more")
+    return ("; " if any(" on " in part for part in parts) else ", ").join(parts)
+
+
+def escalation_line(
+    changes: Sequence[Mapping[str, Any]], incident: Incident, owner: str | None
+) -> str | None:
+    """A raise to SEV1 or SEV2 that still holds, as a line that mentions the owner (a new message, so
+    Slack notifies them), or None."""
+    raised = [
+        c
+        for c in changes
+        if c.get("kind") == ChangeKind.SEVERITY_CHANGED
+        and c.get("to") in URGENT
+        and str(c.get("to")) < str(c.get("from") or "SEV9")
+    ]
+    if not raised or incident.severity not in URGENT or incident.status == IncidentStatus.RESOLVED:
+        return None
+    level = incident.severity
+    if owner:
+        words = SEVERITY_WORDS[level]
+        return f":rotating_light: {owner}: incident #{incident.id} was raised to {level} ({words})."
+    return (
+        f":rotating_light: Raised to {level}; no owner to notify: give service"
+        f" {esc(incident.service or '?')} an `owner` in the service catalog, or its route a `mention`."
+    )
+
+
+def sev1_notice(incident: Incident, *, owner: str | None, thread: str) -> SlackMessage:
+    """The channel message for an incident raised to SEV1: whom it needs, and a link to its thread."""
+    who = f"{owner} " if owner else ""
+    line = (
+        f":rotating_light: {who}SEV1 · #{incident.id} · {esc(incident.title)}"
+        + (f" · {esc(incident.service)}" if incident.service else "")
+        + f" was raised to SEV1. {link_text(thread, 'Open the thread')}"
+    )
+    return SlackMessage(text=cut(line, FALLBACK_TEXT), blocks=[section(line)])
 
 
 def _change_line(change: Mapping[str, Any], incident: Incident) -> str | None:
@@ -332,9 +292,19 @@ def _change_line(change: Mapping[str, Any], incident: Incident) -> str | None:
         return f":raised_hand: Acknowledged by {user_ref(by)}{when}{tail}"
     if kind == ChangeKind.INCIDENT_RESOLVED:
         when = f" {slack_date(incident.resolved_at)}" if incident.resolved_at else ""
+        firing = change.get("firing")
+        if by and isinstance(firing, int) and firing > 0:
+            plural = "s" if firing != 1 else ""
+            still = f"{firing} alert{plural} still firing: the next notification of any reopens it"
+            return f":white_check_mark: Resolved by {user_ref(by)}{when}{tail} :warning: {still}."
         if by:
             return f":white_check_mark: Resolved by {user_ref(by)}{when}{tail}"
         return f":white_check_mark: Resolved{when}: all its alerts resolved."
+    if kind == ChangeKind.INCIDENT_REOPENED and change.get("reason") == "still_firing":
+        return (
+            f":arrows_counterclockwise: Reopened: {named_alerts([change])} was still firing after the"
+            " incident was resolved by hand."
+        )
     if kind == ChangeKind.INCIDENT_NOISE:
         return f":mute: Marked not actionable (noise) by {user_ref(by)}{tail}"
     if isinstance(kind, str) and kind in _CHANGE_TEXT:
@@ -349,15 +319,33 @@ def reply_message(lines: Sequence[str], *, link: str | None = None) -> SlackMess
 
 
 def draft_message(
-    *, kind: str, source: str, model: str | None, text: str, link: str | None = None
+    *,
+    kind: str,
+    source: str,
+    model: str | None,
+    text: str,
+    link: str | None = None,
+    people: Sequence[str | None] = (),
 ) -> SlackMessage:
-    """An LLM (or template) draft in the thread, labelled as a draft, split into sections."""
+    """An LLM (or template) draft in the thread, labelled as a draft, split into sections.
+
+    The draft is escaped like any alert text, except the mentions of ``people`` (who acknowledged or
+    resolved the incident), which the grounding wrote as ``<@U…>``: they show as names, not raw ids.
+    """
     label = f"AI draft ({esc(model or 'unknown model')})" if source == "llm" else "Template draft"
     head = f"*{label}* · {esc(kind)} · a draft, check it before acting on it"
     body = esc(text.strip()) or "(empty)"
-    parts = split_text(body, SECTION_TEXT - 100)
+    known = [p for p in dict.fromkeys(people) if p and user_ref(p).startswith("<@")]
+    parts = [_unescape_people(part, known) for part in split_text(body, SECTION_TEXT - 100)]
+    body = _unescape_people(body, known)
     blocks = [context(head)] + [section(part, link) for part in parts]
     return SlackMessage(text=cut(f"{label}: {body}", FALLBACK_TEXT), blocks=limit_blocks(blocks, link))
+
+
+def _unescape_people(text: str, people: Sequence[str]) -> str:
+    for user in people:
+        text = text.replace(f"&lt;@{user}&gt;", f"<@{user}>")
+    return text
 
 
 def split_text(text: str, size: int) -> list[str]:

@@ -153,8 +153,17 @@ def build_bolt_app(
     ) -> None:
         await ack()
         who = requester_of(body)
-        message_ts = (body.get("container") or {}).get("message_ts")
-        command = button_command(action)
+        container = body.get("container") or {}
+        message_ts = container.get("message_ts")
+        thread_incident = None
+        if not action.get("value") and not str(action.get("block_id") or "").startswith("incident:"):
+            # No id on the control: the incident is the one whose thread (or root) it sits in.
+            thread_incident = await anyio.to_thread.run_sync(
+                handlers.incident_for_thread,
+                container.get("channel_id") or who.channel_id,
+                container.get("thread_ts") or message_ts,
+            )
+        command = button_command(action, thread_incident=thread_incident)
         if command is None:
             return
         reply = await guard.run(handlers, command, who)
@@ -185,10 +194,16 @@ def build_bolt_app(
         asked = mention_command(text, incident_id, command_name)
         reply = asked if isinstance(asked, Reply) else await guard.run(handlers, asked, who)
         await answer(reply)
-        if reply.refused:  # the reason is for the person who asked, not the channel
+        if incident_id is not None and reply.told_in_thread == incident_id:
+            return  # the thread's own reply about the change is the one confirmation
+        if reply.refused or reply.private:  # for the person who asked, not the channel (no pings)
             await _safe(
                 client.chat_postEphemeral(
-                    channel=channel, user=who.user_id, text=reply.text, thread_ts=thread_ts
+                    channel=channel,
+                    user=who.user_id,
+                    text=reply.text,
+                    blocks=reply.blocks,
+                    thread_ts=thread_ts,
                 )
             )
             return
@@ -201,18 +216,21 @@ def build_bolt_app(
     return app
 
 
-def button_command(action: dict[str, Any]) -> Command | None:
+def button_command(action: dict[str, Any], *, thread_incident: int | None = None) -> Command | None:
     """The command a press of the root message's buttons or severity select stands for (pure).
 
-    The incident id is the button's ``value``, or the actions block's ``block_id`` (``incident:ID``);
-    a select carries the chosen level. Anything else (a level that is not one, an id that is not a
-    number) is None: nothing is done.
+    The incident id is the button's ``value``, or the actions block's ``block_id`` (``incident:ID``),
+    else ``thread_incident`` (the incident of the thread or root the control sits in); a select carries
+    the chosen level. Anything else (a level that is not one, an id that is not a number) is None:
+    nothing is done.
     """
     action_id = action.get("action_id")
     block = str(action.get("block_id") or "")
     raw = action.get("value") or (block.split(":", 1)[1] if block.startswith("incident:") else "")
     if action_id == ACTION_SEVERITY and block.startswith("incident:"):
         raw = block.split(":", 1)[1]
+    if not raw and thread_incident is not None:
+        raw = str(thread_incident)
     if not isinstance(raw, str) or not raw.isdigit() or len(raw) > 12:
         return None
     incident_id = int(raw)

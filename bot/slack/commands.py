@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from analytics.records import IncidentStatus, Severity
+from analytics.scoring import map_severity
 from bot.errors import MatcherError, UsageError
 from bot.settings import parse_duration
 from bot.slack.blocks import cut, esc
@@ -27,12 +28,12 @@ MAX_SILENCE = timedelta(days=30)
 
 USAGE = {
     "help": "help",
-    "list": "list [open|acked|resolved] [service] [SEV1..SEV4]",
+    "list": "list [open|acked|resolved] [service] [SEV1..SEV4 | critical | high | warning | info]",
     "show": "show ID",
     "why": "why ID",
     "ack": "ack ID",
     "resolve": "resolve ID [note]",
-    "sev": "sev ID SEV1..SEV4 [reason]",
+    "sev": "sev ID SEV1..SEV4 (or critical, high, warning, info, P1…) [reason]",
     "noise": "noise ID [reason]",
     "summarize": "summarize ID",
     "runbook": "runbook ID",
@@ -66,10 +67,29 @@ class Command:
     charts: bool = False  # stats: also share the report's charts in the channel
 
 
+# Slack sends a slash command with its channel but never the thread it was typed in, so a command cannot
+# know its incident; a button (the root's) and an @mention in the thread can.
+NEEDS_ID = (
+    "Which incident? Slash commands need the incident's ID (`{command} {verb} 12`): Slack does not tell"
+    " sevbot which thread a command was typed in. In the incident's thread, mention me instead"
+    " (`@sevbot {verb}`) or use the root message's buttons."
+)
+
+
 def help_text(command: str = "/incident") -> str:
-    lines = [f"*{command}* — sevbot's incident commands (in an incident's thread the ID may be left out):"]
+    lines = [
+        f"*{command}* — sevbot's incident commands. Slash commands need the incident's ID; in an"
+        f" incident's thread, `@sevbot ack` (any subcommand, without the ID) works instead.",
+        "Severity may be written SEV1..SEV4 or as the sources write it: critical/page/P1 → SEV1,"
+        " high/error/P2 → SEV2, warning/P3 → SEV3, info/low/P4 → SEV4.",
+    ]
     lines += [f"• `{command} {usage}`" for usage in USAGE.values()]
     return "\n".join(lines)
+
+
+def parse_level(word: str) -> Severity | None:
+    """A severity as people write it: ``SEV2``, ``sev-2``, or a source's word (``high``, ``P1``)."""
+    return map_severity(word)
 
 
 SHOWN_INPUT = 40  # characters of a person's word quoted back in a usage message
@@ -113,9 +133,13 @@ def parse(text: str, *, thread_incident: int | None = None, command: str = "/inc
     if verb in ("resolve", "noise"):
         return Command(verb, incident_id=incident_id, text=" ".join(rest) or None)
     # sev ID SEV1..SEV4 [reason]
-    if not rest or rest[0].upper() not in SEVERITIES:
-        raise usage(verb, "Give the new severity: SEV1, SEV2, SEV3 or SEV4.", command)
-    return Command(verb, incident_id=incident_id, severity=rest[0].upper(), text=" ".join(rest[1:]) or None)
+    level = parse_level(rest[0]) if rest else None
+    if level is None:
+        problem = "Give the new severity: SEV1, SEV2, SEV3 or SEV4 (or critical, high, warning, info)."
+        if rest:
+            problem = f"{shown(rest[0])} is not a severity. " + problem
+        raise usage(verb, problem, command)
+    return Command(verb, incident_id=incident_id, severity=level.value, text=" ".join(rest[1:]) or None)
 
 
 def _incident_id(
@@ -125,8 +149,9 @@ def _incident_id(
         return int(match.group(1)), rest[1:]
     if thread_incident is not None:
         return thread_incident, rest
-    problem = f"{shown(rest[0])} is not an incident ID." if rest else "Which incident? Give its ID."
-    raise usage(verb, problem, command)
+    if rest:
+        raise usage(verb, f"{shown(rest[0])} is not an incident ID.", command)
+    raise usage(verb, NEEDS_ID.format(command=command, verb=verb), command)
 
 
 def _list(rest: list[str], command: str) -> Command:
@@ -135,9 +160,9 @@ def _list(rest: list[str], command: str) -> Command:
         lowered = word.lower()
         if lowered in STATUS_WORDS and status is None:
             status = STATUS_WORDS[lowered]
-        elif word.upper() in SEVERITIES and severity is None:
-            severity = word.upper()
-        elif service is None and lowered not in STATUS_WORDS and word.upper() not in SEVERITIES:
+        elif (level := parse_level(word)) is not None and severity is None:
+            severity = level.value
+        elif service is None and lowered not in STATUS_WORDS and parse_level(word) is None:
             service = word
         else:
             raise usage("list", f"{shown(word)} is one filter too many.", command)

@@ -46,6 +46,10 @@ class Reply:
     wake: bool = False
     files: tuple[Path, ...] = ()  # to share in the channel (stats charts); the caller removes them
     refused: bool = False  # a permission refusal: shown to the person who asked only
+    # A change the incident's thread is told about (by the Slack sink): asked in that thread, the thread's
+    # own reply is the one public confirmation.
+    told_in_thread: int | None = None
+    private: bool = False  # names owners as mentions: shown to the person who asked only (no pings)
 
 
 def _reply(text: str, *, wake: bool = False, link: str | None = None) -> Reply:
@@ -179,9 +183,15 @@ class SlackHandlers:
                 raise ValueError(f"unknown action {verb!r}")
             # Batched "alerts joined" replies waiting for their interval go now, with this action.
             SlackStateRepository(conn).wake_incident(incident_id, topic=OutboxTopic.SLACK, now=now)
+        still = (
+            f"; {result.firing} alert{'s' if result.firing != 1 else ''} still firing:"
+            " the next notification of any reopens it"
+            if result.firing
+            else ""
+        )
         done = {
             "ack": f"Incident #{incident_id} acknowledged.",
-            "resolve": f"Incident #{incident_id} resolved.",
+            "resolve": f"Incident #{incident_id} resolved{still}.",
             "sev": f"Incident #{incident_id} is now {severity}; thanks, the model learns from this.",
             "noise": f"Incident #{incident_id} marked not actionable; thanks, the model learns from this.",
         }
@@ -190,7 +200,11 @@ class SlackHandlers:
             "resolve": f"Incident #{incident_id} is already resolved.",
             "sev": f"Incident #{incident_id} already is {result.severity}; noted as a confirmation.",
         }
-        return Reply(done[verb] if result.changed else unchanged.get(verb, done[verb]), wake=result.changed)
+        return Reply(
+            done[verb] if result.changed else unchanged.get(verb, done[verb]),
+            wake=result.changed,
+            told_in_thread=incident_id if result.changed else None,
+        )
 
     def draft(self, incident_id: int, kind: str, *, user: str) -> Reply:
         now = self.clock()
@@ -237,19 +251,32 @@ class SlackHandlers:
                 offset=0,
                 exclude_channels=scope.hidden,
                 exclude_ids=hidden_unposted,
+                by_severity=True,
             )
         if not incidents:
             return Reply("No incidents match.")
         lines = [
             f"*{total} incident{'s' if total != 1 else ''}*"
-            + (f" (newest {LIST_LIMIT})" if total > LIST_LIMIT else "")
+            + (f" (the first {LIST_LIMIT})" if total > LIST_LIMIT else "")
+            + ": unresolved first, most severe first, then newest"
         ]
         lines += [
             f"• *#{i.id}* {i.severity} [{i.status}] {blocks.esc(i.title)} · {blocks.esc(i.service or '-')}"
-            f" · {i.alert_count} alert(s) · {blocks.slack_date(i.opened_at)}"
+            f" · owner {self._owner(i) or '-'} · {i.alert_count} alert(s) · {blocks.slack_date(i.opened_at)}"
             for i in incidents
         ]
-        return _reply("\n".join(lines))
+        listed = _reply("\n".join(lines))
+        return Reply(text=listed.text, blocks=listed.blocks, private=True)
+
+    def _owner(self, incident: Incident) -> str | None:
+        if self.placement is None:
+            return None
+        return self.placement.owner_of(
+            labels=incident.labels,
+            service=incident.service,
+            alertname=incident.alertname,
+            severity=incident.severity,
+        )
 
     def show(self, incident_id: int, scope: Scope = EVERYWHERE) -> Reply:
         with self.db.read() as conn:

@@ -37,6 +37,7 @@ class Part(enum.StrEnum):
 
     ROOT = "root"  # the incident's root message
     REPLY = "reply"  # a thread reply (changes, a draft)
+    NOTICE = "notice"  # a channel message about an incident raised to SEV1, linking its thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +79,24 @@ class Reconciler:
         self._channel_ids: dict[str, str] = {}
 
     async def root(
-        self, *, channel: str, known_id: str | None, incident_id: int, outbox_id: int, since: float
+        self,
+        *,
+        channel: str,
+        known_id: str | None,
+        incident_id: int,
+        outbox_id: int,
+        since: float,
+        part: Part = Part.ROOT,
     ) -> Found | None:
-        """The incident's root message posted by ``outbox_id`` into ``channel`` (a name or an id)."""
+        """The incident's root message (or another channel-level ``part``) posted by ``outbox_id`` into
+        ``channel`` (a name or an id)."""
         channel_id = known_id or await self.channel_id(channel)
         found = None
         if channel_id is not None:
-            post = metadata(incident_id=incident_id, outbox_id=outbox_id, part=Part.ROOT)
+            post = metadata(incident_id=incident_id, outbox_id=outbox_id, part=part)
             ts = await self._search("conversations_history", post, channel=channel_id, oldest=_oldest(since))
             found = Found(channel_id, ts) if ts else None
-        self._count(Part.ROOT, found)
+        self._count(part, found)
         return found
 
     async def reply(

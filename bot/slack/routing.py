@@ -13,6 +13,7 @@ import re2
 
 from bot.errors import MatcherError
 from bot.settings import ServiceConfig, SlackConfig, SlackRoute
+from bot.slack.blocks import esc
 
 
 def incident_facts(
@@ -61,6 +62,14 @@ class ChannelRouter:
             return entry.owner
         route = self._route_for(facts)
         return route.mention if route is not None else None
+
+    def owner_text(self, facts: Mapping[str, str], catalog: Mapping[str, ServiceConfig]) -> str | None:
+        """The owner as shown (mrkdwn): :meth:`owner_mention`, else the catalog's team for the service."""
+        mention = self.owner_mention(facts, catalog)
+        if mention:
+            return mention if mention.startswith("<") else esc(mention)
+        entry = catalog.get(facts.get("service", ""))
+        return f"team {esc(entry.team)}" if entry is not None and entry.team else None
 
 
 # --- silences ---------------------------------------------------------------------------------

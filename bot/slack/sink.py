@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,7 +31,7 @@ import anyio
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from analytics.records import IncidentStatus, OutboxKind, OutboxTopic
+from analytics.records import IncidentStatus, OutboxKind, OutboxTopic, Severity
 from bot.clock import utcnow
 from bot.errors import DeliveryBlocked, PermanentError, RetryAfter, SlackPermanentFailure
 from bot.metrics import Metrics
@@ -42,6 +41,7 @@ from bot.slack.pacing import ChannelPacer
 from bot.slack.reconcile import Part, Reconciler, metadata
 from bot.slack.reminders import reminder_message
 from bot.slack.routing import ChannelRouter
+from bot.slack.sink_render import Render, SlackOptions
 from bot.slack.sink_state import DeliveryState, View
 from bot.slack.webapi import ROOT_GONE, make_client, translate
 from storage.db import Database
@@ -60,23 +60,6 @@ class BatchWait(RetryAfter):
 
     def __str__(self) -> str:
         return f"batched: next thread reply in {self.seconds:.0f}s"
-
-
-@dataclass(frozen=True, slots=True)
-class SlackOptions:
-    default_channel: str
-    reply_interval: timedelta = timedelta(seconds=30)
-    sev1_mention: str | None = None
-    public_url: str | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SlackOptions:
-        return cls(
-            default_channel=settings.slack_channel,
-            reply_interval=settings.slack_reply_interval,
-            sev1_mention=settings.slack_sev1_mention,
-            public_url=settings.public_url,
-        )
 
 
 class SlackSink:
@@ -98,6 +81,7 @@ class SlackSink:
         self.config = config
         self.options = options
         self.router = ChannelRouter(config.slack, options.default_channel)
+        self.render = Render(router=self.router, config=config, options=options)
         self.errors = metrics.slack_api_errors if metrics else None
         self.pacer = pacer
         self.clock = clock
@@ -155,10 +139,15 @@ class SlackSink:
         posted_root = await self._ensure_root(view, progress, message)
         incident = view.incident
         lines = blocks.changes_text(changes, incident=incident, total=total)
-        link = self._links(view).get("incident")
+        escalation = blocks.escalation_line(changes, incident, self.render.owner(view))
+        if escalation:  # a new message: Slack notifies whom it mentions (an edit of the root would not)
+            lines.append(escalation)
+        link = self.render.links(view).get("incident")
         progress["coalesced"] = [row.id for row in absorbed]
         if lines:
             await self._ensure_reply(view, progress, message, blocks.reply_message(lines, link=link))
+        if escalation and incident.severity == Severity.SEV1:
+            await self._ensure_channel_notice(view, progress, message)
         if not posted_root and "root_updated" not in progress:
             progress["root_updated"] = await self._update_root(view)
         joined = any(c.get("kind") in throttled for c in changes)
@@ -178,7 +167,8 @@ class SlackSink:
             source=draft.source,
             model=draft.model,
             text=draft.text,
-            link=self._links(view).get("incident"),
+            link=self.render.links(view).get("incident"),
+            people=(view.incident.resolved_by, view.incident.acknowledged_by),
         )
         await self._ensure_reply(view, progress, message, reply)
         return progress
@@ -190,11 +180,11 @@ class SlackSink:
         await self._ensure_root(view, progress, message)
         reply = reminder_message(
             view.incident,
-            owner=self.router.owner_mention(self.state.facts(view.incident), self.config.services),
+            owner=self.render.owner(view),
             sev1_mention=self.options.sev1_mention,
             count=int(message.payload.get("count", 1)),
             unacked_seconds=int(message.payload.get("unacked_seconds", 0)),
-            link=self._links(view).get("incident"),
+            link=self.render.links(view).get("incident"),
         )
         await self._ensure_reply(view, progress, message, reply)
         return progress
@@ -222,7 +212,7 @@ class SlackSink:
         if found is not None:
             channel, channel_id, ts = str(earlier["channel"]), found.channel, found.ts  # where it went
         else:
-            root = self._root(view)
+            root = self.render.root(view, posting=True)
             response = await self._post(
                 message,
                 progress,
@@ -279,6 +269,57 @@ class SlackSink:
         progress["reply_ts"] = ts
         await anyio.to_thread.run_sync(self.state.record, message, progress, None)
 
+    async def _ensure_channel_notice(self, view: View, progress: dict[str, Any], message: OutboxItem) -> None:
+        """For an incident raised to SEV1: a channel message (a new one, so it notifies) that mentions the
+        owner and links the thread, unless it went out already (stored, or found in the channel)."""
+        if "notice_ts" in progress:
+            return
+        incident = view.incident
+        assert incident.slack_channel and incident.slack_ts
+        found = None
+        earlier = progress.get(POSTING, {}).get(Part.NOTICE)
+        if earlier:
+            found = await self.reconciler.root(
+                channel=incident.slack_channel,
+                known_id=incident.slack_channel,
+                incident_id=incident.id,
+                outbox_id=message.id,
+                since=float(earlier["at"]),
+                part=Part.NOTICE,
+            )
+        if found is not None:
+            ts = found.ts
+        else:
+            notice = blocks.sev1_notice(
+                incident, owner=self.render.owner(view), thread=await self._permalink(view)
+            )
+            response = await self._post(
+                message,
+                progress,
+                Part.NOTICE,
+                pace_key=view.pace_key,
+                channel=incident.slack_channel,
+                text=notice.text,
+                blocks=notice.blocks,
+                unfurl_links=False,
+            )
+            ts = str(response["ts"])
+        progress.get(POSTING, {}).pop(Part.NOTICE, None)
+        progress["notice_ts"] = ts
+        await anyio.to_thread.run_sync(self.state.record, message, progress, None)
+
+    async def _permalink(self, view: View) -> str:
+        """The thread's address: Slack's permalink, else one built from the channel and the root's ts."""
+        channel, ts = view.incident.slack_channel or "", view.incident.slack_ts or ""
+        try:
+            response = await self._call("chat_getPermalink", channel=channel, message_ts=ts)
+            link = response.get("permalink")
+            if isinstance(link, str) and link.startswith("https://"):
+                return link
+        except (SlackPermanentFailure, RetryAfter):
+            pass
+        return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
+
     async def _post(
         self, message: OutboxItem, progress: dict[str, Any], part: Part, *, pace_key: str, **arguments: Any
     ) -> Any:
@@ -307,7 +348,7 @@ class SlackSink:
     async def _update_root(self, view: View) -> bool:
         incident = view.incident
         assert incident.slack_channel and incident.slack_ts
-        root = self._root(view)
+        root = self.render.root(view)
         if self.pacer is not None:
             await self.pacer.wait_turn(view.pace_key)
         try:
@@ -331,16 +372,6 @@ class SlackSink:
             return await getattr(self.client, method)(**kwargs)
         except SlackApiError as exc:
             raise translate(method, exc, errors=self.errors) from exc
-
-    # --- building ----------------------------------------------------------------------------------
-
-    def _links(self, view: View) -> dict[str, str]:
-        return blocks.incident_links(view.incident, view.first_alert, self.options.public_url)
-
-    def _root(self, view: View) -> blocks.SlackMessage:
-        return blocks.root_message(
-            view.incident, links=self._links(view), mention=self.options.sev1_mention, noise=view.noise
-        )
 
 
 def build_slack_sink(

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from analytics.records import OutboxStatus, OutboxTopic
 from bot.errors import LeaseLost, PermanentError
+from bot.incidents.affected import Affected, summarize
 from bot.settings import FileConfig
 from bot.slack.routing import config_matchers, incident_facts, matches
 from storage.db import Database
@@ -26,6 +27,9 @@ from storage.outbox import OutboxItem, OutboxRepository
 from storage.slack import PendingRow, SilenceRepository, SlackStateRepository
 
 TOPIC = OutboxTopic.SLACK
+# The root lists what the incident's newest firings affect: enough to name the instances of a storm
+# without reading all of a 10,000-alert incident on each edit (a larger one is counted, not read).
+AFFECTED_SAMPLE = 500
 
 
 @dataclass(slots=True)
@@ -39,6 +43,7 @@ class View:
     later: list[PendingRow] = field(default_factory=list)
     channel_key: str | None = None
     last_joined_reply_at: datetime | None = None
+    affected: Affected | None = None
 
     @property
     def pace_key(self) -> str:
@@ -77,13 +82,17 @@ class DeliveryState:
             if incident is None:
                 raise PermanentError(f"incident {message.incident_id} does not exist")
             first_alert = reads.first_alert(incident.id)
+            newest = reads.newest_alerts(incident.id, limit=AFFECTED_SAMPLE)
+            instances = reads.count_instances(incident.id) if len(newest) == AFFECTED_SAMPLE else None
+            affected = summarize(newest, instances=instances)
             noise = reads.marked_noise(incident.id)
             facts = self.facts(incident)
             silence = self.silence(SilenceRepository(conn), facts, now)
             state = SlackStateRepository(conn)
             later = state.pending_after(message.id, incident_id=incident.id, topic=TOPIC)
             channel_key, last = state.thread(incident.id)
-        return progress, View(incident, first_alert, noise, silence, later, channel_key, last)
+        view = View(incident, first_alert, noise, silence, later, channel_key, last, affected)
+        return progress, view
 
     def silence(self, silences: SilenceRepository, facts: Mapping[str, str], now: datetime) -> str | None:
         for row in silences.active(now):

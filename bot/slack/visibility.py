@@ -41,6 +41,15 @@ class Placement:
     router: ChannelRouter
     catalog: Mapping[str, ServiceConfig]
 
+    def owner_of(
+        self, *, labels: Mapping[str, Any] | None, service: str | None, alertname: str, severity: str
+    ) -> str | None:
+        """The incident's owner as shown (a mention, or the catalog's team): ``ChannelRouter.owner_text``."""
+        facts = incident_facts(
+            labels=labels or {}, service=service, alertname=alertname, severity=severity, catalog=self.catalog
+        )
+        return self.router.owner_text(facts, self.catalog)
+
     def channel_of(
         self,
         *,

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.slack import blocks
+from bot.slack.root_blocks import root_message
 from storage.models import Alert, Incident
 from tests.support.fake_slack import block_problem
 from tests.support.payloads import T0
@@ -68,7 +69,7 @@ def within_limits(message: blocks.SlackMessage) -> None:
 
 def test_the_root_message_has_everything_on_call_needs() -> None:
     links = blocks.incident_links(incident(), alert(), "https://sevbot.internal/")
-    message = blocks.root_message(incident(), links=links)
+    message = root_message(incident(), links=links)
     text = json.dumps(message.blocks, ensure_ascii=False)
 
     within_limits(message)
@@ -79,9 +80,10 @@ def test_the_root_message_has_everything_on_call_needs() -> None:
         "checkout",
         "3 (2 firing)",
         "<!date^1795161600^",
-        "model m-3",
+        "*Owner*",
     ):
         assert expected in text
+    assert "model m-3" not in text  # the model's version is in "why", not on the root
     assert "source says critical +0.6" in text and "error rate far above normal" in text
     assert "fourth reason" not in text  # the top three only
     assert "<https://runbooks.internal/checkout|Runbook>" in text
@@ -91,7 +93,7 @@ def test_the_root_message_has_everything_on_call_needs() -> None:
 
 def test_buttons_follow_the_status_and_the_select_shows_the_level() -> None:
     def action_ids(inc: Incident) -> list[str]:
-        [actions] = [b for b in blocks.root_message(inc).blocks if b["type"] == "actions"]
+        [actions] = [b for b in root_message(inc).blocks if b["type"] == "actions"]
         return [e["action_id"] for e in actions["elements"]]
 
     assert action_ids(incident()) == ["incident_ack", "incident_resolve", "incident_why", "incident_severity"]
@@ -99,26 +101,24 @@ def test_buttons_follow_the_status_and_the_select_shows_the_level() -> None:
         status="acknowledged", acknowledged_at=T0 + timedelta(minutes=3), acknowledged_by="U0ALICE"
     )
     assert action_ids(acked) == ["incident_resolve", "incident_why", "incident_severity"]
-    assert "Acknowledged by <@U0ALICE> <!date^" in json.dumps(blocks.root_message(acked).blocks)
+    assert "Acknowledged by <@U0ALICE> <!date^" in json.dumps(root_message(acked).blocks)
     assert action_ids(incident(status="resolved", resolved_at=T0)) == ["incident_why", "incident_severity"]
-    [actions] = [b for b in blocks.root_message(incident(severity="SEV3")).blocks if b["type"] == "actions"]
+    [actions] = [b for b in root_message(incident(severity="SEV3")).blocks if b["type"] == "actions"]
     assert actions["elements"][-1]["initial_option"]["value"] == "SEV3"
 
 
 def test_sev1_mention_only_where_configured_and_only_for_sev1() -> None:
-    assert blocks.root_message(incident(), mention="<!here>").text.startswith("<!here> SEV1")
-    assert "<!here>" in json.dumps(blocks.root_message(incident(), mention="<!here>").blocks)
-    assert "<!here>" not in json.dumps(
-        blocks.root_message(incident(severity="SEV2"), mention="<!here>").blocks
-    )
-    assert "<!here>" not in blocks.root_message(incident(status="resolved"), mention="<!here>").text
+    assert root_message(incident(), mention="<!here>").text.startswith("<!here> SEV1")
+    assert "<!here>" in json.dumps(root_message(incident(), mention="<!here>").blocks)
+    assert "<!here>" not in json.dumps(root_message(incident(severity="SEV2"), mention="<!here>").blocks)
+    assert "<!here>" not in root_message(incident(status="resolved"), mention="<!here>").text
 
 
 def test_alert_text_cannot_mention_the_channel_or_forge_links() -> None:
     evil = incident(
         title="<!channel> pay me <https://evil.example|click>", reasons=[{"text": "<!everyone>", "weight": 1}]
     )
-    message = blocks.root_message(evil)
+    message = root_message(evil)
     # Mentions and links only work in mrkdwn (plain_text, as in the header, is shown literally).
     text = json.dumps(_mrkdwn(message.blocks)) + message.text
 
@@ -136,7 +136,7 @@ def test_very_long_texts_and_many_alerts_stay_within_limits_and_link_to_the_rest
         firing_count=99_999,
     )
     link = "https://sevbot.internal/api/incidents/7"
-    root = blocks.root_message(long_incident, links={"incident": link})
+    root = root_message(long_incident, links={"incident": link})
     within_limits(root)
     assert any(link in json.dumps(b) and "full text" in json.dumps(b) for b in root.blocks)
 

@@ -163,8 +163,13 @@ def test_bad_input_gets_a_short_ephemeral_usage_message_in_the_ack(sevbot: Sevbo
     # A plain-text answer to a slash command is shown to the user alone (ephemeral).
     assert unknown.status_code == 200 and unknown.text.startswith("Unknown subcommand 'frobnicate'")
     assert len(unknown.text) < 300
-    assert "Usage: `/incident sev ID SEV1..SEV4 [reason]`" in missing.text
-    assert no_id.text.startswith("Which incident?")
+    assert (
+        "Usage: `/incident sev ID SEV1..SEV4 (or critical, high, warning, info, P1…) [reason]`"
+        in missing.text
+    )
+    # Slack sends no thread with a slash command: the answer says so instead of pretending.
+    assert no_id.text.startswith("Which incident? Slash commands need the incident's ID (`/incident ack 12`)")
+    assert "mention me instead (`@sevbot ack`)" in no_id.text
     assert sevbot.slack.calls_to("response_url") == []
 
 
@@ -179,7 +184,9 @@ def test_ack_and_resolve_from_commands_update_the_root_and_the_thread(sevbot: Se
     assert update.args["ts"] == ts and "Acknowledged by <@U0ALICE>" in _update_blocks(update)
 
     sevbot.command("resolve #1 rolled back the deploy")
-    assert sevbot.answer("resolve #1 rolled back the deploy").args["text"] == "Incident #1 resolved."
+    assert sevbot.answer("resolve #1 rolled back the deploy").args["text"] == (
+        "Incident #1 resolved; 1 alert still firing: the next notification of any reopens it."
+    )
     update = sevbot.slack.wait_for("chat.update", 2)[-1]
     assert "Resolved by <@U0ALICE>" in _update_blocks(update) and "incident_resolve" not in _update_blocks(
         update
@@ -457,14 +464,18 @@ def test_in_the_incident_thread_a_mention_runs_a_command_without_the_id(sevbot: 
         app_mention("sev SEV2 only one region", user="U0CAROL", channel=channel, thread_ts=ts), event_id="Ev7"
     )
 
-    answer = sevbot.slack.wait_for("chat.postMessage", where=lambda c: "now SEV2" in c.args.get("text", ""))[
-        0
-    ]
-    assert answer.args["thread_ts"] == ts
+    [told] = sevbot.slack.wait_for(
+        "chat.postMessage", where=lambda c: "Severity SEV1 → SEV2 by <@U0CAROL>" in c.args.get("text", "")
+    )
+    assert told.args["thread_ts"] == ts
     [feedback] = sevbot.rows(Feedback)
     assert (feedback.user, feedback.new_severity, feedback.reason) == ("U0CAROL", "SEV2", "only one region")
     update = sevbot.slack.wait_for("chat.update")[-1]
     assert "SEV2 · #1" in _update_blocks(update)
+    # One public confirmation of the change: the thread's own reply, not a second answer to the mention.
+    assert [
+        c for c in sevbot.slack.calls_to("chat.postMessage") if "now SEV2" in c.args.get("text", "")
+    ] == []
 
 
 # The mention pattern before it was made linear (5 s on 20 KB of "why why why …").

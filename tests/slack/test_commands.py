@@ -55,6 +55,29 @@ def test_silence_takes_matchers_and_a_duration() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("sev 2 high", "SEV2"),
+        ("sev 2 critical", "SEV1"),
+        ("sev 2 page", "SEV1"),
+        ("sev 2 P1", "SEV1"),
+        ("sev 2 sev-3", "SEV3"),
+        ("sev 2 warning", "SEV3"),
+        ("sev 2 info", "SEV4"),
+        ("sev 2 low", "SEV4"),
+        ("sev 2 sev4", "SEV4"),
+    ],
+)
+def test_the_readmes_severity_words_are_accepted(text: str, level: str) -> None:
+    assert parse(text) == Command("sev", incident_id=2, severity=level)
+
+
+def test_list_filters_on_severity_words_too() -> None:
+    assert parse("list open critical") == Command("list", status="open", severity="SEV1")
+    assert parse("list high search") == Command("list", severity="SEV2", service="search")
+
+
 def test_in_an_incident_thread_the_id_may_be_left_out() -> None:
     assert parse("ack", thread_incident=9) == Command("ack", incident_id=9)
     assert parse("sev SEV2 too loud", thread_incident=9) == Command(
@@ -68,11 +91,11 @@ def test_in_an_incident_thread_the_id_may_be_left_out() -> None:
     ("text", "message"),
     [
         ("frobnicate", "Unknown subcommand 'frobnicate'"),
-        ("ack", "Which incident? Give its ID."),
+        ("ack", "Which incident? Slash commands need the incident's ID (`/incident ack 12`)"),
         ("ack twelve", "'twelve' is not an incident ID."),
         ("show 3 4", "`show` takes only an incident ID."),
         ("sev 3", "Give the new severity"),
-        ("sev 3 P1", "Give the new severity"),
+        ("sev 3 loud", "'loud' is not a severity. Give the new severity"),
         ("list open acked", "'acked' is one filter too many."),
         ("silence 2h", "Give at least one matcher"),
         ("silence service=checkout forever", "'forever' is not a duration"),

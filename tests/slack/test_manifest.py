@@ -47,9 +47,11 @@ def test_the_manifest_matches_the_app() -> None:
     # chat:write covers the chat.* methods, files:write the chart upload; channels:/groups:history and
     # :read the look for an earlier post before posting again; the permission and visibility checks read
     # users (users:read), user groups (usergroups:read) and channels (channels:read and groups:read);
-    # auth.test needs no scope. Nothing else is asked for.
+    # auth.test and chat.getPermalink (the thread's link in a SEV1 notice) need no scope. Nothing else is
+    # asked for.
     assert web_api_methods() == {
         "chat_postMessage",
+        "chat_getPermalink",
         "chat_update",
         "chat_postEphemeral",
         "files_upload_v2",

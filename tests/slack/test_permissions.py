@@ -198,7 +198,7 @@ def test_levels_are_given_by_user_group_channel_and_user_id(tmp_path: Path, data
         assert "needs the *respond* permission" in member_ack
         assert manage_refusal(admin_sev)
         assert in_oncall == "Incident #1 acknowledged."
-        assert carol == "Incident #1 resolved."
+        assert carol == "Incident #1 resolved; 1 alert still firing: the next notification of any reopens it."
         assert manage_refusal(carol_sev)
         assert "now SEV2" in dave_sev and dave_silence.startswith("Silence 1 created")
         assert [(f.user, f.new_severity) for f in bot.rows(Feedback)] == [("U0DAVE", "SEV2")]
