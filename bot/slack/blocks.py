@@ -131,7 +131,7 @@ def incident_links(incident: Incident, first_alert: Alert | None, public_url: st
         if runbook:
             links["runbook"] = runbook
     if public_url:
-        links["incident"] = f"{public_url.rstrip('/')}/api/incidents/{incident.id}"
+        links["incident"] = f"{public_url.rstrip('/')}/incidents/{incident.id}"  # the HTML page
     return {k: v for k, v in links.items() if v.startswith(("http://", "https://"))}
 
 
