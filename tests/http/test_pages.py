@@ -1,4 +1,4 @@
-"""The incident pages over real HTTP: what they show, what they escape, whom they answer, the sign-in cookie."""
+"""The incident pages over real HTTP: what they show and escape, whom they answer, the sign-in cookie."""
 
 from __future__ import annotations
 
@@ -198,9 +198,9 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_returns_to_the_page(
 def test_the_cookie_is_secure_when_the_public_url_is_https(
     tmp_path: Path, sqlite_url: str, clock: Clock
 ) -> None:
-    with page_site(tmp_path, sqlite_url, clock, public_url="https://sevbot.example.com") as running:
-        with running.client() as client:
-            signed_in = client.post("/incidents/login", data={"token": API_TOKEN, "next": "/incidents"})
+    https = {"public_url": "https://sevbot.example.com"}
+    with page_site(tmp_path, sqlite_url, clock, **https) as running, running.client() as client:
+        signed_in = client.post("/incidents/login", data={"token": API_TOKEN, "next": "/incidents"})
 
     assert signed_in.status_code == 303
     assert "; secure" in signed_in.headers["set-cookie"].lower()

@@ -1,4 +1,4 @@
-"""An app behind an API token with incidents worth reading, served over real HTTP (the incident page tests)."""
+"""sevbot behind an API token with incidents worth reading, over real HTTP (for the incident page tests)."""
 
 from __future__ import annotations
 
