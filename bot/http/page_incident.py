@@ -41,6 +41,7 @@ LINK_WORDS = (
     ("alertmanager", "Alertmanager"),
 )
 _RUNBOOK_KEYS = ("runbook_url", "runbook", "runbook_link")
+_VARY = ' class="vary"'
 _TEXT_ANNOTATIONS = ("summary", "description", "message", "value_string")
 
 
@@ -140,7 +141,8 @@ def _alerts(view: IncidentView) -> str:
     out = [f'<section id="alerts"><h2>{head}</h2>']
     if page.offset:
         out.append(f'<p class="muted">Showing alerts {page.offset + 1} to {page.offset + page.shown}.</p>')
-    out.extend(_alert(a) for a in view.alerts)
+    vary = varying_labels(view.alerts)
+    out.extend(_alert(a, vary=vary, severity=view.incident.severity) for a in view.alerts)
     rest = page.total - page.offset - page.shown
     if rest > 0:
         nxt = f"/incidents/{view.incident.id}?alerts_offset={page.offset + page.shown}#alerts"
@@ -151,13 +153,22 @@ def _alerts(view: IncidentView) -> str:
     return "".join(out)
 
 
-def _alert(alert: Alert) -> str:
+def varying_labels(alerts: Sequence[Alert]) -> frozenset[str]:
+    """The labels that tell these alerts apart (pod, instance, mountpoint …): those whose values differ."""
+    if len(alerts) < 2:
+        return frozenset()
+    keys = {str(k) for a in alerts for k in (a.labels or {})} - {"alertname"}
+    return frozenset(k for k in keys if len({str((a.labels or {}).get(k)) for a in alerts}) > 1)
+
+
+def _alert(alert: Alert, *, vary: frozenset[str], severity: str) -> str:
     notes = {str(k): str(v) for k, v in (alert.annotations or {}).items() if v}
     texts = "".join(
         f"<p>{e(notes[k])}</p>" for k in _TEXT_ANNOTATIONS if k in notes and notes[k] != alert.title
     )
     labels = {str(k): str(v) for k, v in (alert.labels or {}).items() if k != "alertname"}
-    chips = "".join(f"<li><b>{e(k)}</b>={e(v)}</li>" for k, v in sorted(labels.items()))
+    order = sorted(labels.items(), key=lambda kv: (kv[0] not in vary, kv[0]))  # what tells it apart first
+    chips = "".join(f"<li{_VARY if k in vary else ''}><b>{e(k)}</b>={e(v)}</li>" for k, v in order)
     ended = f" · ended {when(alert.ends_at)}" if alert.ends_at else ""
     times = f"started {when(alert.starts_at)}{ended}"
     if alert.ends_at:
@@ -168,10 +179,11 @@ def _alert(alert: Alert) -> str:
         '<ul class="links">' + "".join(f"<li>{link(u, w)}</li>" for w, u in links) + "</ul>" if links else ""
     )
     status = alert.status if alert.status in ("firing", "resolved") else "other"
+    name = "" if alert.alertname in alert.title else f' <span class="muted">{e(alert.alertname)}</span>'
+    own = badge(alert.severity) if alert.severity != severity else ""  # only when it differs
     return (
         f'<article class="card {status}"><div class="row">{state(alert.status)}'
-        f"<h3>{e(alert.alertname)}</h3>{badge(alert.severity)}</div>"
-        f"<p><strong>{e(alert.title)}</strong></p>{texts}"
+        f"<h3>{e(alert.title)}{name}</h3>{own}</div>{texts}"
         f'<ul class="chips">{chips}</ul>'
         f'<p class="muted">{times} · {e(notified)} · from {e(alert.source)}</p>{link_list}</article>'
     )
@@ -210,9 +222,14 @@ def _timeline(view: IncidentView) -> str:
     page = view.timeline_page
     out = [f'<section id="timeline"><h2>Timeline ({page.total})</h2>']
     if view.timeline:
+        vary = varying_labels(view.alerts)
+        names = {
+            a.fingerprint: ", ".join(f"{k}={(a.labels or {}).get(k)}" for k in sorted(vary)) or a.title
+            for a in view.alerts
+        }
         rows = "".join(
             f'<tr><td class="when">{when(ev.at)}</td><td>{e(EVENT_WORDS.get(ev.kind, ev.kind))}</td>'
-            f"<td>{e(person(ev.actor)) if ev.actor else '-'}</td><td>{_event_data(ev.data)}</td></tr>"
+            f"<td>{e(person(ev.actor)) if ev.actor else '-'}</td><td>{_event_data(ev.data, names)}</td></tr>"
             for ev in view.timeline
         )
         out.append(
@@ -228,9 +245,15 @@ def _timeline(view: IncidentView) -> str:
     return "".join(out)
 
 
-def _event_data(data: Mapping[str, Any] | None) -> str:
-    shown = [(k, v) for k, v in (data or {}).items() if k != "by" and v not in (None, "", False)]
-    return e(", ".join(f"{k}: {v}" for k, v in shown)) if shown else ""
+def _event_data(data: Mapping[str, Any] | None, names: Mapping[str, str]) -> str:
+    """An event's details in words; an alert named by what tells it apart (its fingerprint when not shown)."""
+    values = dict(data or {})
+    alert = names.get(str(values.get("fingerprint")))
+    if alert is not None:
+        values.pop("fingerprint")
+        values.pop("alertname", None)
+    shown = [f"{k}: {v}" for k, v in values.items() if k != "by" and v not in (None, "", False)]
+    return e(", ".join([alert, *shown] if alert else shown))
 
 
 def _drafts(drafts: Iterable[StoredDraft]) -> str:

@@ -58,6 +58,8 @@ ul.chips { list-style: none; padding: 0; margin: .5rem 0; display: flex; flex-wr
 ul.chips li { background: var(--chip); border-radius: .35rem; padding: .1rem .5rem;
   font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .92rem; overflow-wrap: anywhere; }
 ul.chips b { font-weight: 600; color: var(--muted); }
+ul.chips li.vary { background: var(--fg); color: var(--bg); font-weight: 700; }
+ul.chips li.vary b { color: var(--bg); }
 ul.links { list-style: none; padding: 0; margin: .4rem 0 0; display: flex; flex-wrap: wrap;
   gap: .4rem 1.2rem; }
 ul.links a { font-weight: 600; }
