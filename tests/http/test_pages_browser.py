@@ -20,7 +20,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def _browser_parts() -> tuple[str, str]:
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    absent = [name for name, path in (("chromium", chromium), ("chromedriver", driver)) if not Path(path).exists()]
+    parts = {"chromium": chromium, "chromedriver": driver}
+    absent = [name for name, path in parts.items() if not Path(path).exists()]
     if absent:
         missing(f"{' and '.join(absent)} not installed (Debian: apt-get install chromium chromium-driver)")
     return chromium, driver
