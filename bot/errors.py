@@ -9,6 +9,7 @@ SevbotError
 │   ├── InvalidPayload       JSON of the wrong shape (HTTP 422; ``errors``: each field and what is wrong)
 │   └── RefusedByStorage     the database refused this payload's own data (HTTP 422)
 ├── ClientDisconnected       the sender hung up before its whole body arrived (one log line, no answer)
+├── SignInRequired           an incident page asked for without the API token (HTTP 401 with the sign-in form)
 ├── Unavailable              nothing was written and a retry may succeed (HTTP 503 with ``retry_after``)
 │   ├── Overloaded           too many webhooks already wait for the writer
 │   └── IngestFault          a fault on sevbot's side inside a commit (only that request fails)
@@ -97,6 +98,15 @@ class RefusedByStorage(PayloadError):
 
 class ClientDisconnected(SevbotError):
     """The client closed the connection before sending its whole body; there is nobody to answer."""
+
+
+class SignInRequired(SevbotError):
+    """An incident page without the API token or the sign-in cookie; ``next_path`` is where to return."""
+
+    def __init__(self, next_path: str, *, can_sign_in: bool) -> None:
+        super().__init__("sign-in needed")
+        self.next_path = next_path
+        self.can_sign_in = can_sign_in
 
 
 class Unavailable(SevbotError):

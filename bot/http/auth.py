@@ -4,6 +4,7 @@ Every secret is compared in constant time. Which token opens what:
 
 - ``/webhooks/{source}``: the source's webhook token (bearer, or the basic-auth password);
 - ``/api/*``, ``/docs``, ``/openapi.json``: ``SEVBOT_API_TOKEN`` (bearer); without it, loopback clients only;
+- ``/incidents`` pages: the same, or the session cookie the sign-in form sets (derived from the token);
 - ``/metrics``: ``SEVBOT_METRICS_TOKEN`` (bearer) when set, else open (it carries no alert text).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import ipaddress
 from collections.abc import Mapping
@@ -78,3 +80,32 @@ def may_read_api(
     if expected is None:
         return is_loopback_client(host, headers)
     return bearer_matches(expected, authorization)
+
+
+# --- the incident pages' session cookie -------------------------------------------------------------
+# A browser following a Slack link sends no Authorization header; the sign-in form checks the API token once
+# and sets this cookie. It holds an expiry and an HMAC of it keyed by the token (never the token itself): it
+# cannot be used as a bearer token, it lapses on its own, and changing SEVBOT_API_TOKEN voids every one.
+_SESSION_CONTEXT = b"sevbot incident pages v1:"
+
+
+def page_session(expected: str, expires_at: int) -> str:
+    """The cookie value for a session that ends at ``expires_at`` (Unix seconds)."""
+    mac = hmac.new(expected.encode(), _SESSION_CONTEXT + str(expires_at).encode(), hashlib.sha256)
+    return f"{expires_at}.{mac.hexdigest()}"
+
+
+def page_session_valid(expected: str, cookie: str | None, *, now: float) -> bool:
+    """True for a cookie ``page_session(expected, t)`` made with ``t`` still in the future (constant time)."""
+    if not cookie or len(cookie) > 128:
+        return False
+    stamp, sep, _mac = cookie.partition(".")
+    if not sep or not stamp.isdigit() or len(stamp) > 12:
+        return False
+    genuine = hmac.compare_digest(cookie.encode(), page_session(expected, int(stamp)).encode())
+    return genuine and int(stamp) > now
+
+
+def token_matches(expected: str, given: str) -> bool:
+    """The sign-in form's check: exactly the configured token (constant time)."""
+    return hmac.compare_digest(given.encode(), expected.encode())

@@ -138,7 +138,7 @@ def incident_links(incident: Incident, first_alert: Alert | None, public_url: st
         if "silence" not in links and "alertmanager" in links:
             links["silence"] = _new_silence(links["alertmanager"], first_alert.labels or {})
     if public_url:
-        links["incident"] = f"{public_url.rstrip('/')}/api/incidents/{incident.id}"
+        links["incident"] = f"{public_url.rstrip('/')}/incidents/{incident.id}"  # the HTML page
     return {k: v for k, v in links.items() if v.startswith(("http://", "https://"))}
 
 

@@ -185,3 +185,19 @@ def test_no_metric_label_carries_alert_text(app_settings: dict[str, Any], clock:
 def test_api_and_metrics_tokens_are_real_and_their_own(values: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(**values)
+
+
+def test_the_pages_session_cookie_is_bound_to_the_token_and_lapses() -> None:
+    from bot.http.auth import page_session, page_session_valid
+
+    cookie = page_session(API_TOKEN, expires_at=2_000_000_000)
+
+    assert API_TOKEN not in cookie
+    assert page_session_valid(API_TOKEN, cookie, now=1_999_999_999)
+    assert not page_session_valid(API_TOKEN, cookie, now=2_000_000_000)  # expired
+    assert not page_session_valid("another-token-6e1f0a", cookie, now=1_999_999_999)  # token rotated
+    forged_expiry = "2999999999" + cookie[cookie.index(".") :]
+    assert not page_session_valid(API_TOKEN, forged_expiry, now=1_999_999_999)
+    assert not any(
+        page_session_valid(API_TOKEN, bad, now=0) for bad in ("", ".", "x.y", "1" * 200, cookie + "0")
+    )

@@ -87,7 +87,7 @@ def test_the_root_message_has_everything_on_call_needs() -> None:
     assert "source says critical +0.6" in text and "error rate far above normal" in text
     assert "fourth reason" not in text  # the top three only
     assert "<https://runbooks.internal/checkout|Runbook>" in text
-    assert "<https://sevbot.internal/api/incidents/7|Details>" in text
+    assert "<https://sevbot.internal/incidents/7|Details>" in text
     assert "<!here>" not in text and "<!channel>" not in text
 
 
@@ -135,7 +135,7 @@ def test_very_long_texts_and_many_alerts_stay_within_limits_and_link_to_the_rest
         alert_count=100_000,
         firing_count=99_999,
     )
-    link = "https://sevbot.internal/api/incidents/7"
+    link = "https://sevbot.internal/incidents/7"
     root = root_message(long_incident, links={"incident": link})
     within_limits(root)
     assert any(link in json.dumps(b) and "full text" in json.dumps(b) for b in root.blocks)
