@@ -70,6 +70,17 @@ class TimelineKind(enum.StrEnum):
     ALERT_RESOLVED = "alert.resolved"
     SEVERITY_CHANGED = "severity.changed"
     SEVERITY_CONFIRMED = "severity.confirmed"
+    SILENCE_ADDED = "silence.added"  # data: silence (sevbot's id), target, remote_id, ends_at, matchers
+    SILENCE_REMOVED = "silence.removed"  # data: silence, target, remote_id
+
+
+class SilenceTarget(enum.StrEnum):
+    """Where a silence lives (``silences.target``): sevbot's own (mutes its Slack posts only), or at the
+    source: Alertmanager, or Grafana's Alertmanager-compatible API (stops every receiver's notifications)."""
+
+    SEVBOT = "sevbot"
+    ALERTMANAGER = "alertmanager"
+    GRAFANA = "grafana"
 
 
 class ChangeKind(enum.StrEnum):
