@@ -14,6 +14,8 @@ from typing import Any
 
 from analytics.explain import signed
 from analytics.records import SEVERITIES, SEVERITY_WORDS, ChangeKind, IncidentStatus, Severity
+from bot.slack.silence_button import ACTION_SILENCE as ACTION_SILENCE
+from bot.slack.silence_button import silence_button
 from storage.models import Alert, Incident
 
 MAX_BLOCKS = 50
@@ -40,7 +42,6 @@ ACTION_ACK = "incident_ack"
 ACTION_RESOLVE = "incident_resolve"
 ACTION_WHY = "incident_why"
 ACTION_SEVERITY = "incident_severity"
-ACTION_SILENCE = "incident_silence"
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,28 +275,8 @@ def _actions(incident: Incident) -> dict[str, Any]:
     if incident.severity in SEVERITIES:
         select["initial_option"] = _option(incident.severity)
     elements.append(select)
-    elements.append(_silence_button(value))
+    elements.append(silence_button(value))
     return {"type": "actions", "block_id": f"incident:{incident.id}", "elements": elements}
-
-
-def _silence_button(value: str) -> dict[str, Any]:
-    """Silence the incident at its source (Alertmanager, Grafana; else in sevbot) for the default time."""
-    return {
-        "type": "button",
-        "action_id": ACTION_SILENCE,
-        "text": plain("Silence", 75),
-        "value": value,
-        "confirm": {
-            "title": plain("Silence this incident?", 100),
-            "text": plain(
-                "Its alerts stop notifying (at their source, Alertmanager or Grafana, when sevbot is set up"
-                " for it) for a while; the silence command picks another duration.",
-                300,
-            ),
-            "confirm": plain("Silence", 30),
-            "deny": plain("Cancel", 30),
-        },
-    }
 
 
 # --- thread replies ------------------------------------------------------------------------------

@@ -31,23 +31,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from analytics.records import SEVERITIES
 from bot.errors import MalformedPayload, UsageError
 from bot.http.body import read_body, replaying
-from bot.incidents.silence_api import configured_apis
-from bot.incidents.silences import IncidentSilences
 from bot.settings import FileConfig, Settings
-from bot.slack.blocks import (
-    ACTION_ACK,
-    ACTION_RESOLVE,
-    ACTION_SEVERITY,
-    ACTION_SILENCE,
-    ACTION_WHY,
-    user_ref,
-)
+from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_WHY, user_ref
 from bot.slack.commands import Command, help_text, parse
 from bot.slack.directory import SlackDirectory
 from bot.slack.handlers import Reply, SlackHandlers
 from bot.slack.permissions import Gatekeeper, Requester, requester_of
 from bot.slack.routing import ChannelRouter
-from bot.slack.silencing import SilenceDesk
+from bot.slack.silence_button import ACTION_SILENCE
+from bot.slack.silencing import SilenceDesk, silence_desk
 from bot.slack.visibility import EVERYWHERE, Placement, Scope, Visibility
 from bot.slack.webapi import make_client
 from storage.db import Database
@@ -88,17 +80,10 @@ class Guard:
             channels = await anyio.to_thread.run_sync(handlers.incident_channels)
             scope = await self.visibility.scope(who.channel_id, channels)
         if command.verb == "silence":
-            return await self._silence(command, who, scope)
-        return await anyio.to_thread.run_sync(_run, handlers, command, who.user_id, scope)
-
-    async def _silence(self, command: Command, who: Requester, scope: Scope) -> Reply:
-        if self.silences is None:
-            return Reply("Silences are not available in this installation.")
-        try:
+            if self.silences is None:
+                return Reply("Silences are not available in this installation.")
             return await self.silences.run(command, who, scope)
-        except Exception:
-            log.exception("slack silence command failed", extra={"action": command.silence_action})
-            return Reply("Sorry, that failed on sevbot's side; it has been logged. Nothing was silenced.")
+        return await anyio.to_thread.run_sync(_run, handlers, command, who.user_id, scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,13 +361,7 @@ def mount_slack(
         guard=Guard(
             Gatekeeper(permissions, directory),
             Visibility(directory),
-            SilenceDesk(
-                handlers=handlers,
-                silences=IncidentSilences(db=db, apis=configured_apis(settings)),
-                directory=directory,
-                default_duration=settings.silence_duration,
-                clock=clock,
-            ),
+            silence_desk(settings, db=db, handlers=handlers, directory=directory, clock=clock),
         ),
         command_name=settings.slack_command,
         wake=wake,

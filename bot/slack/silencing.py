@@ -17,8 +17,9 @@ import anyio
 
 from analytics.records import SilenceTarget
 from bot.errors import IncidentNotFound, SilenceApiFailed, SlackLookupFailed, UsageError
-from bot.incidents.silence_api import NAMES
+from bot.incidents.silence_api import NAMES, configured_apis
 from bot.incidents.silences import Created, IncidentSilences
+from bot.settings import Settings
 from bot.slack import blocks
 from bot.slack.commands import Command
 from bot.slack.directory import SlackDirectory
@@ -26,6 +27,7 @@ from bot.slack.handlers import Reply, SlackHandlers, long_reply
 from bot.slack.permissions import Requester
 from bot.slack.routing import matcher_text
 from bot.slack.visibility import Scope
+from storage.db import Database
 from storage.slack import SilenceRepository, SilenceRow
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,24 @@ def shown_matchers(matchers: tuple[dict[str, str], ...] | list[dict[str, str]]) 
     return blocks.esc(" ".join(matcher_text(m) for m in matchers))
 
 
+def silence_desk(
+    settings: Settings,
+    *,
+    db: Database,
+    handlers: SlackHandlers,
+    directory: SlackDirectory,
+    clock: Callable[[], datetime],
+) -> SilenceDesk:
+    """The desk with the silence APIs the settings name (none: sevbot-local silences only)."""
+    return SilenceDesk(
+        handlers=handlers,
+        silences=IncidentSilences(db=db, apis=configured_apis(settings)),
+        directory=directory,
+        default_duration=settings.silence_duration,
+        clock=clock,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SilenceDesk:
     handlers: SlackHandlers
@@ -47,6 +67,13 @@ class SilenceDesk:
     clock: Callable[[], datetime]
 
     async def run(self, command: Command, who: Requester, scope: Scope) -> Reply:
+        try:
+            return await self._run(command, who, scope)
+        except Exception:
+            log.exception("slack silence command failed", extra={"action": command.silence_action})
+            return Reply("Sorry, that failed on sevbot's side; it has been logged. Nothing was silenced.")
+
+    async def _run(self, command: Command, who: Requester, scope: Scope) -> Reply:
         action = command.silence_action
         try:
             if action == "incident":
