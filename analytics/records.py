@@ -72,6 +72,17 @@ class TimelineKind(enum.StrEnum):
     SEVERITY_CONFIRMED = "severity.confirmed"
     INCIDENT_RENOTIFIED = "incident.renotified"  # nobody acknowledged in time: the owner was reminded
     PAGER_SENT = "pager.sent"  # an event for the pager was queued (trigger, acknowledge, resolve)
+    SILENCE_ADDED = "silence.added"  # data: silence (sevbot's id), target, remote_id, ends_at, matchers
+    SILENCE_REMOVED = "silence.removed"  # data: silence, target, remote_id
+
+
+class SilenceTarget(enum.StrEnum):
+    """Where a silence lives (``silences.target``): sevbot's own (mutes its Slack posts only), or at the
+    source: Alertmanager, or Grafana's Alertmanager-compatible API (stops every receiver's notifications)."""
+
+    SEVBOT = "sevbot"
+    ALERTMANAGER = "alertmanager"
+    GRAFANA = "grafana"
 
 
 class ChangeKind(enum.StrEnum):

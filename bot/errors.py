@@ -29,6 +29,8 @@ SevbotError
 ├── LeaseLost                another worker took the outbox row over (this claim's lease ran out)
 
 ├── SlackLookupFailed        Slack could not say who is asking or what a channel is (``method``, ``error``)
+├── SilenceApiFailed         Alertmanager's (or Grafana's) silence API did not do it (``target``, ``problem``,
+│                            ``status``: the HTTP status, None when nothing answered)
 └── LlmFailure               the drafting LLM did not answer usefully (``outcome``: timeout | error)
 
 Where a standard exception is what callers already expect (``LookupError`` for a missing incident,
@@ -236,6 +238,17 @@ class SlackLookupFailed(SevbotError):
         super().__init__(f"{method}: {error}")
         self.method = method
         self.error = error
+
+
+class SilenceApiFailed(SevbotError):
+    """A silence could not be created, expired or listed at the source (nothing answered, a timeout, an
+    error status, an answer that is not the API's). ``problem`` is short and safe to show a person."""
+
+    def __init__(self, *, target: str, problem: str, status: int | None = None) -> None:
+        super().__init__(f"{target}: {problem}")
+        self.target = target
+        self.problem = problem
+        self.status = status
 
 
 class LlmFailure(SevbotError):

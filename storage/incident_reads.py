@@ -145,6 +145,11 @@ class IncidentReads:
         stmt = select(func.count(func.distinct(Alert.fingerprint))).where(Alert.incident_id == incident_id)
         return int(self.conn.execute(stmt).scalar_one())
 
+    def label_sets(self, incident_id: int) -> list[dict[str, Any]]:
+        """The labels of each of the incident's alerts (what a silence of the incident matches on)."""
+        stmt = select(Alert.labels).where(Alert.incident_id == incident_id).order_by(Alert.id)
+        return [dict(labels or {}) for labels in self.conn.execute(stmt).scalars()]
+
     def count_alerts(self, incident_id: int) -> int:
         stmt = select(func.count()).select_from(Alert).where(Alert.incident_id == incident_id)
         return int(self.conn.execute(stmt).scalar_one())

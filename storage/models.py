@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from analytics.records import OutboxStatus
+from analytics.records import OutboxStatus, SilenceTarget
 from storage.types import JSONType, UTCDateTime
 
 # Constraint names are fixed so Alembic migrations name the same things on every database.
@@ -269,7 +269,12 @@ class LlmCall(Base):
 
 
 class Silence(Base):
-    """No Slack posts for incidents matching ``matchers`` ([{"name", "op", "value"}]) until ``expires_at``."""
+    """A silence of incidents matching ``matchers`` ([{"name", "op", "value"}]) until ``expires_at``.
+
+    ``target`` sevbot: no Slack posts for them. Alertmanager or Grafana: the silence lives there (its id
+    ``remote_id``) and stops every receiver's notifications; the row records that sevbot made it, for
+    which incident, so ``/incident silences`` and ``silence remove`` find it.
+    """
 
     __tablename__ = "silences"
 
@@ -279,8 +284,16 @@ class Silence(Base):
     created_by: Mapped[str] = mapped_column(String(USER_LENGTH))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+    target: Mapped[str] = mapped_column(
+        String(16), default=SilenceTarget.SEVBOT, server_default=SilenceTarget.SEVBOT.value
+    )  # SilenceTarget
+    remote_id: Mapped[str | None] = mapped_column(String(64))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
 
-    __table_args__ = (Index("ix_silences_expires_at", "expires_at"),)
+    __table_args__ = (
+        Index("ix_silences_expires_at", "expires_at"),
+        Index("ix_silences_remote_id", "remote_id"),
+    )
 
 
 class SlackEvent(Base):

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from analytics.records import OutboxStatus
+from analytics.records import OutboxStatus, SilenceTarget
 from storage.models import Incident, OutboxMessage, Silence, SlackChannelPace, SlackEvent, SlackThread
 
 
@@ -26,6 +26,9 @@ class SilenceRow:
     created_by: str
     created_at: datetime
     expires_at: datetime
+    target: str = SilenceTarget.SEVBOT  # SilenceTarget
+    remote_id: str | None = None
+    incident_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +171,22 @@ class SlackStateRepository:
         )
 
 
+_SILENCE_COLUMNS = (
+    Silence.id,
+    Silence.matchers,
+    Silence.reason,
+    Silence.created_by,
+    Silence.created_at,
+    Silence.expires_at,
+    Silence.target,
+    Silence.remote_id,
+    Silence.incident_id,
+)
+
+
 class SilenceRepository:
+    """sevbot's own silences, and the record of those it made at the source (Alertmanager, Grafana)."""
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
@@ -180,6 +198,9 @@ class SilenceRepository:
         created_by: str,
         now: datetime,
         expires_at: datetime,
+        target: str = SilenceTarget.SEVBOT,
+        remote_id: str | None = None,
+        incident_id: int | None = None,
     ) -> int:
         new_id = self.conn.execute(
             insert(Silence)
@@ -189,25 +210,41 @@ class SilenceRepository:
                 created_by=created_by,
                 created_at=now,
                 expires_at=expires_at,
+                target=target,
+                remote_id=remote_id,
+                incident_id=incident_id,
             )
             .returning(Silence.id)
         ).scalar_one()
         return int(new_id)
 
-    def active(self, now: datetime) -> list[SilenceRow]:
-        rows = self.conn.execute(
-            select(
-                Silence.id,
-                Silence.matchers,
-                Silence.reason,
-                Silence.created_by,
-                Silence.created_at,
-                Silence.expires_at,
-            )
-            .where(Silence.expires_at > now)
-            .order_by(Silence.id)
+    def active(self, now: datetime, *, target: str | None = SilenceTarget.SEVBOT) -> list[SilenceRow]:
+        """Silences not yet ended: sevbot's own by default (what mutes Slack posts); ``target=None``: all."""
+        stmt = select(*_SILENCE_COLUMNS).where(Silence.expires_at > now).order_by(Silence.id)
+        if target is not None:
+            stmt = stmt.where(Silence.target == target)
+        return [SilenceRow(**row._mapping) for row in self.conn.execute(stmt)]
+
+    def get(self, silence_id: int) -> SilenceRow | None:
+        row = self.conn.execute(select(*_SILENCE_COLUMNS).where(Silence.id == silence_id)).first()
+        return SilenceRow(**row._mapping) if row is not None else None
+
+    def by_remote_id(self, remote_id: str) -> SilenceRow | None:
+        """The newest record of a silence sevbot made at the source, by the source's id."""
+        row = self.conn.execute(
+            select(*_SILENCE_COLUMNS)
+            .where(Silence.remote_id == remote_id)
+            .order_by(Silence.id.desc())
+            .limit(1)
+        ).first()
+        return SilenceRow(**row._mapping) if row is not None else None
+
+    def end(self, silence_id: int, now: datetime) -> bool:
+        """A silence at the source was expired: its record ends now (kept, so the history says so)."""
+        stmt = (
+            update(Silence).where(Silence.id == silence_id, Silence.expires_at > now).values(expires_at=now)
         )
-        return [SilenceRow(**row._mapping) for row in rows]
+        return bool(self.conn.execute(stmt).rowcount)
 
     def remove(self, silence_id: int) -> bool:
         return bool(self.conn.execute(delete(Silence).where(Silence.id == silence_id)).rowcount)

@@ -111,3 +111,42 @@ def test_a_secret_file_that_cannot_be_read_or_is_set_twice_is_named(
 def test_durations_longer_than_any_timedelta_are_a_value_error_not_an_overflow(text: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+def test_alertmanager_and_grafana_credentials_come_from_files_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "am").write_text("am-bearer-from-a-file\n", encoding="utf-8")
+    (tmp_path / "grafana").write_text("glsa_from_a_file", encoding="utf-8")
+    monkeypatch.setenv("SEVBOT_ALERTMANAGER_URL", "http://alertmanager:9093/")
+    monkeypatch.setenv("SEVBOT_ALERTMANAGER_TOKEN_FILE", str(tmp_path / "am"))
+    monkeypatch.setenv("SEVBOT_GRAFANA_URL", "https://grafana.example.com")
+    monkeypatch.setenv("SEVBOT_GRAFANA_TOKEN_FILE", str(tmp_path / "grafana"))
+
+    settings = load_settings()
+
+    assert settings.alertmanager_url == "http://alertmanager:9093"
+    assert settings.alertmanager_token is not None
+    assert settings.alertmanager_token.get_secret_value() == "am-bearer-from-a-file"
+    assert settings.grafana_token is not None
+    assert settings.grafana_token.get_secret_value() == "glsa_from_a_file"
+    assert settings.silence_duration == timedelta(hours=2)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"alertmanager_url": "alertmanager:9093"}, "SEVBOT_ALERTMANAGER_URL: .*http"),
+        (
+            {"alertmanager_token": "tok-123456", "alertmanager_username": "u", "alertmanager_password": "p"},
+            "both set; use one",
+        ),
+        ({"alertmanager_username": "sevbot"}, "go together"),
+        ({"grafana_url": "https://grafana.example.com"}, "needs SEVBOT_GRAFANA_TOKEN"),
+        ({"alertmanager_token": "changeme"}, "SEVBOT_ALERTMANAGER_TOKEN: .*placeholder"),
+        ({"silence_duration": "45d"}, "SEVBOT_SILENCE_DURATION: .*at most 30d"),
+    ],
+)
+def test_alertmanager_settings_that_cannot_work_are_refused(values: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(**values)

@@ -125,6 +125,17 @@ class Settings(BaseSettings):
     pagerduty_routing_key: SecretStr | None = None  # the Events API v2 integration key of a service
     pager_webhook_token: SecretStr | None = None  # sent as "Authorization: Bearer …" to escalation.webhook
     tick_seconds: float = Field(default=15.0, gt=0, le=300)
+    # Silences at the source (bot/incidents/silences.py): with Alertmanager's URL, "/incident silence ID"
+    # and the Silence button silence an Alertmanager incident in Alertmanager (API v2); with Grafana's URL
+    # and a service-account token, a Grafana incident in Grafana's Alertmanager. Without: sevbot-local.
+    alertmanager_url: str | None = None  # e.g. http://alertmanager:9093 (with its --web.route-prefix)
+    alertmanager_token: SecretStr | None = None  # a bearer token (an authenticating proxy), or …
+    alertmanager_username: str | None = None  # … basic auth (Alertmanager's --web.config.file)
+    alertmanager_password: SecretStr | None = None
+    grafana_url: str | None = None  # e.g. https://grafana.example.com
+    grafana_token: SecretStr | None = None  # a service-account token with the silences:write permission
+    alertmanager_timeout_seconds: float = Field(default=5.0, gt=0, le=60)  # per call, Grafana's too
+    silence_duration: Duration = timedelta(hours=2)  # the Silence button's, and "silence ID" without one
 
     @field_validator(
         "webhook_token",
@@ -155,6 +166,43 @@ class Settings(BaseSettings):
         if value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
             raise ValueError("is a placeholder; set the value from your Slack app's settings")
         return value
+
+    @field_validator("alertmanager_token", "alertmanager_password", "grafana_token")
+    @classmethod
+    def _source_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder; set the real credential")
+        return value
+
+    @field_validator("alertmanager_url", "grafana_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as http://alertmanager:9093")
+        return value.rstrip("/")
+
+    @field_validator("silence_duration")
+    @classmethod
+    def _silence_length(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0) or value > timedelta(days=30):
+            raise ValueError("must be more than 0 and at most 30d")
+        return value
+
+    @model_validator(mode="after")
+    def _one_alertmanager_auth(self) -> Settings:
+        if self.alertmanager_token is not None and (self.alertmanager_username or self.alertmanager_password):
+            raise ValueError(
+                "SEVBOT_ALERTMANAGER_TOKEN and SEVBOT_ALERTMANAGER_USERNAME/PASSWORD are both set; use one"
+            )
+        if bool(self.alertmanager_username) != (self.alertmanager_password is not None):
+            raise ValueError("SEVBOT_ALERTMANAGER_USERNAME and SEVBOT_ALERTMANAGER_PASSWORD go together")
+        if self.grafana_url and self.grafana_token is None:
+            raise ValueError("SEVBOT_GRAFANA_URL needs SEVBOT_GRAFANA_TOKEN (a service-account token)")
+        return self
 
     @field_validator("sqlite_synchronous", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from analytics.records import SEVERITY_WORDS, ChangeKind, IncidentStatus, Severity
 from bot.incidents.affected import INSTANCE_KEYS
+from bot.slack.silence_button import ACTION_SILENCE as SILENCE_BUTTON_ACTION
 from storage.models import Alert, Incident
 
 MAX_BLOCKS = 50
@@ -43,6 +44,7 @@ ACTION_ACK = "incident_ack"
 ACTION_RESOLVE = "incident_resolve"
 ACTION_WHY = "incident_why"
 ACTION_SEVERITY = "incident_severity"
+ACTION_SILENCE = SILENCE_BUTTON_ACTION  # the Silence button (bot.slack.silence_button)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,8 @@ from bot.slack.directory import SlackDirectory
 from bot.slack.handlers import Reply, SlackHandlers
 from bot.slack.permissions import Gatekeeper, Requester, requester_of
 from bot.slack.routing import ChannelRouter
+from bot.slack.silence_button import ACTION_SILENCE
+from bot.slack.silencing import SilenceDesk, silence_desk
 from bot.slack.visibility import EVERYWHERE, Placement, Scope, Visibility
 from bot.slack.webapi import make_client
 from storage.db import Database
@@ -66,6 +68,7 @@ class Guard:
 
     gatekeeper: Gatekeeper
     visibility: Visibility
+    silences: SilenceDesk | None = None  # silence commands; None: they are not offered
 
     async def run(self, handlers: SlackHandlers, command: Command, who: Requester) -> Reply:
         """The refusal (shown to the person alone: ``refused``), or the command's answer."""
@@ -73,9 +76,13 @@ class Guard:
         if refusal is not None:
             return Reply(refusal, refused=True)
         scope = EVERYWHERE
-        if command.verb in _INCIDENT_VERBS:
+        if command.verb in _INCIDENT_VERBS or command.silence_action == "incident":
             channels = await anyio.to_thread.run_sync(handlers.incident_channels)
             scope = await self.visibility.scope(who.channel_id, channels)
+        if command.verb == "silence":
+            if self.silences is None:
+                return Reply("Silences are not available in this installation.")
+            return await self.silences.run(command, who, scope)
         return await anyio.to_thread.run_sync(_run, handlers, command, who.user_id, scope)
 
 
@@ -179,7 +186,7 @@ def build_bolt_app(
                 )
             )
 
-    for action_id in (ACTION_ACK, ACTION_RESOLVE, ACTION_WHY, ACTION_SEVERITY):
+    for action_id in (ACTION_ACK, ACTION_RESOLVE, ACTION_WHY, ACTION_SEVERITY, ACTION_SILENCE):
         app.action(action_id)(on_button)
 
     @app.event("app_mention")
@@ -245,6 +252,8 @@ def button_command(action: dict[str, Any], *, thread_incident: int | None = None
         return Command("ack", incident_id=incident_id)
     if action_id == ACTION_RESOLVE:
         return Command("resolve", incident_id=incident_id)
+    if action_id == ACTION_SILENCE:  # for SEVBOT_SILENCE_DURATION
+        return Command("silence", silence_action="incident", incident_id=incident_id)
     return None
 
 
@@ -280,7 +289,9 @@ def mention_command(text: str, incident_id: int | None, command_name: str) -> Co
         return Command("why", incident_id=incident_id)
     if incident_id is not None and _SUMMARIZE.search(text):
         return Command("summarize", incident_id=incident_id)
-    if first in _ACTION_VERBS or (first and first in ("why", "summarize", "list", "stats", "silence")):
+    if first in _ACTION_VERBS or (
+        first and first in ("why", "summarize", "list", "stats", "silence", "silences")
+    ):
         try:
             return parse(text, thread_incident=incident_id, command=command_name)
         except UsageError as exc:
@@ -365,7 +376,11 @@ def mount_slack(
         signing_secret=secret.get_secret_value() if secret else "",
         client=client,
         handlers=handlers,
-        guard=Guard(Gatekeeper(permissions, directory), Visibility(directory)),
+        guard=Guard(
+            Gatekeeper(permissions, directory),
+            Visibility(directory),
+            silence_desk(settings, db=db, handlers=handlers, directory=directory, clock=clock),
+        ),
         command_name=settings.slack_command,
         wake=wake,
     )

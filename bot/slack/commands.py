@@ -37,7 +37,8 @@ USAGE = {
     "noise": "noise ID [reason]",
     "summarize": "summarize ID",
     "runbook": "runbook ID",
-    "silence": "silence MATCHERS DURATION  |  silence list  |  silence remove SILENCE_ID",
+    "silence": "silence ID [DURATION [comment]]  |  silence MATCHERS DURATION  |  silence remove SILENCE_ID",
+    "silences": "silences",
     "stats": "stats [7d] [charts]",
 }
 VERBS = tuple(USAGE)
@@ -49,6 +50,7 @@ _ALIASES = {
     "?": "help",
 }
 _ID = re.compile(r"^#?(\d{1,12})$")
+_REMOTE_ID = re.compile(r"^[0-9A-Fa-f][0-9A-Fa-f-]{7,63}$")  # Alertmanager's silence ids are UUIDs
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +63,9 @@ class Command:
     text: str | None = None  # a note or reason
     matchers: tuple[dict[str, str], ...] = field(default_factory=tuple)
     duration: timedelta | None = None
-    silence_action: str | None = None  # add | list | remove
-    silence_id: int | None = None
+    silence_action: str | None = None  # add (matchers) | incident | list | remove
+    silence_id: int | None = None  # sevbot's number of a silence
+    silence_ref: str | None = None  # or the id Alertmanager (or Grafana) gave a silence sevbot made
     since: timedelta | None = None
     charts: bool = False  # stats: also share the report's charts in the channel
 
@@ -122,7 +125,11 @@ def parse(text: str, *, thread_incident: int | None = None, command: str = "/inc
     if verb == "list":
         return _list(rest, command)
     if verb == "silence":
-        return _silence(rest, command)
+        return _silence(rest, command, thread_incident)
+    if verb == "silences":
+        if rest:
+            raise usage(verb, "`silences` takes nothing more.", command)
+        return Command("silence", silence_action="list")
     if verb == "stats":
         return _stats(rest, command)
     incident_id, rest = _incident_id(verb, rest, thread_incident, command)
@@ -169,33 +176,65 @@ def _list(rest: list[str], command: str) -> Command:
     return Command("list", status=status, service=service, severity=severity)
 
 
-def _silence(rest: list[str], command: str) -> Command:
+def _silence(rest: list[str], command: str, thread_incident: int | None) -> Command:
+    """``silence ID [DURATION [comment]]`` (in a thread: ``silence [DURATION [comment]]``) silences an
+    incident; ``silence MATCHERS DURATION`` adds a sevbot-local silence; ``list``; ``remove``."""
     if not rest:
-        raise usage("silence", "Give matchers and a duration, e.g. `service=checkout 2h`.", command)
+        if thread_incident is not None:
+            return Command("silence", silence_action="incident", incident_id=thread_incident)
+        raise usage("silence", "Give an incident ID, or matchers and a duration, e.g. `42 2h`.", command)
     if rest[0].lower() == "list" and len(rest) == 1:
         return Command("silence", silence_action="list")
     if rest[0].lower() in ("remove", "rm", "delete", "expire"):
-        if len(rest) != 2 or not _ID.match(rest[1]):
-            raise usage("silence", "Give the silence ID to remove (see `silence list`).", command)
-        match = _ID.match(rest[1])
-        assert match is not None
-        return Command("silence", silence_action="remove", silence_id=int(match.group(1)))
+        if len(rest) == 2 and (match := _ID.match(rest[1])):
+            return Command("silence", silence_action="remove", silence_id=int(match.group(1)))
+        if len(rest) == 2 and _REMOTE_ID.match(rest[1]):
+            return Command("silence", silence_action="remove", silence_ref=rest[1].lower())
+        raise usage("silence", "Give the silence ID to remove (see `silences`).", command)
+    if match := _ID.match(rest[0]):
+        return _incident_silence(int(match.group(1)), rest[1:], command)
+    if thread_incident is not None and _is_duration(rest[0]):
+        return _incident_silence(thread_incident, rest, command)
     if len(rest) < 2:
         raise usage(
             "silence", "Give at least one matcher and a duration, e.g. `service=checkout 2h`.", command
         )
-    try:
-        duration = parse_duration(rest[-1])
-    except ValueError:
-        problem = f"{shown(rest[-1])} is not a duration such as 30m, 2h or 1d."
-        raise usage("silence", problem, command) from None
-    if duration <= timedelta(0) or duration > MAX_SILENCE:
-        raise usage("silence", "The duration must be more than 0 and at most 30d.", command)
+    duration = _silence_duration(rest[-1], command)
     try:
         matchers = tuple(parse_matchers(" ".join(rest[:-1])))
     except MatcherError as exc:  # it quotes the matcher as typed
         raise usage("silence", cut(esc(str(exc)), SHOWN_PROBLEM), command) from None
     return Command("silence", silence_action="add", matchers=matchers, duration=duration)
+
+
+def _incident_silence(incident_id: int, rest: list[str], command: str) -> Command:
+    duration = _silence_duration(rest[0], command) if rest else None
+    return Command(
+        "silence",
+        silence_action="incident",
+        incident_id=incident_id,
+        duration=duration,
+        text=" ".join(rest[1:]) or None,
+    )
+
+
+def _is_duration(word: str) -> bool:
+    try:
+        parse_duration(word)
+    except ValueError:
+        return False
+    return True
+
+
+def _silence_duration(word: str, command: str) -> timedelta:
+    try:
+        duration = parse_duration(word)
+    except ValueError:
+        problem = f"{shown(word)} is not a duration such as 30m, 2h or 1d."
+        raise usage("silence", problem, command) from None
+    if duration <= timedelta(0) or duration > MAX_SILENCE:
+        raise usage("silence", "The duration must be more than 0 and at most 30d.", command)
+    return duration
 
 
 def _stats(rest: list[str], command: str) -> Command:

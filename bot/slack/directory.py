@@ -46,6 +46,7 @@ class Person:
     stranger: bool  # Slack shows only part of the profile: someone of another organization
     bot: bool
     deleted: bool
+    name: str | None = None  # the real name, else the display or user name (shown as a silence's creator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ class SlackDirectory:
                 stranger=bool(user.get("is_stranger")),
                 bot=bool(user.get("is_bot") or user.get("is_app_user")),
                 deleted=bool(user.get("deleted")),
+                name=_name_of(user),
             )
 
         return await self._remember("person", user_id, fetch)
@@ -172,3 +174,16 @@ def _is_channel_id(key: str) -> bool:
 def _channel(raw: dict[str, Any]) -> Channel:
     private = bool(raw.get("is_private") or raw.get("is_im") or raw.get("is_mpim") or raw.get("is_group"))
     return Channel(id=str(raw.get("id") or ""), name=raw.get("name") or None, private=private)
+
+
+def _name_of(user: dict[str, Any]) -> str | None:
+    profile = user.get("profile") or {}
+    for value in (
+        user.get("real_name"),
+        profile.get("real_name"),
+        profile.get("display_name"),
+        user.get("name"),
+    ):
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:80]
+    return None

@@ -26,12 +26,11 @@ from bot.incidents.explain import explain_incident, render_explanation
 from bot.llm import request_draft
 from bot.slack import blocks
 from bot.slack.commands import Command, help_text
-from bot.slack.routing import matcher_text
 from bot.slack.visibility import EVERYWHERE, Placement, Scope
 from storage.db import Database
 from storage.incident_reads import IncidentFilter, IncidentReads
 from storage.models import Incident
-from storage.slack import SilenceRepository, SlackStateRepository
+from storage.slack import SlackStateRepository
 
 LIST_LIMIT = 15
 EVENT_MEMORY = timedelta(days=1)
@@ -52,7 +51,7 @@ class Reply:
     private: bool = False  # names owners as mentions: shown to the person who asked only (no pings)
 
 
-def _reply(text: str, *, wake: bool = False, link: str | None = None) -> Reply:
+def long_reply(text: str, *, wake: bool = False, link: str | None = None) -> Reply:
     if len(text) <= blocks.SECTION_TEXT:
         return Reply(text=text, wake=wake)
     message = blocks.reply_message(blocks.split_text(text, blocks.SECTION_TEXT - 100), link=link)
@@ -120,6 +119,11 @@ class SlackHandlers:
             raise IncidentNotFound(incident_id)
         return incident
 
+    def visible_incident(self, incident_id: int, scope: Scope) -> Incident:
+        """The incident, if the request may see it (else ``IncidentNotFound``, as for one that is not)."""
+        with self.db.read() as conn:
+            return self._require_visible(IncidentReads(conn), incident_id, scope)
+
     def _require_visible(self, reads: IncidentReads, incident_id: int, scope: Scope) -> Incident:
         incident = reads.get(incident_id)
         if incident is None or self._hidden(incident, scope):
@@ -134,8 +138,8 @@ class SlackHandlers:
             return Reply(help_text(self.command_name))
         if verb == "list":
             return self.list(command, scope)
-        if verb == "silence":
-            return self.silence(command, user=user)
+        if verb == "silence":  # answered by bot.slack.silencing (it asks Alertmanager, asynchronously)
+            raise ValueError("silence commands go to SilenceDesk")
         if verb == "stats":
             return self.stats(command)
         assert command.incident_id is not None
@@ -265,7 +269,7 @@ class SlackHandlers:
             f" · owner {self._owner(i) or '-'} · {i.alert_count} alert(s) · {blocks.slack_date(i.opened_at)}"
             for i in incidents
         ]
-        listed = _reply("\n".join(lines))
+        listed = long_reply("\n".join(lines))
         return Reply(text=listed.text, blocks=listed.blocks, private=True)
 
     def _owner(self, incident: Incident) -> str | None:
@@ -306,7 +310,7 @@ class SlackHandlers:
                 + (f" by {blocks.user_ref(e.actor)}" if e.actor else "")
                 for e in timeline
             ]
-        return _reply("\n".join(lines))
+        return long_reply("\n".join(lines))
 
     def why(self, incident_id: int, scope: Scope = EVERYWHERE) -> Reply:
         """The explanation of the severity (exact contributions, similar past incidents it may see)."""
@@ -325,40 +329,6 @@ class SlackHandlers:
         message = blocks.explanation_blocks(incident_id, render_explanation(explanation).splitlines())
         return Reply(text=message.text, blocks=message.blocks)
 
-    def silence(self, command: Command, *, user: str) -> Reply:
-        now = self.clock()
-        if command.silence_action == "list":
-            with self.db.read() as conn:
-                rows = SilenceRepository(conn).active(now)
-            if not rows:
-                return Reply("No active silences.")
-            lines = ["*Active silences*"] + [
-                f"• *{row.id}* `{blocks.esc(' '.join(matcher_text(m) for m in row.matchers))}` until"
-                f" {blocks.slack_date(row.expires_at)} by {blocks.user_ref(row.created_by)}"
-                for row in rows
-            ]
-            return _reply("\n".join(lines))
-        if command.silence_action == "remove":
-            assert command.silence_id is not None
-            with self.db.write() as conn:
-                removed = SilenceRepository(conn).remove(command.silence_id)
-            return Reply(
-                f"Silence {command.silence_id} removed."
-                if removed
-                else f"There is no silence {command.silence_id}."
-            )
-        assert command.duration is not None
-        expires = now + command.duration
-        with self.db.write() as conn:
-            silence_id = SilenceRepository(conn).add(
-                matchers=command.matchers, reason=None, created_by=user, now=now, expires_at=expires
-            )
-        shown = blocks.esc(" ".join(matcher_text(m) for m in command.matchers))
-        return Reply(
-            f"Silence {silence_id} created: no Slack posts for incidents matching `{shown}`"
-            f" until {blocks.slack_date(expires)}."
-        )
-
     def stats(self, command: Command) -> Reply:
         """The report's text; with ``charts``, its PNG charts too (in a fresh temporary directory)."""
         if self.report is None:
@@ -367,5 +337,5 @@ class SlackHandlers:
         charts_dir = Path(tempfile.mkdtemp(prefix="sevbot-stats-")) if command.charts else None
         text, charts = self.report(self.db, since, self.clock(), charts_dir)
         text = blocks.esc(text)  # alert names and services from the alerts
-        reply = _reply(f"```{text}```" if len(text) < blocks.SECTION_TEXT - 6 else text)
+        reply = long_reply(f"```{text}```" if len(text) < blocks.SECTION_TEXT - 6 else text)
         return Reply(text=reply.text, blocks=reply.blocks, files=tuple(charts))

@@ -35,6 +35,7 @@ from bot.slack.blocks import (
     slack_date,
     user_ref,
 )
+from bot.slack.silence_button import silence_button
 from storage.models import Incident
 
 LINK_LABELS = (
@@ -202,4 +203,5 @@ def _actions(incident: Incident) -> dict[str, Any]:
     if incident.severity in SEVERITIES:
         select["initial_option"] = _option(incident.severity)
     elements.append(select)
+    elements.append(silence_button(value))
     return {"type": "actions", "block_id": f"incident:{incident.id}", "elements": elements}

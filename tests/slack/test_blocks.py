@@ -96,15 +96,26 @@ def test_buttons_follow_the_status_and_the_select_shows_the_level() -> None:
         [actions] = [b for b in root_message(inc).blocks if b["type"] == "actions"]
         return [e["action_id"] for e in actions["elements"]]
 
-    assert action_ids(incident()) == ["incident_ack", "incident_resolve", "incident_why", "incident_severity"]
+    silence = "incident_silence"  # always: a resolved incident's alerts may come back
+    assert action_ids(incident()) == [
+        "incident_ack",
+        "incident_resolve",
+        "incident_why",
+        "incident_severity",
+        silence,
+    ]
     acked = incident(
         status="acknowledged", acknowledged_at=T0 + timedelta(minutes=3), acknowledged_by="U0ALICE"
     )
-    assert action_ids(acked) == ["incident_resolve", "incident_why", "incident_severity"]
+    assert action_ids(acked) == ["incident_resolve", "incident_why", "incident_severity", silence]
     assert "Acknowledged by <@U0ALICE> <!date^" in json.dumps(root_message(acked).blocks)
-    assert action_ids(incident(status="resolved", resolved_at=T0)) == ["incident_why", "incident_severity"]
+    resolved = incident(status="resolved", resolved_at=T0)
+    assert action_ids(resolved) == ["incident_why", "incident_severity", silence]
     [actions] = [b for b in root_message(incident(severity="SEV3")).blocks if b["type"] == "actions"]
-    assert actions["elements"][-1]["initial_option"]["value"] == "SEV3"
+    [select] = [e for e in actions["elements"] if e["action_id"] == "incident_severity"]
+    assert select["initial_option"]["value"] == "SEV3"
+    [button] = [e for e in actions["elements"] if e["action_id"] == silence]
+    assert button["value"] == "7" and "confirm" in button
 
 
 def test_sev1_mention_only_where_configured_and_only_for_sev1() -> None:

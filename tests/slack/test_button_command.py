@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_WHY
+from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_SILENCE, ACTION_WHY
 from bot.slack.bolt import button_command
 from bot.slack.commands import Command
 
@@ -15,6 +15,12 @@ from bot.slack.commands import Command
 def test_a_button_names_its_incident_in_its_value(action_id: str, verb: str) -> None:
     assert button_command({"action_id": action_id, "value": "42", "block_id": "incident:42"}) == Command(
         verb, incident_id=42
+    )
+
+
+def test_the_silence_button_silences_its_incident_for_the_default_duration() -> None:
+    assert button_command({"action_id": ACTION_SILENCE, "value": "7"}) == Command(
+        "silence", silence_action="incident", incident_id=7
     )
 
 

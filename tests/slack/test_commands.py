@@ -78,6 +78,31 @@ def test_list_filters_on_severity_words_too() -> None:
     assert parse("list high search") == Command("list", severity="SEV2", service="search")
 
 
+def test_silence_an_incident_by_id_with_an_optional_duration_and_comment() -> None:
+    assert parse("silence 12") == Command("silence", silence_action="incident", incident_id=12)
+    assert parse("silence #12 4h deploying the fix") == Command(
+        "silence",
+        silence_action="incident",
+        incident_id=12,
+        duration=timedelta(hours=4),
+        text="deploying the fix",
+    )
+    # In the incident's thread: no ID, and a bare duration is the incident's, not a matcher.
+    assert parse("silence", thread_incident=9) == Command("silence", silence_action="incident", incident_id=9)
+    assert parse("silence 30m flaky", thread_incident=9) == Command(
+        "silence", silence_action="incident", incident_id=9, duration=timedelta(minutes=30), text="flaky"
+    )
+    assert parse("silence service=x 1h", thread_incident=9).silence_action == "add"
+
+
+def test_silences_lists_and_remove_takes_sevbots_number_or_alertmanagers_id() -> None:
+    assert parse("silences") == Command("silence", silence_action="list")
+    uuid = "DAFE995E-65a0-43ff-8603-dbd6efd4dd3b"
+    assert parse(f"silence remove {uuid}") == Command(
+        "silence", silence_action="remove", silence_ref=uuid.lower()
+    )
+
+
 def test_in_an_incident_thread_the_id_may_be_left_out() -> None:
     assert parse("ack", thread_incident=9) == Command("ack", incident_id=9)
     assert parse("sev SEV2 too loud", thread_incident=9) == Command(
@@ -106,6 +131,10 @@ def test_in_an_incident_thread_the_id_may_be_left_out() -> None:
         ("silence alertname=~(?=X) 1h", "invalid perl operator"),  # RE2: no look-around
         ("stats 99999999999d", "'99999999999d' is not a period"),
         ("silence remove x", "Give the silence ID"),
+        ("silence", "Give an incident ID, or matchers"),
+        ("silence 12 soon", "'soon' is not a duration"),
+        ("silence 12 45d", "at most 30d"),
+        ("silences all", "`silences` takes nothing more."),
         ("stats lots", "'lots' is not a period"),
     ],
 )

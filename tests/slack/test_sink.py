@@ -41,6 +41,7 @@ def test_a_new_incident_gives_one_root_post_and_stores_where_it_went(
         "incident_resolve",
         "incident_why",
         "incident_severity",
+        "incident_silence",
     ]
     text = json.dumps(blocks)
     assert "<!date^" in text and "CheckoutHighErrorRate" in text and "source says critical" in text
