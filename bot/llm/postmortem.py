@@ -1,0 +1,401 @@
+"""Postmortem drafts: the facts of one incident read from SQL, and the Markdown document made of them.
+
+``postmortem_facts`` reads what happened (reads only): the impact window (first alert to resolution),
+the timeline (alerts, people's actions, captured notes), what fired (rules, counts, instances), the
+severity with its exact reasons, and follow-ups (notes that read like one, else a placeholder list).
+Text from alerts and people passes through the redactor first, as for every draft.
+
+The drafter (:mod:`bot.llm.drafting`) asks the LLM for the narrative (``prompts/postmortem.md``, the facts
+as quoted data) or, without one, writes the template; either way :func:`postmortem_document` labels the
+result a draft and appends the record itself (impact window, timeline, what fired, severity and why)
+verbatim, so the exact reasons and times never depend on the LLM. Everything that came from alerts or
+people is escaped for Markdown (:func:`md`), so a note cannot inject a link, an image or HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from analytics.records import AlertStatus, StoredReason, TimelineKind
+from bot.llm.grounding import quote
+from storage.incident_reads import IncidentReads
+
+MAX_WORDS = 450
+MAX_OUTPUT_TOKENS = 1600  # the narrative of a postmortem is longer than a thread summary
+MAX_TIMELINE = 120  # lines; people's actions and notes always stay, alert events are cut first
+MAX_INSTANCES = 8
+INSTANCE_LABELS = ("instance", "pod", "host", "node")
+_FOLLOW_UP = re.compile(
+    r"(?i)\b(todo|to-do|follow[- ]?ups?|action items?|we should|need to|needs to|must fix|next time)\b"
+)
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+_ALERT_KINDS = frozenset({TimelineKind.ALERT_FIRING, TimelineKind.ALERT_REFIRED, TimelineKind.ALERT_RESOLVED})
+_WORDS: dict[str, str] = {
+    TimelineKind.INCIDENT_OPENED: "incident opened",
+    TimelineKind.INCIDENT_REOPENED: "incident reopened",
+    TimelineKind.INCIDENT_RESOLVED: "resolved",
+    TimelineKind.INCIDENT_FLAPPING: "flapping",
+    TimelineKind.INCIDENT_ACKNOWLEDGED: "acknowledged",
+    TimelineKind.INCIDENT_NOISE: "marked not actionable",
+    TimelineKind.ALERT_FIRING: "alert firing",
+    TimelineKind.ALERT_REFIRED: "alert firing again",
+    TimelineKind.ALERT_RESOLVED: "alert resolved",
+    TimelineKind.SEVERITY_CHANGED: "severity changed",
+    TimelineKind.SEVERITY_CONFIRMED: "severity confirmed",
+    TimelineKind.NOTE_ADDED: "note",
+}
+PLACEHOLDER_FOLLOW_UPS = (
+    "Root cause: what made {alertname} fire, and why then?",
+    "Detection: did the alert fire early enough, and was {severity} the right severity?",
+    "Response: what slowed the response down, and what helped?",
+    "Prevention: which change keeps this from happening again? (owner, date)",
+    "Runbook: add what helped to the runbook for {alertname}.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FiredRule:
+    """One alert rule (alert name) of the incident: how often it fired, where, and its expression."""
+
+    alertname: str
+    severity: str
+    count: int
+    firing: int
+    resolved: int
+    summary: str
+    instances: list[str]
+    instances_left_out: int
+    expression: str | None
+    first_at: datetime
+    last_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """One line of the timeline: when, what, who (a user id or a bot's name), and any words."""
+
+    at: datetime
+    what: str
+    who: str | None = None
+    text: str = ""
+    kind: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PostmortemFacts:
+    incident_id: int
+    title: str
+    service: str | None
+    status: str
+    severity: str
+    severity_source: str
+    confidence: float
+    model_version: str | None
+    reasons: list[StoredReason]
+    opened_at: datetime
+    first_alert_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    alert_count: int
+    flapping: bool
+    rules: list[FiredRule]
+    timeline: list[Moment]
+    timeline_left_out: int
+    notes: list[Moment]
+    follow_ups: list[str]  # from the notes; empty: the placeholder list is shown
+
+    @property
+    def people(self) -> list[Moment]:
+        """People's actions and notes, in time order."""
+        return [m for m in self.timeline if m.who and m.kind not in _ALERT_KINDS]
+
+
+def postmortem_facts(
+    conn: Connection, incident_id: int, *, redact: Callable[[str], str] = str
+) -> PostmortemFacts | None:
+    """The facts of incident ``incident_id`` (None when it does not exist)."""
+    reads = IncidentReads(conn)
+    incident = reads.get(incident_id)
+    if incident is None:
+        return None
+    alerts = reads.alerts_of(incident_id)
+    names = {a.fingerprint: a.alertname for a in alerts}
+    moments = [
+        _moment(e.at, e.kind, e.actor, e.data or {}, names, redact) for e in reads.timeline_of(incident_id)
+    ]
+    timeline, left_out = _within(moments, MAX_TIMELINE)
+    notes = [m for m in moments if m.kind == TimelineKind.NOTE_ADDED]
+    return PostmortemFacts(
+        incident_id=incident.id,
+        title=redact(incident.title),
+        service=incident.service,
+        status=incident.status,
+        severity=incident.severity,
+        severity_source=incident.severity_source,
+        confidence=incident.confidence,
+        model_version=incident.model_version,
+        reasons=[{"text": str(r["text"]), "weight": float(r["weight"])} for r in incident.reasons],
+        opened_at=incident.opened_at,
+        first_alert_at=min((a.starts_at for a in alerts), default=incident.opened_at),
+        acknowledged_at=incident.acknowledged_at,
+        acknowledged_by=incident.acknowledged_by,
+        resolved_at=incident.resolved_at if incident.status == "resolved" else None,
+        alert_count=incident.alert_count,
+        flapping=incident.flapping,
+        rules=_rules(alerts, redact),
+        timeline=timeline,
+        timeline_left_out=left_out,
+        notes=notes,
+        follow_ups=[n.text for n in notes if _FOLLOW_UP.search(n.text)],
+    )
+
+
+def _moment(
+    at: datetime,
+    kind: str,
+    actor: str | None,
+    data: Mapping[str, Any],
+    names: Mapping[str, str],
+    redact: Callable[[str], str],
+) -> Moment:
+    what = _WORDS.get(kind, kind)
+    if kind in _ALERT_KINDS:
+        name = data.get("alertname") or names.get(str(data.get("fingerprint")), "an alert")
+        return Moment(at, f"{what}: {name}", kind=kind)
+    if kind == TimelineKind.SEVERITY_CHANGED:
+        what = f"severity {data.get('from')} → {data.get('to')}"
+    elif kind in (TimelineKind.INCIDENT_OPENED, TimelineKind.SEVERITY_CONFIRMED):
+        level = data.get("severity") or data.get("level")
+        what = f"{what} ({level})" if level else what
+    words = data.get("note") or data.get("reason") or ""
+    who = actor or (str(data["author"]) if data.get("author") else None)
+    return Moment(at, what, who, redact(str(words)) if words else "", kind)
+
+
+def _within(moments: list[Moment], limit: int) -> tuple[list[Moment], int]:
+    """At most ``limit`` lines: every line of people, then the earliest alert events that fit."""
+    if len(moments) <= limit:
+        return moments, 0
+    people = sum(1 for m in moments if m.kind not in _ALERT_KINDS)
+    room = max(0, limit - people)
+    kept, seen = [], 0
+    for moment in moments:
+        if moment.kind in _ALERT_KINDS:
+            seen += 1
+            if seen > room:
+                continue
+        kept.append(moment)
+    return kept, len(moments) - len(kept)
+
+
+def _rules(alerts: Iterable[Any], redact: Callable[[str], str]) -> list[FiredRule]:
+    groups: dict[str, list[Any]] = {}
+    for alert in alerts:
+        groups.setdefault(alert.alertname, []).append(alert)
+    rules = []
+    for name, members in groups.items():
+        newest = max(members, key=lambda a: (a.starts_at, a.id))
+        instances: list[str] = []
+        for alert in members:
+            value = next((alert.labels.get(k) for k in INSTANCE_LABELS if alert.labels.get(k)), None)
+            if value is not None and redact(str(value)) not in instances:
+                instances.append(redact(str(value)))
+        rules.append(
+            FiredRule(
+                alertname=name,
+                severity=min((a.severity for a in members), default="-"),  # SEV1 < SEV2 …: the worst
+                count=len(members),
+                firing=sum(a.status == AlertStatus.FIRING for a in members),
+                resolved=sum(a.status == AlertStatus.RESOLVED for a in members),
+                summary=redact(str(newest.annotations.get("summary") or newest.title))[:300],
+                instances=instances[:MAX_INSTANCES],
+                instances_left_out=max(0, len(instances) - MAX_INSTANCES),
+                expression=redact(newest.expression)[:500] if newest.expression else None,
+                first_at=min(a.starts_at for a in members),
+                last_at=max(a.starts_at for a in members),
+            )
+        )
+    rules.sort(key=lambda r: (r.severity, -r.count, r.alertname))
+    return rules
+
+
+# --- the prompt's data ------------------------------------------------------------------------
+
+
+def postmortem_values(facts: PostmortemFacts) -> dict[str, str]:
+    """The prompt's data blocks (JSON lines, quoted), besides the drafts' common ones."""
+
+    def lines(items: Iterable[Mapping[str, Any]]) -> str:
+        text = "\n".join(json.dumps(item, ensure_ascii=False, default=str) for item in items)
+        return quote(text) or "(none)"
+
+    impact = {
+        "first_alert_at": _iso(facts.first_alert_at),
+        "acknowledged_at": _iso(facts.acknowledged_at),
+        "resolved_at": _iso(facts.resolved_at),
+        "lasted": _lasted(facts),
+    }
+    return {
+        "max_words": str(MAX_WORDS),
+        "impact": lines([impact]),
+        "fired": lines(
+            {
+                "alertname": r.alertname,
+                "severity": r.severity,
+                "count": r.count,
+                "summary": r.summary,
+                "instances": r.instances,
+            }
+            for r in facts.rules
+        ),
+        "events": lines(
+            {
+                "at": _iso(m.at),
+                "what": m.what,
+                **({"who": m.who} if m.who else {}),
+                **({"text": m.text} if m.text else {}),
+            }
+            for m in facts.timeline
+        ),
+        "notes": lines({"at": _iso(n.at), "author": n.who, "text": n.text} for n in facts.notes),
+    }
+
+
+# --- the document -------------------------------------------------------------------------------
+
+
+def postmortem_document(facts: PostmortemFacts, *, label: str, narrative: str | None = None) -> str:
+    """The Markdown document: the draft label, the narrative (the LLM's) or the template, the record."""
+    head = [
+        f"# Postmortem draft: incident #{facts.incident_id}, {md(facts.title)}",
+        "",
+        f"> **DRAFT** ({md(label)}), written by sevbot from its record of the incident."
+        " Check every line before you share it: nobody has reviewed it yet.",
+        "",
+    ]
+    if narrative is None:
+        body = [*_summary(facts), *_record(facts), *_people(facts), *_follow_ups(facts)]
+    else:
+        body = [
+            narrative.strip(),
+            "",
+            "---",
+            "",
+            "# The record (from sevbot's data, verbatim)",
+            "",
+            *_record(facts),
+        ]
+    return "\n".join([*head, *body]).rstrip() + "\n"
+
+
+def _summary(f: PostmortemFacts) -> list[str]:
+    where = f" on service {md(f.service)}" if f.service else ""
+    kinds = len(f.rules)
+    ended = (
+        f"It was resolved {_time(f.resolved_at)} after {_lasted(f)}."
+        if f.resolved_at
+        else "It is not resolved yet."
+    )
+    acked = (
+        f" {_who(f.acknowledged_by)} acknowledged it {_time(f.acknowledged_at)}."
+        if f.acknowledged_at
+        else " Nobody acknowledged it."
+    )
+    return [
+        "## Summary",
+        "",
+        f"A {f.severity} incident{where}: {md(f.title)}. {f.alert_count} alert(s) of {kinds} kind(s) fired,"
+        f" the first {_time(f.first_alert_at)}.{acked} {ended}"
+        + (" It was flapping." if f.flapping else "")
+        + (f" {len(f.notes)} message(s) were captured from the thread." if f.notes else ""),
+        "",
+    ]
+
+
+def _record(f: PostmortemFacts) -> list[str]:
+    lines = [
+        "## Impact window",
+        "",
+        f"- First alert: {_time(f.first_alert_at)}",
+        f"- Acknowledged: {_time(f.acknowledged_at) if f.acknowledged_at else 'never'}",
+        f"- Resolved: {_time(f.resolved_at) if f.resolved_at else 'not yet'}",
+        f"- Duration: {_lasted(f)}",
+        "",
+        "## Timeline",
+        "",
+    ]
+    for m in f.timeline:
+        who = f" by {_who(m.who)}" if m.who else ""
+        words = f": {md(m.text)}" if m.text else ""
+        lines.append(f"- {m.at:%Y-%m-%d %H:%M:%S} UTC: {md(m.what)}{who}{words}")
+    if f.timeline_left_out:
+        lines.append(f"- … {f.timeline_left_out} more alert event(s): GET /api/incidents/{f.incident_id}")
+    lines += ["", "## What fired", ""]
+    for r in f.rules:
+        where = ", ".join(md(i) for i in r.instances) or "no instance label"
+        more = f" and {r.instances_left_out} more" if r.instances_left_out else ""
+        lines.append(
+            f"- **{md(r.alertname)}** ×{r.count} ({r.severity}; {r.firing} firing, {r.resolved} resolved),"
+            f" {_time(r.first_at)} to {_time(r.last_at)}: {md(r.summary)}. Instances: {where}{more}."
+        )
+        if r.expression:
+            expression = " ".join(r.expression.replace("`", "'").split())
+            lines.append(f"  Rule: `{expression}`")
+    source = f"set by {f.severity_source}, confidence {f.confidence:.0%}, model {md(f.model_version or '-')}"
+    lines += ["", "## Severity and why", "", f"{f.severity} ({source}). The reasons, as scored:", ""]
+    lines += [f"- {md(r['text'])} ({r['weight']:+.2f})" for r in f.reasons] or ["- no reasons recorded"]
+    return [*lines, ""]
+
+
+def _people(f: PostmortemFacts) -> list[str]:
+    lines = ["## People's actions and notes", ""]
+    for m in f.people:
+        words = f": {md(m.text)}" if m.text else ""
+        lines.append(f"- {m.at:%H:%M} UTC {_who(m.who)}: {md(m.what)}{words}")
+    return [*(lines if len(lines) > 2 else [*lines, "- nobody acted in Slack; no notes were captured"]), ""]
+
+
+def _follow_ups(f: PostmortemFacts) -> list[str]:
+    lines = ["## Follow-ups", ""]
+    if f.follow_ups:
+        lines += [f"- [ ] {md(text)}" for text in f.follow_ups]
+    else:
+        name = f.rules[0].alertname if f.rules else "the alert"
+        lines.append("_No follow-up was noted in the thread; a list to start from:_")
+        lines += [
+            f"- [ ] {md(item.format(alertname=name, severity=f.severity))}" for item in PLACEHOLDER_FOLLOW_UPS
+        ]
+    return [*lines, ""]
+
+
+def md(text: object) -> str:
+    """Text from alerts or people made inert in Markdown: one line, its special characters escaped."""
+    flat = " ".join(str(text).split())
+    return _MD_SPECIAL.sub(r"\\\1", flat)
+
+
+def _who(user: str | None) -> str:
+    return f"@{md(user)}" if user else "someone"
+
+
+def _lasted(f: PostmortemFacts) -> str:
+    if f.resolved_at is None:
+        return "ongoing"
+    minutes = int(max(0.0, (f.resolved_at - f.first_alert_at).total_seconds()) // 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def _time(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M} UTC" if value else "-"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
