@@ -30,6 +30,7 @@ from bot.llm import postmortem
 from bot.llm.client import Completion, DraftingClient
 from bot.llm.fallback import template_draft
 from bot.llm.grounding import Grounding, build_grounding, prompt_values
+from bot.llm.postmortem_markdown import postmortem_document
 from bot.llm.redaction import Redactor
 from bot.llm.runbooks import RunbookLibrary
 from bot.metrics import Metrics
@@ -271,9 +272,7 @@ class Drafter:
         request = prepared.request
         text = template_draft(request.kind, prepared.grounding)
         if prepared.postmortem is not None:
-            text = postmortem.postmortem_document(
-                prepared.postmortem, label=draft_label(DraftSource.TEMPLATE, None)
-            )
+            text = postmortem_document(prepared.postmortem, label=draft_label(DraftSource.TEMPLATE, None))
         with self.db.write() as conn:
             repo = DraftRepository(conn)
             self._record_call(repo, prepared, outcome=outcome, error=error)
@@ -301,7 +300,7 @@ class Drafter:
         text = _defuse(completion.text)
         if prepared.postmortem is not None:
             label = draft_label(DraftSource.LLM, prepared.model)
-            text = postmortem.postmortem_document(prepared.postmortem, label=label, narrative=text)
+            text = postmortem_document(prepared.postmortem, label=label, narrative=text)
         with self.db.write() as conn:
             repo = DraftRepository(conn)
             self._record_call(repo, prepared, outcome="ok", completion=completion)

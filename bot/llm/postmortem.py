@@ -1,15 +1,13 @@
-"""Postmortem drafts: the facts of one incident read from SQL, and the Markdown document made of them.
+"""Postmortem drafts: the facts of one incident read from SQL, and the prompt's data made of them.
 
 ``postmortem_facts`` reads what happened (reads only): the impact window (first alert to resolution),
 the timeline (alerts, people's actions, captured notes), what fired (rules, counts, instances), the
 severity with its exact reasons, and follow-ups (notes that read like one, else a placeholder list).
 Text from alerts and people passes through the redactor first, as for every draft.
 
-The drafter (:mod:`bot.llm.drafting`) asks the LLM for the narrative (``prompts/postmortem.md``, the facts
-as quoted data) or, without one, writes the template; either way :func:`postmortem_document` labels the
-result a draft and appends the record itself (impact window, timeline, what fired, severity and why)
-verbatim, so the exact reasons and times never depend on the LLM. Everything that came from alerts or
-people is escaped for Markdown (:func:`md`), so a note cannot inject a link, an image or HTML.
+The drafter (:mod:`bot.llm.drafting`) asks the LLM for the narrative (``prompts/postmortem.md``, these
+facts as quoted data) or, without one, writes the template; :mod:`bot.llm.postmortem_markdown` makes the
+labelled Markdown document of either.
 """
 
 from __future__ import annotations
@@ -35,7 +33,6 @@ INSTANCE_LABELS = ("instance", "pod", "host", "node")
 _FOLLOW_UP = re.compile(
     r"(?i)\b(todo|to-do|follow[- ]?ups?|action items?|we should|need to|needs to|must fix|next time)\b"
 )
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 _ALERT_KINDS = frozenset({TimelineKind.ALERT_FIRING, TimelineKind.ALERT_REFIRED, TimelineKind.ALERT_RESOLVED})
 _WORDS: dict[str, str] = {
     TimelineKind.INCIDENT_OPENED: "incident opened",
@@ -51,13 +48,6 @@ _WORDS: dict[str, str] = {
     TimelineKind.SEVERITY_CONFIRMED: "severity confirmed",
     TimelineKind.NOTE_ADDED: "note",
 }
-PLACEHOLDER_FOLLOW_UPS = (
-    "Root cause: what made {alertname} fire, and why then?",
-    "Detection: did the alert fire early enough, and was {severity} the right severity?",
-    "Response: what slowed the response down, and what helped?",
-    "Prevention: which change keeps this from happening again? (owner, date)",
-    "Runbook: add what helped to the runbook for {alertname}.",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +231,7 @@ def postmortem_values(facts: PostmortemFacts) -> dict[str, str]:
         "first_alert_at": _iso(facts.first_alert_at),
         "acknowledged_at": _iso(facts.acknowledged_at),
         "resolved_at": _iso(facts.resolved_at),
-        "lasted": _lasted(facts),
+        "lasted": lasted(facts),
     }
     return {
         "max_words": str(MAX_WORDS),
@@ -269,132 +259,11 @@ def postmortem_values(facts: PostmortemFacts) -> dict[str, str]:
     }
 
 
-# --- the document -------------------------------------------------------------------------------
-
-
-def postmortem_document(facts: PostmortemFacts, *, label: str, narrative: str | None = None) -> str:
-    """The Markdown document: the draft label, the narrative (the LLM's) or the template, the record."""
-    head = [
-        f"# Postmortem draft: incident #{facts.incident_id}, {md(facts.title)}",
-        "",
-        f"> **DRAFT** ({md(label)}), written by sevbot from its record of the incident."
-        " Check every line before you share it: nobody has reviewed it yet.",
-        "",
-    ]
-    if narrative is None:
-        body = [*_summary(facts), *_record(facts), *_people(facts), *_follow_ups(facts)]
-    else:
-        body = [
-            narrative.strip(),
-            "",
-            "---",
-            "",
-            "# The record (from sevbot's data, verbatim)",
-            "",
-            *_record(facts),
-        ]
-    return "\n".join([*head, *body]).rstrip() + "\n"
-
-
-def _summary(f: PostmortemFacts) -> list[str]:
-    where = f" on service {md(f.service)}" if f.service else ""
-    kinds = len(f.rules)
-    ended = (
-        f"It was resolved {_time(f.resolved_at)} after {_lasted(f)}."
-        if f.resolved_at
-        else "It is not resolved yet."
-    )
-    acked = (
-        f" {_who(f.acknowledged_by)} acknowledged it {_time(f.acknowledged_at)}."
-        if f.acknowledged_at
-        else " Nobody acknowledged it."
-    )
-    return [
-        "## Summary",
-        "",
-        f"A {f.severity} incident{where}: {md(f.title)}. {f.alert_count} alert(s) of {kinds} kind(s) fired,"
-        f" the first {_time(f.first_alert_at)}.{acked} {ended}"
-        + (" It was flapping." if f.flapping else "")
-        + (f" {len(f.notes)} message(s) were captured from the thread." if f.notes else ""),
-        "",
-    ]
-
-
-def _record(f: PostmortemFacts) -> list[str]:
-    lines = [
-        "## Impact window",
-        "",
-        f"- First alert: {_time(f.first_alert_at)}",
-        f"- Acknowledged: {_time(f.acknowledged_at) if f.acknowledged_at else 'never'}",
-        f"- Resolved: {_time(f.resolved_at) if f.resolved_at else 'not yet'}",
-        f"- Duration: {_lasted(f)}",
-        "",
-        "## Timeline",
-        "",
-    ]
-    for m in f.timeline:
-        who = f" by {_who(m.who)}" if m.who else ""
-        words = f": {md(m.text)}" if m.text else ""
-        lines.append(f"- {m.at:%Y-%m-%d %H:%M:%S} UTC: {md(m.what)}{who}{words}")
-    if f.timeline_left_out:
-        lines.append(f"- … {f.timeline_left_out} more alert event(s): GET /api/incidents/{f.incident_id}")
-    lines += ["", "## What fired", ""]
-    for r in f.rules:
-        where = ", ".join(md(i) for i in r.instances) or "no instance label"
-        more = f" and {r.instances_left_out} more" if r.instances_left_out else ""
-        lines.append(
-            f"- **{md(r.alertname)}** ×{r.count} ({r.severity}; {r.firing} firing, {r.resolved} resolved),"
-            f" {_time(r.first_at)} to {_time(r.last_at)}: {md(r.summary)}. Instances: {where}{more}."
-        )
-        if r.expression:
-            expression = " ".join(r.expression.replace("`", "'").split())
-            lines.append(f"  Rule: `{expression}`")
-    source = f"set by {f.severity_source}, confidence {f.confidence:.0%}, model {md(f.model_version or '-')}"
-    lines += ["", "## Severity and why", "", f"{f.severity} ({source}). The reasons, as scored:", ""]
-    lines += [f"- {md(r['text'])} ({r['weight']:+.2f})" for r in f.reasons] or ["- no reasons recorded"]
-    return [*lines, ""]
-
-
-def _people(f: PostmortemFacts) -> list[str]:
-    lines = ["## People's actions and notes", ""]
-    for m in f.people:
-        words = f": {md(m.text)}" if m.text else ""
-        lines.append(f"- {m.at:%H:%M} UTC {_who(m.who)}: {md(m.what)}{words}")
-    return [*(lines if len(lines) > 2 else [*lines, "- nobody acted in Slack; no notes were captured"]), ""]
-
-
-def _follow_ups(f: PostmortemFacts) -> list[str]:
-    lines = ["## Follow-ups", ""]
-    if f.follow_ups:
-        lines += [f"- [ ] {md(text)}" for text in f.follow_ups]
-    else:
-        name = f.rules[0].alertname if f.rules else "the alert"
-        lines.append("_No follow-up was noted in the thread; a list to start from:_")
-        lines += [
-            f"- [ ] {md(item.format(alertname=name, severity=f.severity))}" for item in PLACEHOLDER_FOLLOW_UPS
-        ]
-    return [*lines, ""]
-
-
-def md(text: object) -> str:
-    """Text from alerts or people made inert in Markdown: one line, its special characters escaped."""
-    flat = " ".join(str(text).split())
-    return _MD_SPECIAL.sub(r"\\\1", flat)
-
-
-def _who(user: str | None) -> str:
-    return f"@{md(user)}" if user else "someone"
-
-
-def _lasted(f: PostmortemFacts) -> str:
+def lasted(f: PostmortemFacts) -> str:
     if f.resolved_at is None:
         return "ongoing"
     minutes = int(max(0.0, (f.resolved_at - f.first_alert_at).total_seconds()) // 60)
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
-
-
-def _time(value: datetime | None) -> str:
-    return f"{value:%Y-%m-%d %H:%M} UTC" if value else "-"
 
 
 def _iso(value: datetime | None) -> str | None:
