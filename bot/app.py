@@ -19,7 +19,7 @@ from analytics.scoring import Scorer
 from bot.bootstrap import build_services, outbox_sinks
 from bot.clock import utcnow
 from bot.errors import ClientDisconnected, InvalidPayload, PayloadError, Unavailable
-from bot.http import api, docs, health, openapi, webhooks
+from bot.http import api, docs, health, openapi, postmortem, webhooks
 from bot.http.request_ids import RequestIds
 from bot.ingest.group_commit import GroupCommitter
 from bot.model.serving import ModelWatcher, keep_model_current
@@ -113,6 +113,7 @@ def create_app(
     app.add_middleware(RequestIds)
     app.include_router(webhooks.router)
     app.include_router(api.router)
+    app.include_router(postmortem.router)
     app.include_router(health.router)
     app.include_router(docs.router)
 
