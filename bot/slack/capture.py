@@ -15,6 +15,7 @@ text (a message of blocks or files only). Slack's retries of an event are droppe
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -42,6 +43,16 @@ NOT_IN_THREAD = (
 UNREADABLE = "sevbot could not read that message from Slack just now; try again in a minute."
 
 
+class Outcome(enum.StrEnum):
+    """How one capture ended (logged as ``outcome`` with the constant message "thread capture")."""
+
+    ADDED = "added"
+    DUPLICATE = "duplicate"  # that message is on the timeline already
+    OUTSIDE = "outside"  # not a message of an incident's thread
+    REFUSED = "refused"  # the person lacks the respond permission
+    UNREADABLE = "unreadable"  # Slack did not give the message
+
+
 def register_capture(app: AsyncApp, *, notes: NoteCapture, gatekeeper: Gatekeeper) -> None:
     """Add the shortcut and the reaction listener to the Bolt app."""
 
@@ -51,8 +62,8 @@ def register_capture(app: AsyncApp, *, notes: NoteCapture, gatekeeper: Gatekeepe
         who = requester_of(body)
         channel = str((body.get("channel") or {}).get("id") or "")
         message = ThreadMessage.from_slack(channel, body.get("message") or {})
-        answer = await _capture(client, notes, gatekeeper, who, message, via=NoteVia.SHORTCUT)
-        await respond(text=answer or NOT_IN_THREAD, response_type="ephemeral", replace_original=False)
+        _, answer = await _capture(client, notes, gatekeeper, who, message, via=NoteVia.SHORTCUT)
+        await respond(text=answer, response_type="ephemeral", replace_original=False)
 
     @app.event("reaction_added")
     async def on_reaction(body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> None:
@@ -62,11 +73,13 @@ def register_capture(app: AsyncApp, *, notes: NoteCapture, gatekeeper: Gatekeepe
         channel, ts = str(item.get("channel") or ""), str(item.get("ts") or "")
         channels = await anyio.to_thread.run_sync(notes.incident_channels)
         if not channel or not ts or channel not in channels:
-            return  # no incident was ever posted there: not even worth reading the message
+            # No incident was ever posted there: not even worth reading the message.
+            log.info("thread capture", extra={"outcome": str(Outcome.OUTSIDE), "via": str(NoteVia.REACTION)})
+            return
         who = dataclasses.replace(requester_of(body), channel_id=channel)
-        message = ThreadMessage(channel, ts, None, "", str(event.get("item_user") or "") or None, None)
-        answer = await _capture(client, notes, gatekeeper, who, message, via=NoteVia.REACTION)
-        if answer:
+        message = ThreadMessage(channel, ts, None, "", None, None)
+        outcome, answer = await _capture(client, notes, gatekeeper, who, message, via=NoteVia.REACTION)
+        if outcome in (Outcome.ADDED, Outcome.REFUSED):  # a 📌 elsewhere, or again, says nothing
             await _tell(client, who, message, answer)
 
 
@@ -78,31 +91,34 @@ async def _capture(
     message: ThreadMessage,
     *,
     via: NoteVia,
-) -> str | None:
-    """The answer for the person (None: nothing to say; for the shortcut, not an incident's thread)."""
-    if not message.text.strip() or (via is NoteVia.REACTION and message.thread_ts is None):
+) -> tuple[Outcome, str]:
+    """Capture the message if it may be; how that ended, and the answer for the person."""
+    incident_id: int | None = None
+    if not message.text.strip() or via is NoteVia.REACTION:  # a reaction never carries the message
         fetched = await _fetch(client, message.channel, message.ts)
         if fetched is None:
-            return UNREADABLE if via is NoteVia.SHORTCUT else None
+            return _logged(Outcome.UNREADABLE, via, None, UNREADABLE)
         message = fetched
     incident_id = await anyio.to_thread.run_sync(notes.incident_of, message)
     if incident_id is None:
-        return None
+        return _logged(Outcome.OUTSIDE, via, None, NOT_IN_THREAD)
     refusal = await gatekeeper.refusal(who, Command("note", incident_id=incident_id))
     if refusal is not None:
-        return refusal
+        return _logged(Outcome.REFUSED, via, incident_id, refusal)
+    found = incident_id
     captured = await anyio.to_thread.run_sync(
-        lambda: notes.capture(incident_id, message, captured_by=who.user_id, via=via)
+        lambda: notes.capture(found, message, captured_by=who.user_id, via=via)
     )
-    shown = esc(cut(plain_text(message.text), SHOWN_CHARS))
     if not captured.added:
-        return (
-            f"That message is already on incident #{incident_id}'s timeline."
-            if via is NoteVia.SHORTCUT
-            else None
-        )
-    log.info("thread message captured", extra={"incident_id": incident_id, "via": str(via)})
-    return f"Added to incident #{incident_id}'s timeline: “{shown}”"
+        answer = f"That message is already on incident #{incident_id}'s timeline."
+        return _logged(Outcome.DUPLICATE, via, incident_id, answer)
+    shown = esc(cut(plain_text(message.text), SHOWN_CHARS))
+    return _logged(Outcome.ADDED, via, incident_id, f"Added to incident #{incident_id}'s timeline: “{shown}”")
+
+
+def _logged(outcome: Outcome, via: NoteVia, incident_id: int | None, answer: str) -> tuple[Outcome, str]:
+    log.info("thread capture", extra={"outcome": str(outcome), "via": str(via), "incident_id": incident_id})
+    return outcome, answer
 
 
 async def _fetch(client: AsyncWebClient, channel: str, ts: str) -> ThreadMessage | None:

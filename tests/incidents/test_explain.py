@@ -92,6 +92,7 @@ def test_similar_incidents_are_the_best_earlier_matches_with_their_latest_rating
         "status": "resolved",
         "rated": "SEV3",
         "resolution_note": "rolled back 42",
+        "notes": [],
         "similarity": 1.0,  # the same words: instance and severity labels do not count
     }
     assert (top_three[1]["rated"], top_three[1]["resolution_note"], top_three[1]["status"]) == (
