@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -62,8 +63,8 @@ def register_capture(app: AsyncApp, *, notes: NoteCapture, gatekeeper: Gatekeepe
         who = requester_of(body)
         channel = str((body.get("channel") or {}).get("id") or "")
         message = ThreadMessage.from_slack(channel, body.get("message") or {})
-        _, answer = await _capture(client, notes, gatekeeper, who, message, via=NoteVia.SHORTCUT)
-        await respond(text=answer, response_type="ephemeral", replace_original=False)
+        result = await _capture(client, notes, gatekeeper, who, message, via=NoteVia.SHORTCUT)
+        await respond(text=result.answer, response_type="ephemeral", replace_original=False)
 
     @app.event("reaction_added")
     async def on_reaction(body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> None:
@@ -78,9 +79,9 @@ def register_capture(app: AsyncApp, *, notes: NoteCapture, gatekeeper: Gatekeepe
             return
         who = dataclasses.replace(requester_of(body), channel_id=channel)
         message = ThreadMessage(channel, ts, None, "", None, None)
-        outcome, answer = await _capture(client, notes, gatekeeper, who, message, via=NoteVia.REACTION)
-        if outcome in (Outcome.ADDED, Outcome.REFUSED):  # a 📌 elsewhere, or again, says nothing
-            await _tell(client, who, message, answer)
+        result = await _capture(client, notes, gatekeeper, who, message, via=NoteVia.REACTION)
+        if result.outcome in (Outcome.ADDED, Outcome.REFUSED):  # a 📌 elsewhere, or again, says nothing
+            await _tell(client, who, result.message, result.answer)
 
 
 async def _capture(
@@ -91,34 +92,44 @@ async def _capture(
     message: ThreadMessage,
     *,
     via: NoteVia,
-) -> tuple[Outcome, str]:
+) -> Result:
     """Capture the message if it may be; how that ended, and the answer for the person."""
     incident_id: int | None = None
     if not message.text.strip() or via is NoteVia.REACTION:  # a reaction never carries the message
         fetched = await _fetch(client, message.channel, message.ts)
         if fetched is None:
-            return _logged(Outcome.UNREADABLE, via, None, UNREADABLE)
+            return _logged(Outcome.UNREADABLE, via, None, UNREADABLE, message)
         message = fetched
     incident_id = await anyio.to_thread.run_sync(notes.incident_of, message)
     if incident_id is None:
-        return _logged(Outcome.OUTSIDE, via, None, NOT_IN_THREAD)
+        return _logged(Outcome.OUTSIDE, via, None, NOT_IN_THREAD, message)
     refusal = await gatekeeper.refusal(who, Command("note", incident_id=incident_id))
     if refusal is not None:
-        return _logged(Outcome.REFUSED, via, incident_id, refusal)
+        return _logged(Outcome.REFUSED, via, incident_id, refusal, message)
     found = incident_id
     captured = await anyio.to_thread.run_sync(
         lambda: notes.capture(found, message, captured_by=who.user_id, via=via)
     )
     if not captured.added:
         answer = f"That message is already on incident #{incident_id}'s timeline."
-        return _logged(Outcome.DUPLICATE, via, incident_id, answer)
+        return _logged(Outcome.DUPLICATE, via, incident_id, answer, message)
     shown = esc(cut(plain_text(message.text), SHOWN_CHARS))
-    return _logged(Outcome.ADDED, via, incident_id, f"Added to incident #{incident_id}'s timeline: “{shown}”")
+    answer = f"Added to incident #{incident_id}'s timeline: “{shown}”"
+    return _logged(Outcome.ADDED, via, incident_id, answer, message)
 
 
-def _logged(outcome: Outcome, via: NoteVia, incident_id: int | None, answer: str) -> tuple[Outcome, str]:
+@dataclass(frozen=True, slots=True)
+class Result:
+    outcome: Outcome
+    answer: str  # for the person (ephemeral)
+    message: ThreadMessage  # as Slack gave it (read again when the request did not carry it)
+
+
+def _logged(
+    outcome: Outcome, via: NoteVia, incident_id: int | None, answer: str, message: ThreadMessage
+) -> Result:
     log.info("thread capture", extra={"outcome": str(outcome), "via": str(via), "incident_id": incident_id})
-    return outcome, answer
+    return Result(outcome, answer, message)
 
 
 async def _fetch(client: AsyncWebClient, channel: str, ts: str) -> ThreadMessage | None:
