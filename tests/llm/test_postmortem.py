@@ -71,7 +71,10 @@ def test_a_template_postmortem_is_posted_to_the_thread_as_a_file_and_served_by_t
     files = json.loads(args["files"]) if isinstance(args["files"], str) else args["files"]
     assert (args["channel_id"], args["thread_ts"]) == (channel, root)  # in the incident's thread
     assert files[0]["title"] == "Incident #1 postmortem (draft)"
-    assert "*Postmortem draft* for incident #1 (Template draft), asked for by <@U0ALICE>" in args["initial_comment"]
+    assert (
+        "*Postmortem draft* for incident #1 (Template draft), asked for by <@U0ALICE>"
+        in args["initial_comment"]
+    )
     # The document: labelled a draft, every section, the exact reasons, the note escaped and redacted.
     assert text.startswith("# Postmortem draft: incident #1, ")
     assert "> **DRAFT** (Template draft)" in text
@@ -83,7 +86,10 @@ def test_a_template_postmortem_is_posted_to_the_thread_as_a_file_and_served_by_t
     for reason in incident.reasons:
         assert f"- {reason['text']} ({reason['weight']:+.2f})".replace("_", "\\_") in text
     assert "@U0ALICE: acknowledged" in text and "@U0ALICE: resolved: rolled back deploy 4411" in text
-    assert "- [ ] TODO add a memory alert for the cache nodes; ask \\[REDACTED:email\\] \\[x\\](http://evil" in text
+    assert (
+        "- [ ] TODO add a memory alert for the cache nodes; ask \\[REDACTED:email\\] \\[x\\](http://evil"
+        in text
+    )
     assert "ops@example.com" not in text and "[x](" not in text
     # The API: the same document, as Markdown, for the token only.
     assert served.status_code == 200 and served.text == text
@@ -124,8 +130,8 @@ def test_an_llm_postmortem_is_the_models_narrative_with_sevbots_record_appended(
         served = get_markdown(bot)
         calls = [c for c in bot.rows(LlmCall) if c.prompt_name == "postmortem"]
 
-    [request] = llm.requests[before:][-1:]
-    system, user = (m["content"] for m in request.messages)
+    [request] = [r for r in llm.requests[before:] if "blameless postmortem" in r.text]
+    _, user = (m["content"] for m in request.messages)
     assert "<<<DATA captured_notes" in user and "TODO add a memory alert" in user
     assert "ops@example.com" not in request.text and "[REDACTED:email]" in user  # redacted before it left
     assert "<<<DATA what_fired" in user and "checkout-2:8080" in user
