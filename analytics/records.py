@@ -74,6 +74,7 @@ class TimelineKind(enum.StrEnum):
     PAGER_SENT = "pager.sent"  # an event for the pager was queued (trigger, acknowledge, resolve)
     SILENCE_ADDED = "silence.added"  # data: silence (sevbot's id), target, remote_id, ends_at, matchers
     SILENCE_REMOVED = "silence.removed"  # data: silence, target, remote_id
+    NOTE_ADDED = "note.added"  # a Slack message captured from the thread (shortcut or 📌): NoteData
 
 
 class SilenceTarget(enum.StrEnum):
@@ -156,6 +157,7 @@ class DraftKind(enum.StrEnum):
     SUMMARY = "summary"
     RUNBOOK = "runbook"
     RESOLUTION = "resolution"
+    POSTMORTEM = "postmortem"  # Markdown, posted to the thread as a file and served by the API
 
 
 class DraftReason(enum.StrEnum):
@@ -166,6 +168,28 @@ class DraftReason(enum.StrEnum):
     ALERTS = "alerts"
     RESOLVED = "resolved"
     COMMAND = "command"
+
+
+class NoteVia(enum.StrEnum):
+    """How a thread message was captured onto the timeline."""
+
+    SHORTCUT = "shortcut"  # the "Add to incident timeline" message shortcut
+    REACTION = "reaction"  # a 📌 (:pushpin:) reaction
+
+
+class NoteData(TypedDict):
+    """``note.added`` timeline data: the captured message (its text plain, capped) and who captured it.
+
+    The event's ``actor`` is the message's author when a person wrote it; ``author`` says who wrote it
+    as shown (a user id, or a bot's name), ``captured_by`` the person who pinned it.
+    """
+
+    note: str
+    author: str
+    channel: str
+    ts: str
+    via: NoteVia
+    captured_by: str
 
 
 class DraftSource(enum.StrEnum):

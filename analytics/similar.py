@@ -1,4 +1,5 @@
-"""Similar past incidents: TF-IDF over what an incident is about (name, title, service, labels), cosine.
+"""Similar past incidents: TF-IDF over what an incident is about (name, title, service, labels, and the
+notes people captured from its thread), cosine.
 
 Pure: callers pass the texts. Used by "why was this flagged?" and by LLM grounding.
 """
@@ -10,10 +11,18 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 
-def incident_text(*, alertname: str, title: str, service: str | None, labels: Mapping[str, object]) -> str:
-    """The words that say what an incident is about; label values count, label names do not."""
+def incident_text(
+    *,
+    alertname: str,
+    title: str,
+    service: str | None,
+    labels: Mapping[str, object],
+    notes: Sequence[str] = (),
+) -> str:
+    """The words that say what an incident is about; label values count, label names do not. Captured
+    notes add what people said about it ("the cache node ran out of memory")."""
     values = " ".join(str(v) for k, v in sorted(labels.items()) if k not in ("severity", "instance"))
-    return f"{alertname} {alertname} {title} {service or ''} {values}"
+    return f"{alertname} {alertname} {title} {service or ''} {values} {' '.join(notes)}".rstrip()
 
 
 def most_similar(

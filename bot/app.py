@@ -19,7 +19,7 @@ from analytics.scoring import Scorer
 from bot.bootstrap import build_services, build_ticker, outbox_sinks
 from bot.clock import utcnow
 from bot.errors import ClientDisconnected, InvalidPayload, PayloadError, Unavailable
-from bot.http import api, docs, health, openapi, pages, webhooks
+from bot.http import api, docs, health, openapi, pages, postmortem, webhooks
 from bot.http.request_ids import RequestIds
 from bot.ingest.group_commit import GroupCommitter
 from bot.model.serving import ModelWatcher, keep_model_current
@@ -117,6 +117,7 @@ def create_app(
     app.add_middleware(RequestIds)
     app.include_router(webhooks.router)
     app.include_router(api.router)
+    app.include_router(postmortem.router)
     app.include_router(health.router)
     app.include_router(docs.router)
     pages.install(app)  # /incidents: HTML for people, behind the API's token

@@ -338,3 +338,17 @@ class Heartbeat(Base):
     alertname: Mapped[str] = mapped_column(String(ALERTNAME_LENGTH), primary_key=True)
     last_seen_at: Mapped[datetime]
     silent_incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
+
+
+class TimelineNote(Base):
+    """A Slack message captured onto an incident's timeline, once: its channel and ``ts`` are the key, so
+    Slack's retries and a second 📌 of the same message add nothing (the note is the ``note.added`` event)."""
+
+    __tablename__ = "timeline_notes"
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_ts: Mapped[str] = mapped_column(String(32), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_timeline_notes_incident_id", "incident_id"),)

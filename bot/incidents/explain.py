@@ -17,6 +17,10 @@ from analytics.records import StoredReason
 from analytics.similar import incident_text, most_similar
 from storage.incident_reads import IncidentReads
 from storage.models import Incident
+from storage.notes import NoteRepository
+
+SHOWN_NOTES = 3
+SHOWN_NOTE = 200
 
 
 class SimilarIncident(TypedDict):
@@ -28,6 +32,7 @@ class SimilarIncident(TypedDict):
     status: str
     rated: str | None  # a severity, "noise", or None when nobody rated it
     resolution_note: str | None
+    notes: list[str]  # what people captured from its thread (the first few, cut short)
     similarity: float  # TF-IDF cosine, 0..1
 
 
@@ -64,11 +69,25 @@ def similar_incidents(reads: IncidentReads, incident: Incident, *, k: int = 3) -
     """The ``k`` past incidents most like this one, among those sharing its alert name or its service,
     with how people rated each and the note left when it was resolved."""
     candidates = reads.similar_candidates(incident)
+    captured = NoteRepository(reads.conn).texts([incident.id, *(c.id for c in candidates)])
     target = incident_text(
-        alertname=incident.alertname, title=incident.title, service=incident.service, labels=incident.labels
+        alertname=incident.alertname,
+        title=incident.title,
+        service=incident.service,
+        labels=incident.labels,
+        notes=captured.get(incident.id, ()),
     )
     texts = tuple(
-        (c.id, incident_text(alertname=c.alertname, title=c.title, service=c.service, labels=c.labels))
+        (
+            c.id,
+            incident_text(
+                alertname=c.alertname,
+                title=c.title,
+                service=c.service,
+                labels=c.labels,
+                notes=captured.get(c.id, ()),
+            ),
+        )
         for c in candidates
     )
     best = _most_similar(target, texts, k)
@@ -86,6 +105,7 @@ def similar_incidents(reads: IncidentReads, incident: Incident, *, k: int = 3) -
             "status": by_id[incident_id].status,
             "rated": ratings.get(incident_id),
             "resolution_note": notes.get(incident_id),
+            "notes": [text[:SHOWN_NOTE] for text in captured.get(incident_id, [])[:SHOWN_NOTES]],
             "similarity": round(score, 3),
         }
         for incident_id, score in best

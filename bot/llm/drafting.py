@@ -26,13 +26,15 @@ import anyio
 import prompts
 from analytics.records import DraftKind, DraftSource, IncidentStatus
 from bot.errors import LlmFailure, PermanentError, RetryAfter
+from bot.llm import postmortem
 from bot.llm.client import Completion, DraftingClient
 from bot.llm.fallback import template_draft
 from bot.llm.grounding import Grounding, build_grounding, prompt_values
+from bot.llm.postmortem_markdown import postmortem_document
 from bot.llm.redaction import Redactor
 from bot.llm.runbooks import RunbookLibrary
 from bot.metrics import Metrics
-from bot.outbox.messages import incident_draft
+from bot.outbox.messages import draft_label, incident_draft
 from storage.db import Database
 from storage.drafts import DraftRepository
 from storage.outbox import OutboxRepository
@@ -43,8 +45,9 @@ PROMPT_OF_KIND = {
     "summary": "incident_summary",
     "runbook": "runbook_suggestions",
     "resolution": "resolution_summary",
+    "postmortem": "postmortem",
 }
-MAX_WORDS = {"summary": 180, "runbook": 180, "resolution": 100}
+MAX_WORDS = {"summary": 180, "runbook": 180, "resolution": 100, "postmortem": postmortem.MAX_WORDS}
 DEFER_RECHECK_SECONDS = 30.0
 TEMPLATE_MODEL = "template"
 # Slack's control sequences: <!here>, <!subteam^S1|@ops>, <@U1>, <#C1|general>, <https://x|masked link>.
@@ -94,6 +97,7 @@ class Prepared:
     user: str
     model: str
     input_hash: str
+    postmortem: postmortem.PostmortemFacts | None = None  # a postmortem's own facts (kind "postmortem")
 
     @property
     def prompt_text(self) -> str:
@@ -146,7 +150,7 @@ class Drafter:
             return await self._fallback(prepared, "budget", "over the LLM budget")
         try:
             completion = await self.client.complete(
-                system=prepared.system, user=prepared.user, max_tokens=self.max_output_tokens
+                system=prepared.system, user=prepared.user, max_tokens=self._max_tokens(prepared)
             )
         except LlmFailure as exc:
             log.warning(
@@ -170,6 +174,9 @@ class Drafter:
                 context_tokens=self.context_tokens,
                 redact=self.redactor,
             )
+            facts = None
+            if request.kind == DraftKind.POSTMORTEM:
+                facts = postmortem.postmortem_facts(conn, request.incident_id, redact=self.redactor)
             if grounding is None:
                 return None, "incident no longer exists"
             automatic = request.reason != "command"
@@ -198,12 +205,20 @@ class Drafter:
                     # order, so a waiting request must not hold a resolution draft back for long.
                     wait = self.redraft_interval - (now - latest.created_at)
                     raise RetryAfter(min(DEFER_RECHECK_SECONDS, max(1.0, wait.total_seconds())))
-        return self._render(request, grounding, model), ""
+        return self._render(request, grounding, model, facts), ""
 
-    def _render(self, request: DraftRequest, grounding: Grounding, model: str) -> Prepared:
+    def _render(
+        self,
+        request: DraftRequest,
+        grounding: Grounding,
+        model: str,
+        facts: postmortem.PostmortemFacts | None = None,
+    ) -> Prepared:
         system_prompt = prompts.load("system")
         user_prompt = prompts.load(PROMPT_OF_KIND[request.kind])
         values = prompt_values(grounding, max_words=MAX_WORDS[request.kind])
+        if facts is not None:
+            values |= postmortem.postmortem_values(facts)
         system = self.redactor(system_prompt.render(**values))
         user = self.redactor(user_prompt.render(**values))
         version = f"{user_prompt.version}+system{system_prompt.version}"
@@ -217,6 +232,7 @@ class Drafter:
             user=user,
             model=model,
             input_hash=hashlib.sha256(key.encode()).hexdigest(),
+            postmortem=facts,
         )
 
     def _cached(self, prepared: Prepared) -> dict[str, Any] | None:
@@ -234,9 +250,14 @@ class Drafter:
                 self._post(conn, draft.id, request, draft.source, draft.model, draft.text)
         return {"draft_id": draft.id, "source": draft.source, "cached": True, "posted": posted}
 
+    def _max_tokens(self, prepared: Prepared) -> int:
+        if prepared.postmortem is not None:
+            return max(self.max_output_tokens, postmortem.MAX_OUTPUT_TOKENS)
+        return self.max_output_tokens
+
     def _within_budget(self, prepared: Prepared) -> bool:
         now = self.clock()
-        estimate = len(prepared.prompt_text) // 4 + self.max_output_tokens
+        estimate = len(prepared.prompt_text) // 4 + self._max_tokens(prepared)
         with self.db.read() as conn:
             repo = DraftRepository(conn)
             calls = repo.calls_since(now - timedelta(hours=1))
@@ -250,6 +271,8 @@ class Drafter:
         """The template draft, recorded with why the LLM did not write it (disabled, budget, timeout …)."""
         request = prepared.request
         text = template_draft(request.kind, prepared.grounding)
+        if prepared.postmortem is not None:
+            text = postmortem_document(prepared.postmortem, label=draft_label(DraftSource.TEMPLATE, None))
         with self.db.write() as conn:
             repo = DraftRepository(conn)
             self._record_call(repo, prepared, outcome=outcome, error=error)
@@ -275,6 +298,9 @@ class Drafter:
     def _store_llm(self, prepared: Prepared, completion: Completion) -> dict[str, Any]:
         request = prepared.request
         text = _defuse(completion.text)
+        if prepared.postmortem is not None:
+            label = draft_label(DraftSource.LLM, prepared.model)
+            text = postmortem_document(prepared.postmortem, label=label, narrative=text)
         with self.db.write() as conn:
             repo = DraftRepository(conn)
             self._record_call(repo, prepared, outcome="ok", completion=completion)

@@ -44,6 +44,9 @@ def _summary(g: Grounding) -> str:
         "  • no reasons recorded"
     ]
     lines += ["", *_runbook_lines(g, excerpts=False)]
+    if g.notes:
+        lines += ["", "Noted in the thread:"]
+        lines += [f"  • {n['author'] or 'someone'}: {n['text']}" for n in g.notes[-3:]]
     if g.similar:
         lines += ["", "Similar past incidents:"]
         lines += [

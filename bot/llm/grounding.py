@@ -2,7 +2,8 @@
 
 For one incident: its alerts (deduplicated, most important first, within a token budget), the severity
 explanation, the runbook sections that match (from each alert's ``runbook_url`` and from the library), the
-three most similar resolved incidents with their resolution notes, and the timeline. ``prompt_values``
+three most similar resolved incidents with their resolution notes and captured notes, the timeline, and
+the messages people captured from the incident's thread (``notes``: shortcut or 📌). ``prompt_values``
 turns it into quoted data blocks for the prompt templates.
 """
 
@@ -24,6 +25,7 @@ from bot.llm.runbook_query import AlertQuery
 from bot.llm.runbooks import MatchKind, RunbookLibrary
 from storage.incident_reads import IncidentReads
 from storage.models import Alert
+from storage.notes import NoteRepository
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ class SimilarIncident:
     severity: str
     resolved_at: datetime | None
     note: str | None
+    notes: tuple[str, ...] = ()  # captured from its thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,10 @@ class Grounding:
     runbooks: list[RunbookRef]
     similar: list[SimilarIncident]
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)  # captured thread messages: at, author, text
+
+
+MAX_NOTES = 20
 
 
 def build_grounding(
@@ -168,10 +175,15 @@ def build_grounding(
                 severity=s["severity"],
                 resolved_at=None,
                 note=redact(s["resolution_note"]) if s["resolution_note"] else None,
+                notes=tuple(redact(text) for text in s["notes"]),
             )
             for s in similar
         ],
         timeline=timeline[-30:],
+        notes=[
+            {"at": _iso(n.at), "author": str(n.data.get("author") or ""), "text": _clip(redact(n.text), 500)}
+            for n in NoteRepository(conn).of_incident(incident_id)[-MAX_NOTES:]
+        ],
     )
 
 
@@ -330,11 +342,18 @@ def prompt_values(grounding: Grounding, *, max_words: int) -> dict[str, str]:
         ),
         "similar": lines(
             [
-                {"id": s.id, "title": s.title, "severity": s.severity, "resolution_note": s.note}
+                {
+                    "id": s.id,
+                    "title": s.title,
+                    "severity": s.severity,
+                    "resolution_note": s.note,
+                    **({"captured_notes": list(s.notes)} if s.notes else {}),
+                }
                 for s in grounding.similar
             ]
         ),
         "timeline": lines(grounding.timeline),
+        "notes": lines(grounding.notes),
     }
 
 

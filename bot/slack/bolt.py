@@ -1,4 +1,5 @@
-"""The Bolt app: ``/incident`` commands, the root message's buttons and @mentions, mounted on FastAPI.
+"""The Bolt app: ``/incident`` commands, the root message's buttons, @mentions and thread capture
+(:mod:`bot.slack.capture`), mounted on FastAPI.
 
 Every listener acknowledges Slack first (well within its 3 seconds), checks the request against
 ``slack.permissions`` (:mod:`bot.slack.permissions`: a refusal is shown to the person alone, with the
@@ -31,8 +32,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from analytics.records import SEVERITIES
 from bot.errors import MalformedPayload, UsageError
 from bot.http.body import read_body, replaying
+from bot.incidents.notes import NoteCapture
 from bot.settings import FileConfig, Settings
 from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_WHY, user_ref
+from bot.slack.capture import register_capture
 from bot.slack.commands import Command, help_text, parse
 from bot.slack.directory import SlackDirectory
 from bot.slack.handlers import Reply, SlackHandlers
@@ -59,7 +62,9 @@ _SUMMARIZE = re.compile(r"\b(summari[sz]e|summary|tl;?dr|recap)\b", re.IGNORECAS
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 _ACTION_VERBS = ("ack", "acknowledge", "resolve", "sev", "severity", "noise", "show", "runbook")
 # Verbs that read or act on incidents, so need to know which ones the request may see.
-_INCIDENT_VERBS = frozenset({"list", "show", "why", "ack", "resolve", "sev", "noise", "summarize", "runbook"})
+_INCIDENT_VERBS = frozenset(
+    {"list", "show", "why", "ack", "resolve", "sev", "noise", "summarize", "runbook", "postmortem"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +225,9 @@ def build_bolt_app(
             )
         )
 
+    register_capture(
+        app, notes=NoteCapture(db=handlers.db, clock=handlers.clock), gatekeeper=guard.gatekeeper
+    )
     return app
 
 

@@ -37,6 +37,7 @@ USAGE = {
     "noise": "noise ID [reason]",
     "summarize": "summarize ID",
     "runbook": "runbook ID",
+    "postmortem": "postmortem ID",
     "silence": "silence ID [DURATION [comment]]  |  silence MATCHERS DURATION  |  silence remove SILENCE_ID",
     "silences": "silences",
     "stats": "stats [7d] [charts]",
@@ -133,7 +134,7 @@ def parse(text: str, *, thread_incident: int | None = None, command: str = "/inc
     if verb == "stats":
         return _stats(rest, command)
     incident_id, rest = _incident_id(verb, rest, thread_incident, command)
-    if verb in ("show", "why", "ack", "summarize", "runbook"):
+    if verb in ("show", "why", "ack", "summarize", "runbook", "postmortem"):
         if rest:
             raise usage(verb, f"`{verb}` takes only an incident ID.", command)
         return Command(verb, incident_id=incident_id)

@@ -32,6 +32,16 @@ from storage.incident_reads import IncidentFilter, IncidentReads
 from storage.models import Incident
 from storage.slack import SlackStateRepository
 
+_DRAFT_OF_VERB = {
+    "summarize": DraftKind.SUMMARY,
+    "runbook": DraftKind.RUNBOOK,
+    "postmortem": DraftKind.POSTMORTEM,
+}
+_DRAFT_WORDS = {
+    DraftKind.SUMMARY: "a summary",
+    DraftKind.RUNBOOK: "runbook suggestions",
+    DraftKind.POSTMORTEM: "a postmortem (a Markdown file)",
+}
 LIST_LIMIT = 15
 EVENT_MEMORY = timedelta(days=1)
 
@@ -152,8 +162,8 @@ class SlackHandlers:
             if scope.hidden:
                 with self.db.read() as conn:
                     self._require_visible(IncidentReads(conn), incident_id, scope)
-            if verb in ("summarize", "runbook"):
-                return self.draft(incident_id, "summary" if verb == "summarize" else "runbook", user=user)
+            if verb in _DRAFT_OF_VERB:
+                return self.draft(incident_id, _DRAFT_OF_VERB[verb], user=user)
             return self.act(verb, incident_id, user=user, severity=command.severity, text=command.text)
         except IncidentNotFound:
             return Reply(f"There is no incident #{incident_id}.")
@@ -210,20 +220,13 @@ class SlackHandlers:
             told_in_thread=incident_id if result.changed else None,
         )
 
-    def draft(self, incident_id: int, kind: str, *, user: str) -> Reply:
+    def draft(self, incident_id: int, kind: DraftKind, *, user: str) -> Reply:
         now = self.clock()
         with self.db.write() as conn:
             if not IncidentReads(conn).exists(incident_id):
                 raise IncidentNotFound(incident_id)
-            request_draft(
-                conn,
-                incident_id,
-                DraftKind.SUMMARY if kind == "summary" else DraftKind.RUNBOOK,
-                reason=DraftReason.COMMAND,
-                requested_by=user,
-                now=now,
-            )
-        what = "a summary" if kind == "summary" else "runbook suggestions"
+            request_draft(conn, incident_id, kind, reason=DraftReason.COMMAND, requested_by=user, now=now)
+        what = _DRAFT_WORDS[kind]
         return Reply(
             f"Drafting {what} for incident #{incident_id}; it will appear in the incident's thread.",
             wake=True,
@@ -308,6 +311,7 @@ class SlackHandlers:
             lines += [
                 f"• {blocks.slack_date(e.at, '{time}')} {blocks.esc(e.kind)}"
                 + (f" by {blocks.user_ref(e.actor)}" if e.actor else "")
+                + (f": {blocks.esc(blocks.cut(str(e.data['note']), 120))}" if e.data.get("note") else "")
                 for e in timeline
             ]
         return long_reply("\n".join(lines))

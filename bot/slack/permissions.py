@@ -51,6 +51,8 @@ VERB_LEVEL: Mapping[str, Level] = {
     "resolve": Level.RESPOND,
     "summarize": Level.RESPOND,  # asks the LLM for a draft that is posted in the incident's thread
     "runbook": Level.RESPOND,
+    "postmortem": Level.RESPOND,  # a postmortem draft, as a file in the thread
+    "note": Level.RESPOND,  # a thread message onto the timeline (shortcut or 📌: bot.slack.capture)
     "sev": Level.MANAGE,  # re-ranks this incident and, as a rating, future ones
     "noise": Level.MANAGE,
     "silence": Level.MANAGE,  # "silence list" only reads: see level_for
@@ -63,6 +65,8 @@ _WHAT = {
     "resolve": "resolve incidents",
     "summarize": "ask for drafts",
     "runbook": "ask for drafts",
+    "postmortem": "ask for drafts",
+    "note": "add messages to incident timelines",
 }
 
 

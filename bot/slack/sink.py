@@ -31,13 +31,15 @@ import anyio
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from analytics.records import IncidentStatus, OutboxKind, OutboxTopic, Severity
+from analytics.records import DraftKind, DraftSource, IncidentStatus, OutboxKind, OutboxTopic, Severity
 from bot.clock import utcnow
 from bot.errors import DeliveryBlocked, PermanentError, RetryAfter, SlackPermanentFailure
 from bot.metrics import Metrics
+from bot.outbox.messages import draft_label
 from bot.settings import FileConfig, Settings
 from bot.slack import blocks
 from bot.slack.pacing import ChannelPacer
+from bot.slack.postmortem_file import share_postmortem
 from bot.slack.reconcile import Part, Reconciler, metadata
 from bot.slack.reminders import reminder_message
 from bot.slack.routing import ChannelRouter
@@ -162,6 +164,21 @@ class SlackSink:
         if draft is None:
             raise PermanentError(f"draft {draft_id!r} does not exist")
         await self._ensure_root(view, progress, message)
+        if draft.kind == DraftKind.POSTMORTEM:  # a Markdown file in the thread, not a reply
+            if "file_id" not in progress:
+                if self.pacer is not None:
+                    await self.pacer.wait_turn(view.pace_key)
+                base = (self.options.public_url or "").rstrip("/")
+                progress["file_id"] = await share_postmortem(
+                    self._call,
+                    incident=view.incident,
+                    draft=draft,
+                    label=draft_label(DraftSource(draft.source), draft.model),
+                    requested_by=message.payload.get("requested_by"),
+                    link=f"{base}/api/incidents/{view.incident.id}/postmortem.md" if base else None,
+                )
+                await anyio.to_thread.run_sync(self.state.record, message, progress, None)
+            return progress
         reply = blocks.draft_message(
             kind=draft.kind,
             source=draft.source,

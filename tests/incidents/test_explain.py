@@ -92,6 +92,7 @@ def test_similar_incidents_are_the_best_earlier_matches_with_their_latest_rating
         "status": "resolved",
         "rated": "SEV3",
         "resolution_note": "rolled back 42",
+        "notes": [],
         "similarity": 1.0,  # the same words: instance and severity labels do not count
     }
     assert (top_three[1]["rated"], top_three[1]["resolution_note"], top_three[1]["status"]) == (
@@ -128,3 +129,42 @@ def test_asking_why_again_ranks_once_and_a_new_candidate_ranks_again(
     assert first == again and first is not None and after is not None
     assert rankings == [1, 2]  # the second question was answered from the cache
     assert len(after["similar"]) == 2
+
+
+def test_notes_captured_from_a_thread_make_incidents_alike_and_come_with_them(services: Any) -> None:
+    """Two past incidents of the same service and alert words; what people said in the thread decides."""
+    from analytics.records import NoteVia
+    from storage.notes import NoteRepository
+
+    first = ingest(services, am_alert("LatencyHigh", service="search"), group="a")[0]
+    second = ingest(services, am_alert("LatencyHigh", service="search", instance="s-2"), group="b")[0]
+    target = ingest(services, am_alert("LatencyHigh", service="search", instance="s-3"), group="c")[0]
+    said = {
+        first: "the elasticsearch heap filled up after the reindex job",
+        second: "a noisy neighbour on the hypervisor stole cpu",
+        target: "heap filled up again after reindex",
+    }
+    with services.db.write() as conn:
+        for number, (incident, text) in enumerate(said.items()):
+            NoteRepository(conn).add(
+                incident,
+                at=T0,
+                actor="U1",
+                data={
+                    "note": text,
+                    "author": "U1",
+                    "channel": "C1",
+                    "ts": f"{number}.0",
+                    "via": NoteVia.REACTION,
+                    "captured_by": "U1",
+                },
+                now=T0,
+            )
+    with services.db.read() as conn:
+        reads = IncidentReads(conn)
+        incident = reads.get(target)
+        assert incident is not None
+        [best] = similar_incidents(reads, incident, k=1)
+
+    assert best["id"] == first  # without the notes both are equally alike; the newer would win
+    assert best["notes"] == [said[first]]

@@ -80,7 +80,7 @@ def test_a_draft_is_posted_to_the_thread_and_listed_by_the_api(bot: Bot, llm: Fa
         "incident_summary",
         40,
     )
-    assert call.prompt_version == "1+system1" and call.tokens_in > 0
+    assert call.prompt_version == "2+system1" and call.tokens_in > 0
     metrics = bot.client.get("/metrics").text
     assert 'sevbot_llm_calls_total{outcome="ok"} 1.0' in metrics
     assert "sevbot_llm_latency_seconds_count 1.0" in metrics

@@ -7,7 +7,8 @@ import pytest
 import prompts
 from prompts import PromptError
 
-NAMES = ["system", "incident_summary", "runbook_suggestions", "resolution_summary"]
+NAMES = ["system", "incident_summary", "runbook_suggestions", "resolution_summary", "postmortem"]
+VERSIONS = {"incident_summary": "2", "resolution_summary": "2"}  # 2: with the captured notes
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -17,15 +18,31 @@ def test_every_template_has_a_version_and_renders_with_its_variables(name: str) 
 
     rendered = prompt.render(**values, unused="ignored")
 
-    assert prompt.version == "1"
+    assert prompt.version == VERSIONS.get(name, "1")
     assert "{{" not in rendered and all(f"<{v}>" in rendered for v in prompt.variables)
 
 
-@pytest.mark.parametrize("name", NAMES[1:])
+@pytest.mark.parametrize("name", NAMES[1:4])
 def test_user_prompts_quote_alert_text_as_data_blocks(name: str) -> None:
     body = prompts.load(name).body
 
     assert "<<<DATA alerts\n{{alerts}}\nDATA>>>" in body
+
+
+@pytest.mark.parametrize("name", ["incident_summary", "resolution_summary", "postmortem"])
+def test_captured_notes_are_quoted_as_data_too(name: str) -> None:
+    body = prompts.load(name).body
+
+    assert "<<<DATA captured_notes\n{{notes}}\nDATA>>>" in body
+
+
+def test_the_postmortem_prompt_quotes_what_fired_and_the_timeline_as_data() -> None:
+    body = prompts.load("postmortem").body
+
+    assert (
+        "<<<DATA what_fired\n{{fired}}\nDATA>>>" in body and "<<<DATA timeline\n{{events}}\nDATA>>>" in body
+    )
+    assert "## Follow-ups" in body
 
 
 def test_the_system_prompt_forbids_following_data_and_inventing_runbook_steps() -> None:
@@ -40,7 +57,7 @@ def test_a_missing_variable_is_an_error_naming_it() -> None:
     prompt = prompts.load("incident_summary")
     values = {variable: "x" for variable in prompt.variables - {"alerts", "similar"}}
 
-    with pytest.raises(PromptError, match=r"incident_summary.*v1.*no value for alerts, similar"):
+    with pytest.raises(PromptError, match=r"incident_summary.*v2.*no value for alerts, similar"):
         prompt.render(**values)
 
 

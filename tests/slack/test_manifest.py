@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from bot.settings import Settings
+from bot.slack.capture import SHORTCUT_CALLBACK
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = yaml.safe_load((ROOT / "docs" / "slack-app-manifest.yml").read_text(encoding="utf-8"))
@@ -42,7 +43,15 @@ def test_the_manifest_matches_the_app() -> None:
 
     assert command["command"] == Settings().slack_command == "/incident"
     assert {url.split("://", 1)[1].split("/", 1)[1] for url in urls} == {"slack/events"}
-    assert settings["event_subscriptions"]["bot_events"] == ["app_mention"]
+    assert settings["event_subscriptions"]["bot_events"] == ["app_mention", "reaction_added"]
+    assert MANIFEST["features"]["shortcuts"] == [
+        {
+            "name": "Add to incident timeline",
+            "type": "message",
+            "callback_id": SHORTCUT_CALLBACK,
+            "description": MANIFEST["features"]["shortcuts"][0]["description"],
+        }
+    ]
     assert settings["interactivity"]["is_enabled"] is True
     # chat:write covers the chat.* methods, files:write the chart upload; channels:/groups:history and
     # :read the look for an earlier post before posting again; the permission and visibility checks read
@@ -72,6 +81,7 @@ def test_the_manifest_matches_the_app() -> None:
         "files:write",
         "groups:history",
         "groups:read",
+        "reactions:read",
         "usergroups:read",
         "users:read",
     ]

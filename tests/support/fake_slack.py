@@ -344,6 +344,14 @@ class FakeSlack:
         """The replies in a thread, oldest first (not the root)."""
         return [m for m in self.messages(channel) if m.thread_ts == thread_ts and m.ts != thread_ts]
 
+    def add_message(self, channel: str, text: str, *, user: str, thread_ts: str | None = None) -> str:
+        """A message a person posted (not through the API): its ``ts``. In a thread with ``thread_ts``."""
+        with self._cond:
+            channel_id = self._resolve_channel(channel) or channel
+            message = Message(channel_id, self._next_ts(), text, [], thread_ts, user=user)
+            self._state.messages[(channel_id, message.ts)] = message
+            return message.ts
+
     def channel_id(self, name_or_id: str) -> str:
         """The id the fake uses for a channel name (``#alerts`` or ``alerts``) or id."""
         with self._cond:
@@ -467,11 +475,12 @@ class FakeSlack:
         body: dict[str, Any] = {
             "type": "message",
             "user": message.user,
-            "bot_id": BOT_ID,
             "text": message.text,
             "ts": message.ts,
             "team": TEAM_ID,
         }
+        if message.user == BOT_USER_ID:
+            body["bot_id"] = BOT_ID
         if message.blocks:
             body["blocks"] = message.blocks
         if message.thread_ts:
@@ -960,3 +969,45 @@ def app_mention(
     if thread_ts:
         event["thread_ts"] = thread_ts
     return event
+
+
+def message_shortcut_body(
+    callback_id: str,
+    message: Mapping[str, Any],
+    *,
+    user_id: str = "U0ALICE",
+    channel_id: str = "C0ALERTS",
+    response_url: str = "https://hooks.slack.com/app/T0FAKE/1/x",
+    team_id: str = TEAM_ID,
+) -> bytes:
+    """A message shortcut (``message_action``) on ``message`` as Slack posts it: ``payload=<json>``."""
+    payload = {
+        "type": "message_action",
+        "callback_id": callback_id,
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "action_ts": f"{time.time():.6f}",
+        "token": "deprecated-verification-token",
+        "team": {"id": team_id, "domain": "fake"},
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id},
+        "channel": {"id": channel_id, "name": "alerts"},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "message_ts": message.get("ts"),
+        "message": dict(message),
+        "response_url": response_url,
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def reaction_added(
+    reaction: str, *, channel: str, ts: str, user: str = "U0ALICE", item_user: str | None = None
+) -> dict[str, Any]:
+    """A ``reaction_added`` event: no message text, only where the message is."""
+    return {
+        "type": "reaction_added",
+        "user": user,
+        "reaction": reaction,
+        "item_user": item_user or "U0BOB",
+        "item": {"type": "message", "channel": channel, "ts": ts},
+        "event_ts": f"{time.time():.6f}",
+    }

@@ -32,6 +32,7 @@ from tests.support.fake_slack import (
     FakeSlack,
     block_actions_body,
     event_body,
+    message_shortcut_body,
     signed_headers,
     slash_command_body,
 )
@@ -91,10 +92,28 @@ class SlackBot:
             headers=signed_headers(SIGNING_SECRET, body, content_type=FORM),
         )
 
-    def event(self, event: dict[str, Any], *, event_id: str, **kwargs: Any) -> httpx.Response:
+    def event(
+        self, event: dict[str, Any], *, event_id: str, retry_num: int | None = None, **kwargs: Any
+    ) -> httpx.Response:
         body = event_body(event, event_id=event_id, **kwargs)
-        headers = signed_headers(SIGNING_SECRET, body, content_type=JSON)
+        headers = signed_headers(SIGNING_SECRET, body, content_type=JSON, retry_num=retry_num)
         return self.http.post(f"{self.url}/slack/events", content=body, headers=headers)
+
+    def shortcut(self, callback_id: str, message: dict[str, Any], **kwargs: Any) -> str:
+        """Use a message shortcut on ``message``; what sevbot answered through its response_url."""
+        name = f"shortcut-{next(self._answers)}"
+        body = message_shortcut_body(
+            callback_id, message, response_url=self.slack.response_url(name), **kwargs
+        )
+        response = self.http.post(
+            f"{self.url}/slack/events",
+            content=body,
+            headers=signed_headers(SIGNING_SECRET, body, content_type=FORM),
+        )
+        assert response.status_code == 200, response.text
+        [call] = self.slack.wait_for("response_url", where=lambda c: c.path == f"/response/{name}")
+        assert call.args.get("response_type") == "ephemeral"
+        return str(call.args.get("text", ""))
 
     def root(self, incident_id: int = 1) -> tuple[str, str]:
         """The incident's root message, once the sink has stored where it went."""

@@ -1,7 +1,7 @@
 """remote silences: where a silence lives (sevbot, Alertmanager, Grafana), its id there, its incident
 
 Revision ID: 0006_remote_silences
-Revises: 0002
+Revises: 0005_timeline_notes
 Create Date: 2026-12-02 01:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_remote_silences"
-down_revision = "0004_escalation_heartbeat"
+down_revision = "0005_timeline_notes"
 branch_labels = None
 depends_on = None
 
