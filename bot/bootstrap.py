@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from analytics.records import OutboxStatus, OutboxTopic, ScorerOrigin
 from analytics.scoring import RuleScorer, Scorer
@@ -24,7 +24,10 @@ from bot.outbox.console import ConsoleSink
 from bot.outbox.pager import PagerDutySink, WebhookSink
 from bot.outbox.worker import Sink, TopicRouter
 from bot.settings import FileConfig, Settings
-from bot.slack.sink import build_slack_sink
+from bot.slack.pacing import ChannelPacer
+from bot.slack.sink import SlackSink
+from bot.slack.sink_render import SlackOptions
+from bot.slack.webapi import make_client
 from storage.db import Database, create_database
 from storage.migrate import upgrade
 from storage.outbox import OutboxRepository
@@ -175,3 +178,30 @@ def outbox_sinks(services: Services, *, slack: Sink | None = None) -> TopicRoute
     for topic, sink in pager_sinks(services.settings, services.config).items():
         router.register(topic, sink)
     return router
+
+
+def build_slack_sink(
+    *,
+    db: Database,
+    settings: Settings,
+    config: FileConfig,
+    metrics: Metrics | None,
+    clock: Callable[[], datetime],
+) -> SlackSink:
+    """The sink ``sevbot serve`` and ``sevbot worker`` use when ``SLACK_BOT_TOKEN`` is set."""
+    assert settings.slack_bot_token is not None
+    client = make_client(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=settings.slack_timeout_seconds,
+    )
+    return SlackSink(
+        db=db,
+        client=client,
+        config=config,
+        options=SlackOptions.from_settings(settings),
+        metrics=metrics,
+        pacer=ChannelPacer(db, interval=settings.slack_channel_interval),
+        clock=clock,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
+    )

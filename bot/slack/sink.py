@@ -36,7 +36,7 @@ from bot.clock import utcnow
 from bot.errors import DeliveryBlocked, PermanentError, RetryAfter, SlackPermanentFailure
 from bot.metrics import Metrics
 from bot.outbox.messages import draft_label
-from bot.settings import FileConfig, Settings
+from bot.settings import FileConfig
 from bot.slack import blocks
 from bot.slack.pacing import ChannelPacer
 from bot.slack.postmortem_file import share_postmortem
@@ -45,7 +45,7 @@ from bot.slack.reminders import reminder_message
 from bot.slack.routing import ChannelRouter
 from bot.slack.sink_render import Render, SlackOptions
 from bot.slack.sink_state import DeliveryState, View
-from bot.slack.webapi import ROOT_GONE, make_client, translate
+from bot.slack.webapi import ROOT_GONE, translate
 from storage.db import Database
 from storage.models import Incident
 from storage.outbox import OutboxItem
@@ -389,30 +389,3 @@ class SlackSink:
             return await getattr(self.client, method)(**kwargs)
         except SlackApiError as exc:
             raise translate(method, exc, errors=self.errors) from exc
-
-
-def build_slack_sink(
-    *,
-    db: Database,
-    settings: Settings,
-    config: FileConfig,
-    metrics: Metrics | None,
-    clock: Callable[[], datetime],
-) -> SlackSink:
-    """The sink ``sevbot serve`` and ``sevbot worker`` use when ``SLACK_BOT_TOKEN`` is set."""
-    assert settings.slack_bot_token is not None
-    client = make_client(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        timeout=settings.slack_timeout_seconds,
-    )
-    return SlackSink(
-        db=db,
-        client=client,
-        config=config,
-        options=SlackOptions.from_settings(settings),
-        metrics=metrics,
-        pacer=ChannelPacer(db, interval=settings.slack_channel_interval),
-        clock=clock,
-        lease=timedelta(seconds=settings.outbox_lease_seconds),
-    )

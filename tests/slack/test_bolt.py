@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.slack.bolt import asks_why
+from bot.slack.interactions import asks_why
 from storage.models import Feedback, Incident, OutboxMessage, TimelineEvent
 from tests.support.asgi_server import serve
 from tests.support.fake_slack import (

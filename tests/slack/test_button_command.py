@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_SILENCE, ACTION_WHY
-from bot.slack.bolt import button_command
 from bot.slack.commands import Command
+from bot.slack.interactions import button_command
 
 
 @pytest.mark.parametrize(
