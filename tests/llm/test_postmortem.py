@@ -38,7 +38,7 @@ def story(bot: SlackBot) -> None:
     ts = bot.slack.add_message(channel, NOTE, user="U0BOB", thread_ts=root)
     message = {"type": "message", "user": "U0BOB", "ts": ts, "thread_ts": root, "text": NOTE}
     assert bot.shortcut(SHORTCUT_CALLBACK, message, channel_id=channel).startswith("Added")
-    assert bot.ask("resolve 1 rolled back deploy 4411", user_id="U0ALICE") == "Incident #1 resolved."
+    assert bot.ask("resolve 1 rolled back deploy 4411", user_id="U0ALICE").startswith("Incident #1 resolved")
 
 
 def uploaded(bot: SlackBot) -> tuple[dict[str, Any], str]:
