@@ -14,9 +14,12 @@ The served model is ``α · features-model logits + (1 − α) · text logits`` 
 and the feature model with or without the prior, whichever has the best macro-F1 out of fold in an inner
 grouped cross-validation on the training examples alone (ties go to the smaller α, towards the baseline:
 α = 0 *is* the baseline). With fewer than :data:`MIN_GROUPS_TO_CHOOSE` rule groups there is no choice to
-make reliably, and the baseline serves. All three are linear in their features, so the blend is one
+make reliably, and the baseline serves. With the blend the same inner cross-validation chooses a page
+rule (``analytics.paging``: the bundled urgency's weight and a shift on the SEV1/SEV2 logits; none is a
+candidate), on out-of-fold macro-F1 + critical-F1 (SEV1–2 against SEV3–4), the two figures a team is
+judged by. All three are linear in their features, so the blend is one
 linear map over the union of their features (the prior folded into its own features' coefficients):
-exact per-feature terms and one gather-and-dot at serving.
+exact per-feature terms and one gather-and-dot at serving (the page rule's terms fold in the same way).
 
 Monotone words: a feature that is the word "critical", "prod" or "production" (in the name, the text or
 the query) must never push towards a less urgent level. After fitting, each such feature's coefficients
