@@ -58,9 +58,15 @@ def page_columns(classes: Sequence[str]) -> NDArray[np.bool_]:
 
 
 def rules(with_prior: bool) -> list[PageRule]:
-    """The candidate rules, simplest first (no prior term without a prior)."""
-    weights = PRIOR_WEIGHTS if with_prior else (0.0,)
-    return [PageRule(w, s) for w in weights for s in SHIFTS]
+    """The candidate rules, simplest first; without a prior, none but no rule.
+
+    A shift alone brings no new information, only moves the team's own page boundary: without the prior,
+    on kube-prometheus's rules the inner CV's shifts bought critical-F1 (+0.08) with macro-F1 (−0.02
+    against the baseline, seeds 0–2), so without a prior the blend decides as it is.
+    """
+    if not with_prior:
+        return [NO_RULE]
+    return [PageRule(w, s) for w in PRIOR_WEIGHTS for s in SHIFTS]
 
 
 def apply(
