@@ -14,8 +14,11 @@ weakened.
 The model is what ``sevbot model train`` ships: :func:`analytics.training.train_team_model` on each outer
 training fold, which chooses between the baseline's own text model, the feature model (with or without
 the bundled model as a prior) and their blends by an inner grouped cross-validation over that fold's rows
-alone; the outer test fold never influences it. The baseline is among the candidates, so the model can
-only lose to it where the inner choice does not carry over to the held-out groups.
+alone (and the page rule on SEV1–2, ``analytics.paging``); the outer test fold never influences it.
+Critical-F1 is the F1 of SEV1–2 against SEV3–4 over all out-of-fold predictions pooled (the issue's
+definition; no per-fold average, so a fold without critical rules counts no zero). The baseline is among
+the candidates, so the model can only lose to it where the inner choice does not carry over to the
+held-out groups.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from analytics.features import DEFAULT_OPTIONS, FeatureDict, FeatureOptions, alert_features
 from analytics.lean import URGENCY, ContentModel
+from analytics.paging import NO_RULE, PageRule
 from analytics.records import AlertRecord
 from analytics.text import FIXED_WORDS
 from analytics.tfidf import TOKEN_PREFIX, alert_text
@@ -173,9 +174,17 @@ class ReferenceModel:
     text: Any = None
     prior: ContentModel | None = None
     options: FeatureOptions = DEFAULT_OPTIONS
+    page: PageRule = NO_RULE  # added to the page levels' columns (``pages``): see analytics.paging
+    page_prior: ContentModel | None = None
+    pages: tuple[bool, ...] = ()
 
     def decision(self, alerts: Sequence[AlertRecord]) -> NDArray[np.float64]:
         total = np.zeros((len(alerts), self.n_classes))
+        if self.page.active:
+            term = np.full(len(alerts), self.page.shift)
+            if self.page_prior is not None:
+                term += self.page.prior_weight * np.array([prior_urgency(a, self.page_prior) for a in alerts])
+            total[:, np.array(self.pages, dtype=bool)] += term[:, None]
         if self.alpha > 0:
             rows = [feature_row(a, options=self.options, prior=self.prior) for a in alerts]
             total += self.alpha * decision_columns(self.features.decision_function(rows), self.n_classes)
@@ -189,10 +198,13 @@ def feature_row(alert: AlertRecord, *, options: FeatureOptions, prior: ContentMo
     """The feature model's input: ``alert_features``, plus the prior's centred urgency when there is one."""
     row = alert_features(alert, options=options)
     if prior is not None:
-        row[PRIOR_FEATURE] = (
-            float(prior.lean.decision(alert_features(alert, options=prior.options))[0]) - PRIOR_CENTRE
-        )
+        row[PRIOR_FEATURE] = prior_urgency(alert, prior)
     return row
+
+
+def prior_urgency(alert: AlertRecord, prior: ContentModel) -> float:
+    """The bundled model's urgency for the alert, centred on the SEV2/SEV3 edge."""
+    return float(prior.lean.decision(alert_features(alert, options=prior.options))[0]) - PRIOR_CENTRE
 
 
 def usable_prior(prior: ContentModel | None, options: FeatureOptions) -> ContentModel | None:

@@ -14,9 +14,12 @@ The served model is ``α · features-model logits + (1 − α) · text logits`` 
 and the feature model with or without the prior, whichever has the best macro-F1 out of fold in an inner
 grouped cross-validation on the training examples alone (ties go to the smaller α, towards the baseline:
 α = 0 *is* the baseline). With fewer than :data:`MIN_GROUPS_TO_CHOOSE` rule groups there is no choice to
-make reliably, and the baseline serves. All three are linear in their features, so the blend is one
+make reliably, and the baseline serves. With the blend the same inner cross-validation chooses a page
+rule (``analytics.paging``: the bundled urgency's weight and a shift on the SEV1/SEV2 logits; none is a
+candidate), on out-of-fold macro-F1 + critical-F1 (SEV1–2 against SEV3–4), the two figures a team is
+judged by. All three are linear in their features, so the blend is one
 linear map over the union of their features (the prior folded into its own features' coefficients):
-exact per-feature terms and one gather-and-dot at serving.
+exact per-feature terms and one gather-and-dot at serving (the page rule's terms fold in the same way).
 
 Monotone words: a feature that is the word "critical", "prod" or "production" (in the name, the text or
 the query) must never push towards a less urgent level. After fitting, each such feature's coefficients
@@ -28,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -46,10 +49,14 @@ from analytics.fitting import (
     feature_row,
     fit_feature_pipeline,
     fit_text_pipeline,
+    prior_urgency,
     usable_prior,
 )
 from analytics.lean import SOFTMAX, ContentModel, LeanScorer, TrainingSummary
 from analytics.model import SeverityModel, model_version
+from analytics.paging import NO_RULE, PageRule, macro_and_page_f1, page_columns
+from analytics.paging import apply as apply_page_rule
+from analytics.paging import rules as page_rules
 from analytics.tfidf import TOKEN_PREFIX, TextView, alert_text
 
 logger = logging.getLogger(__name__)
@@ -79,13 +86,16 @@ class Choice:
     alpha: float
     with_prior: bool
     scores: Mapping[str, float]
+    page: PageRule = NO_RULE
 
     @property
     def name(self) -> str:
         if self.alpha == 0.0:
-            return "text baseline"
-        model = "features + prior" if self.with_prior else "features"
-        return model if self.alpha == 1.0 else f"{self.alpha:g} · {model} + {1 - self.alpha:g} · text"
+            blend = "text baseline"
+        else:
+            model = "features + prior" if self.with_prior else "features"
+            blend = model if self.alpha == 1.0 else f"{self.alpha:g} · {model} + {1 - self.alpha:g} · text"
+        return f"{blend}; {self.page.describe()}" if self.page.active else blend
 
 
 def _candidate_key(alpha: float, with_prior: bool) -> str:
@@ -143,20 +153,27 @@ def choose_blend(
             block = np.full((len(test_idx), n), -1e9)  # a level missing from this training fold: never chosen
             block[:, positions] = scores
             oof[name][test_idx] = block
+    urgency = np.array([prior_urgency(e.alert, prior) for e in examples]) if prior is not None else None
+    y_index = np.array([classes.index(v) for v in y.tolist()], dtype=np.intp)
+    pages = page_columns(classes)
     results: dict[str, float] = {}
-    best: tuple[float, float, bool] | None = None
+    best: tuple[float, float, bool, PageRule] | None = None
     for alpha in BLEND_WEIGHTS:
         for use_prior in (False, True) if with_prior is not None and alpha > 0 else (False,):
             logits = alpha * oof["prior" if use_prior else "features"] + (1 - alpha) * oof["text"]
             if alpha == 0.0:
                 logits = oof["text"]
-            pred = [classes[k] for k in logits.argmax(axis=1)]
-            score = macro_f1(y.tolist(), pred)
-            results[_candidate_key(alpha, use_prior)] = score
-            if best is None or score > best[0]:  # strictly better: ties stay with the earlier, smaller α
-                best = (score, alpha, use_prior)
+            for rule in page_rules(urgency is not None):
+                ruled = apply_page_rule(logits, pages, rule, urgency)
+                macro, page = macro_and_page_f1(y_index, ruled.argmax(axis=1), pages)
+                if not rule.active:
+                    results[_candidate_key(alpha, use_prior)] = macro
+                # Both figures an on-call team is judged by; strictly better: ties stay with the earlier
+                # candidate (smaller α, then no page rule, then the smaller one).
+                if best is None or macro + page > best[0]:
+                    best = (macro + page, alpha, use_prior, rule)
     assert best is not None
-    return Choice(alpha=best[1], with_prior=best[2], scores=results)
+    return Choice(alpha=best[1], with_prior=best[2], scores=results, page=best[3])
 
 
 def train_team_model(
@@ -218,13 +235,18 @@ def train_team_model(
             options=options,
         )
     names, coef, intercept = _merge(parts, n)
+    page_prior = usable_prior(prior, options) if choice.page.prior_weight else None
+    pages = page_columns([level.value for level in levels])
+    if choice.page.active:
+        names, coef, intercept = _fold_page_rule(names, coef, intercept, pages, choice.page, page_prior)
+        reference = replace(reference, page=choice.page, page_prior=page_prior, pages=tuple(pages.tolist()))
     content = ContentModel(
         kind=SOFTMAX,
         lean=LeanScorer(feature_names=names, coef=coef, intercept=intercept),
         options=options,
         classes=tuple(levels),
         text=text_view,
-        reads_features=choice.alpha > 0,
+        reads_features=choice.alpha > 0 or page_prior is not None,
     )
     return finish_model(
         content,
@@ -238,6 +260,7 @@ def train_team_model(
             "alpha": choice.alpha,
             "prior": choice.with_prior,
             "inner_macro_f1": dict(choice.scores),
+            "page_rule": {"prior_weight": choice.page.prior_weight, "shift": choice.page.shift},
         },
     )
 
@@ -258,6 +281,27 @@ def _fold_prior(
         [(base_names, base, np.zeros(len(a))), (prior_names, prior_coef, np.zeros(len(a)))], len(a)
     )
     return merged_names, merged, intercept
+
+
+def _fold_page_rule(
+    names: list[str],
+    coef: NDArray[np.float64],
+    intercept: NDArray[np.float64],
+    pages: NDArray[np.bool_],
+    rule: PageRule,
+    prior: ContentModel | None,
+) -> tuple[list[str], NDArray[np.float64], NDArray[np.float64]]:
+    """The page rule (``analytics.paging``) added to the page levels' rows of the linear map."""
+    intercept = intercept.copy()
+    intercept[pages] += rule.shift
+    if not rule.prior_weight:
+        return names, coef, intercept
+    assert prior is not None
+    n = len(intercept)
+    prior_coef = np.zeros((n, len(prior.lean.feature_names)))
+    prior_coef[pages] = rule.prior_weight * prior.lean.coef[0]
+    intercept[pages] += rule.prior_weight * (float(prior.lean.intercept[0]) - PRIOR_CENTRE)
+    return _merge([(names, coef, intercept), (list(prior.lean.feature_names), prior_coef, np.zeros(n))], n)
 
 
 def _merge(

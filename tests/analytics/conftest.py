@@ -8,6 +8,7 @@ from analytics.artifact import bundled_model
 from analytics.catalogue import catalogue_examples
 from analytics.examples import TrainingExample, rule_alert
 from analytics.model import SeverityModel
+from analytics.paging import PageRule
 from analytics.training import Choice, train_team_model
 
 
@@ -40,6 +41,6 @@ def catalogue_rules() -> list[TrainingExample]:
 @pytest.fixture(scope="session")
 def team_model(catalogue_rules: list[TrainingExample]) -> SeverityModel:
     """A team model over the catalogue's rules that uses every part: features, the prior and the text
-    model (the blend is fixed here; choosing it is tested in test_training.py)."""
-    choice = Choice(alpha=0.5, with_prior=True, scores={})
+    model, with a page rule (the blend is fixed here; choosing it is tested in test_training.py)."""
+    choice = Choice(alpha=0.5, with_prior=True, scores={}, page=PageRule(prior_weight=1.0, shift=0.5))
     return train_team_model(catalogue_rules, prior=bundled_model().content, seed=0, choice=choice)
