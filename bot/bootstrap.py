@@ -10,6 +10,7 @@ from datetime import datetime
 from analytics.records import OutboxStatus, ScorerOrigin
 from analytics.scoring import RuleScorer, Scorer
 from bot.clock import utcnow
+from bot.incidents.correlation import RelatedBy, Relation, dependency_chains
 from bot.incidents.rules import IncidentRules
 from bot.ingest.context import ContextProvider
 from bot.ingest.pipeline import Ingestor
@@ -71,6 +72,8 @@ def build_services(
         reopen_window=config.grouping.reopen_window,
         flap_changes=config.grouping.flap_changes,
         flap_window=config.grouping.flap_window,
+        relation=relation_from(config),
+        stable_after=config.grouping.stable_after,
     )
     ingestor = Ingestor(
         db=db,
@@ -88,6 +91,14 @@ def build_services(
 
     metrics.watch_outbox(outbox_counts)
     return Services(settings=settings, config=config, db=db, metrics=metrics, scorer=slot, ingestor=ingestor)
+
+
+def relation_from(config: FileConfig) -> Relation:
+    """How incidents are related: ``grouping.related_by`` and ``related_window``, the catalog's chains."""
+    chains = dependency_chains({name: entry.depends_on for name, entry in config.services.items()})
+    return Relation(
+        by=RelatedBy(config.grouping.related_by), window=config.grouping.related_window, chains=chains
+    )
 
 
 def outbox_sinks(services: Services, *, slack: Sink | None = None) -> TopicRouter:

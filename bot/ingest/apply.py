@@ -17,8 +17,6 @@ from analytics.records import (
     AlertStatus,
     Change,
     ChangeKind,
-    DraftKind,
-    DraftReason,
     IncidentStatus,
     Severity,
     SeveritySource,
@@ -36,11 +34,13 @@ from bot.incidents.rules import (
     place_firing_alert,
 )
 from bot.ingest.context import BatchContext
+from bot.ingest.related import flapping_draft, opening_messages, relate_opened
 from bot.llm import automatic_draft_request
-from bot.outbox.messages import draft_requested, incident_opened, incident_updated
+from bot.outbox.messages import incident_updated
 from storage.incident_rows import IncidentState, NewAlert, NewEvent, NewIncident
 from storage.incidents import IncidentRepository
 from storage.outbox import OutboxRepository
+from storage.stories import StoryRepository
 
 
 @dataclass(slots=True)
@@ -172,9 +172,8 @@ class Apply:
         self._event(
             state, starts_at, kind, {"fingerprint": record.fingerprint, "alertname": record.alertname}
         )
-        self._change(
-            state, {"kind": ChangeKind.ALERT_JOINED, "alertname": record.alertname, "title": record.title}
-        )
+        joined = ChangeKind.ALERT_REFIRED if refires else ChangeKind.ALERT_JOINED
+        self._change(state, {"kind": joined, "alertname": record.alertname, "title": record.title})
         row = self._alert_row(record, state.id, starts_at, score)
         if refires or placement is Placement.REOPEN:
             self._check_flapping(state, starts_at)
@@ -364,13 +363,13 @@ class Apply:
         self.repo.count_duplicates(self.duplicates)
         self.repo.save_states([state for state in self.by_id.values() if state.dirty], self.now)
         self.repo.add_events(self.events)
-        messages = [incident_opened(incident_id) for incident_id in self.outcome.opened]
+        story = relate_opened(StoryRepository(self.repo.conn), self.opened, self.rules.relation)
+        messages = opening_messages(story)  # roots in severity order; related ones in their primary's thread
         messages += [
             incident_updated(incident_id, changes)
             for incident_id, changes in self.changes.items()
             if incident_id not in self.opened
         ]
-        messages += [draft_requested(i, DraftKind.SUMMARY, reason=DraftReason.OPENED) for i in self.opened]
         for incident_id, changes in self.changes.items():
             state = self.by_id[incident_id]
             request = (
@@ -380,6 +379,7 @@ class Apply:
                     incident_id, changes, status=state.status, alert_count=state.alert_count
                 )
             )
+            request = flapping_draft(request, state, rules=self.rules, now=self.now)
             if request is not None:
                 messages.append(request)
         self.outbox.enqueue(messages, self.now)

@@ -129,7 +129,9 @@ class Ingestor:
             records = [alert for batch in work for alert in batch.alerts]
             now = self.clock()
             with self.db.write() as conn:
-                self.db.lock_groups(conn, [alert.group_key for alert in records])
+                keys = [alert.group_key for alert in records]
+                keys += [k for r in records if (k := self.rules.relation.lock_key(r.service))]  # stories
+                self.db.lock_groups(conn, keys)
                 apply = Apply(
                     incidents=IncidentRepository(conn),
                     outbox=OutboxRepository(conn),
