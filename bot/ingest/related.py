@@ -10,7 +10,7 @@ only. :func:`flapping_draft` keeps a flapping incident's drafts back until it ha
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from analytics.records import ChangeKind, DraftKind, DraftReason, Severity
 from bot.incidents.correlation import Opened, Primary, Relation, Story, correlate
@@ -31,8 +31,8 @@ def relate_opened(stories: StoryRepository, opened_ids: list[int], relation: Rel
     services = frozenset().union(*(relation.services_of(o.service) for o in opened))
     waiting = stories.waiting_primaries(
         services,
-        since=min(o.opened_at for o in opened) - relation.window,
-        until=max(o.opened_at for o in opened) + relation.window,
+        since=_shifted(min(o.opened_at for o in opened), -relation.window),
+        until=_shifted(max(o.opened_at for o in opened), relation.window),
         exclude=opened_ids,
     )
     story = correlate(
@@ -40,6 +40,14 @@ def relate_opened(stories: StoryRepository, opened_ids: list[int], relation: Rel
     )
     stories.link({link.incident_id: link.primary_id for link in story.links.values()})
     return story
+
+
+def _shifted(at: datetime, by: timedelta) -> datetime:
+    """``at + by``, kept within the calendar (alerts may be timed in year 1 or 9999)."""
+    try:
+        return at + by
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC) if by > timedelta(0) else datetime.min.replace(tzinfo=UTC)
 
 
 def opening_messages(story: Story) -> list[NewMessage]:

@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analytics.explain import signed
 from analytics.records import SEVERITIES, SEVERITY_WORDS, ChangeKind, IncidentStatus, Severity
 from storage.models import Alert, Incident
+
+if TYPE_CHECKING:
+    from bot.slack.story import StoryParts  # what the story adds: a "Related" line, the alerts, ack-all
 
 MAX_BLOCKS = 50
 SECTION_TEXT = 3000
@@ -40,6 +43,7 @@ ACTION_ACK = "incident_ack"
 ACTION_RESOLVE = "incident_resolve"
 ACTION_WHY = "incident_why"
 ACTION_SEVERITY = "incident_severity"
+ACTION_ACK_RELATED = "incident_ack_related"  # on a primary: acknowledge it and its related incidents
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,7 @@ def root_message(
     links: Mapping[str, str] | None = None,
     mention: str | None = None,
     noise: bool = False,
+    story: StoryParts | None = None,
 ) -> SlackMessage:
     """The incident's root message, updated in place on every state change."""
     links = dict(links or {})
@@ -175,7 +180,7 @@ def root_message(
         + (" · :warning: flapping" if incident.flapping else "")
         + (" · noise" if noise else ""),
         f"*Service*\n{esc(incident.service or '-')}",
-        f"*Alerts*\n{incident.alert_count} ({incident.firing_count} firing)",
+        f"*Alerts*\n{(story and story.alerts) or f'{incident.alert_count} ({incident.firing_count} firing)'}",
         f"*Started*\n{slack_date(incident.opened_at)}",
         f"*Severity from*\n{esc(source)}",
     ]
@@ -205,7 +210,8 @@ def root_message(
     link_parts = [_link(links[key], label) for key, label in named if key in links]
     if link_parts:
         blocks.append(context(" · ".join(link_parts)))
-    blocks.append(_actions(incident))
+    blocks += [context(story.related)] if story and story.related else []  # the story's "Related" line
+    blocks.append(_actions(incident, ack_all=bool(story and story.ack_all)))
     text = cut(
         (
             f"{mention} "
@@ -235,9 +241,12 @@ def _option(sev: str) -> dict[str, Any]:
     return {"text": plain(f"{sev} · {SEVERITY_WORDS[sev]}", PLAIN_OPTION), "value": sev}
 
 
-def _actions(incident: Incident) -> dict[str, Any]:
+def _actions(incident: Incident, *, ack_all: bool = False) -> dict[str, Any]:
     value = str(incident.id)
     elements: list[dict[str, Any]] = []
+    if ack_all:
+        label = plain("Acknowledge all related", 75)
+        elements.append({"type": "button", "action_id": ACTION_ACK_RELATED, "text": label, "value": value})
     if incident.status == IncidentStatus.OPEN:
         elements.append(
             {

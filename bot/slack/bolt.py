@@ -32,7 +32,14 @@ from analytics.records import SEVERITIES
 from bot.errors import MalformedPayload, UsageError
 from bot.http.body import read_body, replaying
 from bot.settings import FileConfig, Settings
-from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_WHY, user_ref
+from bot.slack.blocks import (
+    ACTION_ACK,
+    ACTION_ACK_RELATED,
+    ACTION_RESOLVE,
+    ACTION_SEVERITY,
+    ACTION_WHY,
+    user_ref,
+)
 from bot.slack.commands import Command, help_text, parse
 from bot.slack.directory import SlackDirectory
 from bot.slack.handlers import Reply, SlackHandlers
@@ -57,7 +64,9 @@ _SUMMARIZE = re.compile(r"\b(summari[sz]e|summary|tl;?dr|recap)\b", re.IGNORECAS
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 _ACTION_VERBS = ("ack", "acknowledge", "resolve", "sev", "severity", "noise", "show", "runbook")
 # Verbs that read or act on incidents, so need to know which ones the request may see.
-_INCIDENT_VERBS = frozenset({"list", "show", "why", "ack", "resolve", "sev", "noise", "summarize", "runbook"})
+_INCIDENT_VERBS = frozenset(
+    {"list", "show", "why", "ack", "ack_related", "resolve", "sev", "noise", "summarize", "runbook"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +179,7 @@ def build_bolt_app(
                 )
             )
 
-    for action_id in (ACTION_ACK, ACTION_RESOLVE, ACTION_WHY, ACTION_SEVERITY):
+    for action_id in (ACTION_ACK, ACTION_RESOLVE, ACTION_WHY, ACTION_SEVERITY, ACTION_ACK_RELATED):
         app.action(action_id)(on_button)
 
     @app.event("app_mention")
@@ -227,6 +236,8 @@ def button_command(action: dict[str, Any]) -> Command | None:
         return Command("ack", incident_id=incident_id)
     if action_id == ACTION_RESOLVE:
         return Command("resolve", incident_id=incident_id)
+    if action_id == ACTION_ACK_RELATED:
+        return Command("ack_related", incident_id=incident_id)
     return None
 
 

@@ -32,6 +32,7 @@ from storage.db import Database
 from storage.incident_reads import IncidentFilter, IncidentReads
 from storage.models import Incident
 from storage.slack import SilenceRepository, SlackStateRepository
+from storage.stories import StoryRepository
 
 LIST_LIMIT = 15
 EVENT_MEMORY = timedelta(days=1)
@@ -144,6 +145,8 @@ class SlackHandlers:
             if scope.hidden:
                 with self.db.read() as conn:
                     self._require_visible(IncidentReads(conn), incident_id, scope)
+            if verb == "ack_related":
+                return self.ack_related(incident_id, user=user)
             if verb in ("summarize", "runbook"):
                 return self.draft(incident_id, "summary" if verb == "summarize" else "runbook", user=user)
             return self.act(verb, incident_id, user=user, severity=command.severity, text=command.text)
@@ -191,6 +194,20 @@ class SlackHandlers:
             "sev": f"Incident #{incident_id} already is {result.severity}; noted as a confirmation.",
         }
         return Reply(done[verb] if result.changed else unchanged.get(verb, done[verb]), wake=result.changed)
+
+    def ack_related(self, incident_id: int, *, user: str) -> Reply:
+        """The primary's "Acknowledge all related": it and every incident of its story, by ``user``."""
+        now = self.clock()
+        with self.db.write() as conn:
+            actions = IncidentActions(conn)
+            story = [incident_id] + [r.id for r in StoryRepository(conn).related_of(incident_id)]
+            done = [i for i in story if actions.acknowledge(i, user=user, at=now, now=now).changed]
+            for changed in done:
+                SlackStateRepository(conn).wake_incident(changed, topic=OutboxTopic.SLACK, now=now)
+        if not done:
+            return Reply(f"Incident #{incident_id} and its related incidents are already acknowledged.")
+        named = ", ".join(f"#{i}" for i in done)
+        return Reply(f"Acknowledged {named} ({len(done)} of {len(story)} in this story).", wake=True)
 
     def draft(self, incident_id: int, kind: str, *, user: str) -> Reply:
         now = self.clock()

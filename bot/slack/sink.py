@@ -37,7 +37,7 @@ from bot.clock import utcnow
 from bot.errors import DeliveryBlocked, PermanentError, RetryAfter, SlackPermanentFailure
 from bot.metrics import Metrics
 from bot.settings import FileConfig, Settings
-from bot.slack import blocks
+from bot.slack import blocks, sink_story, story
 from bot.slack.pacing import ChannelPacer
 from bot.slack.reconcile import Part, Reconciler, metadata
 from bot.slack.routing import ChannelRouter
@@ -111,8 +111,11 @@ class SlackSink:
         progress, view = await anyio.to_thread.run_sync(self.state.load, message)
         if view is None:
             return progress  # already sent along with an earlier row
-        if view.silence is not None:
-            return {**progress, "silenced": view.silence}
+        if view.silence is not None and not (view.incident.slack_ts and story.by_person(message.payload)):
+            return {
+                **progress,
+                "silenced": view.silence,
+            }  # a person's word (noise with a silence) still shows
         if message.kind == OutboxKind.INCIDENT_OPENED:
             posted = await self._ensure_root(view, progress, message)
             if not posted and "root_updated" not in progress:  # an earlier row posted it: bring it up to date
@@ -142,6 +145,8 @@ class SlackSink:
         throttled = blocks.FLAPPING_BATCHED_KINDS if view.incident.flapping else blocks.BATCHED_KINDS
         # A person's action is never held back (it names who did it).
         batched_only = all(c.get("kind") in throttled and not c.get("by") for c in changes)
+        if view.incident.flapping and batched_only and view.story is not None:  # one reply, kept up to date
+            return await sink_story.flapping(self, message, view, progress, absorbed)
         others_waiting = len(absorbed) < len(view.later)
         now = self.clock()
         last = view.last_joined_reply_at
@@ -152,6 +157,8 @@ class SlackSink:
         posted_root = await self._ensure_root(view, progress, message)
         incident = view.incident
         lines = blocks.changes_text(changes, incident=incident, total=total)
+        if lines and view.story is not None and view.story.primary is not None:  # in the primary's thread
+            lines[0] = f"*#{incident.id}* · {lines[0]}"
         link = self._links(view).get("incident")
         progress["coalesced"] = [row.id for row in absorbed]
         if lines:
@@ -188,6 +195,9 @@ class SlackSink:
         incident = view.incident
         if incident.slack_ts and incident.slack_channel:
             return False
+        primary = view.story.primary if view.story is not None else None
+        if primary is not None and await sink_story.related_in_thread(self, view, primary):
+            return await sink_story.post_related(self, view, primary, progress, message)
         channel = self.router.channel_for(self.state.facts(incident))
         found = None
         earlier = progress.get(POSTING, {}).get(Part.ROOT)
@@ -230,13 +240,14 @@ class SlackSink:
         if "reply_ts" in progress:
             return
         incident = view.incident
-        assert incident.slack_channel and incident.slack_ts
+        thread_ts = view.thread_ts
+        assert incident.slack_channel and thread_ts
         found = None
         earlier = progress.get(POSTING, {}).get(Part.REPLY)
         if earlier:
             found = await self.reconciler.reply(
                 channel_id=incident.slack_channel,
-                root_ts=incident.slack_ts,
+                root_ts=thread_ts,
                 incident_id=incident.id,
                 outbox_id=message.id,
                 since=float(earlier["at"]),
@@ -250,7 +261,7 @@ class SlackSink:
                 Part.REPLY,
                 pace_key=view.pace_key,
                 channel=incident.slack_channel,
-                thread_ts=incident.slack_ts,
+                thread_ts=thread_ts,
                 text=reply.text,
                 blocks=reply.blocks,
                 unfurl_links=False,
@@ -318,9 +329,18 @@ class SlackSink:
     def _links(self, view: View) -> dict[str, str]:
         return blocks.incident_links(view.incident, view.first_alert, self.options.public_url)
 
-    def _root(self, view: View) -> blocks.SlackMessage:
+    def _root(self, view: View, *, mention: str | None = None) -> blocks.SlackMessage:
+        """The root message, or a related incident's post in its primary's thread (whose only mention is
+        the story's SEV1 page, ``mention``)."""
+        incident, found = view.incident, view.story
+        parts = None
+        if found is not None and found.primary is not None:
+            parts = story.related_parts(incident, found.primary, found.firings)
+        else:
+            parts = story.primary_parts(incident, found.related, found.firings) if found else None
+            mention = self.options.sev1_mention
         return blocks.root_message(
-            view.incident, links=self._links(view), mention=self.options.sev1_mention, noise=view.noise
+            incident, links=self._links(view), mention=mention, noise=view.noise, story=parts
         )
 
 

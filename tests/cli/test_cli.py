@@ -20,7 +20,7 @@ def test_db_upgrade_creates_the_sqlite_file(cli_env: Path, capsys: pytest.Captur
     assert main(["db", "upgrade"]) == 0
 
     assert (cli_env / "data" / "sevbot.db").exists()
-    assert "is at revision 0002" in capsys.readouterr().out
+    assert "is at revision 0003_related_incidents" in capsys.readouterr().out
 
 
 def test_replay_feeds_the_pipeline_and_incidents_list_and_show_read_it_back(
