@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from analytics.records import FeedbackKind, TimelineKind
+from analytics.records import FeedbackKind, IncidentStatus, TimelineKind
 from storage.models import Alert, Feedback, Incident, TimelineEvent
 
 # How many past incidents of the same alert name, and of the same service, similar-incident search reads
@@ -159,8 +159,9 @@ class IncidentReads:
 
     # --- similar incidents ---------------------------------------------------------------------
 
-    def similar_candidates(self, incident: Incident) -> list[Candidate]:
-        """Earlier incidents with the same alert name, then the same service (newest first, bounded)."""
+    def similar_candidates(self, incident: Incident, *, exclude: Collection[int] = ()) -> list[Candidate]:
+        """Earlier resolved incidents with the same alert name, then the same service (newest first,
+        bounded); never one still open, nor those in ``exclude`` (the incident's own story)."""
         columns = (
             Incident.id,
             Incident.title,
@@ -171,7 +172,11 @@ class IncidentReads:
             Incident.status,
             Incident.resolved_at,
         )
-        earlier = select(*columns).where(Incident.id != incident.id, Incident.opened_at <= incident.opened_at)
+        earlier = select(*columns).where(
+            Incident.id.not_in(sorted({incident.id, *exclude})),
+            Incident.opened_at <= incident.opened_at,
+            Incident.status == IncidentStatus.RESOLVED,
+        )
         same_name = earlier.where(Incident.alertname == incident.alertname)
         rows = list(self.conn.execute(same_name.order_by(Incident.id.desc()).limit(SIMILAR_CANDIDATES)))
         if incident.service:
