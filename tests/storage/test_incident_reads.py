@@ -4,6 +4,7 @@ and pages, one incident with its alerts and timeline, and the look-ups of Slack,
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
