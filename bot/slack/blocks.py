@@ -295,7 +295,7 @@ _CHANGE_TEXT: dict[str, str] = {
         ":warning: Flapping: many state changes in a short time; updates are throttled."
     ),
 }
-BATCHED_KINDS = frozenset({ChangeKind.ALERT_JOINED, ChangeKind.ALERT_RESOLVED})
+BATCHED_KINDS = frozenset({ChangeKind.ALERT_JOINED, ChangeKind.ALERT_REFIRED, ChangeKind.ALERT_RESOLVED})
 # A flapping incident's resolutions and reopenings are throttled like joined alerts.
 FLAPPING_BATCHED_KINDS = BATCHED_KINDS | {ChangeKind.INCIDENT_RESOLVED, ChangeKind.INCIDENT_REOPENED}
 

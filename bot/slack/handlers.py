@@ -145,6 +145,8 @@ class SlackHandlers:
             if scope.hidden:
                 with self.db.read() as conn:
                     self._require_visible(IncidentReads(conn), incident_id, scope)
+            if verb == "noise" and command.duration is not None:
+                return self.noise_silence(incident_id, command.duration, user=user, reason=command.text)
             if verb == "ack_related":
                 return self.ack_related(incident_id, user=user)
             if verb in ("summarize", "runbook"):
@@ -194,6 +196,28 @@ class SlackHandlers:
             "sev": f"Incident #{incident_id} already is {result.severity}; noted as a confirmation.",
         }
         return Reply(done[verb] if result.changed else unchanged.get(verb, done[verb]), wake=result.changed)
+
+    def noise_silence(self, incident_id: int, duration: timedelta, *, user: str, reason: str | None) -> Reply:
+        """``noise ID 2h``: rated not actionable, and its alert silenced for that long (its alert name and
+        service: the incident and any new one of the same alert get no Slack posts until then)."""
+        now = self.clock()
+        with self.db.write() as conn:
+            incident = self._require_incident(IncidentReads(conn), incident_id)
+            IncidentActions(conn).mark_noise(incident_id, user=user, at=now, now=now, reason=reason)
+            matchers = [{"name": "alertname", "op": "=", "value": incident.alertname}]
+            if incident.service:
+                matchers.append({"name": "service", "op": "=", "value": incident.service})
+            why = f"noise on incident #{incident_id}" + (f": {reason}" if reason else "")
+            silence_id = SilenceRepository(conn).add(
+                matchers=matchers, reason=why, created_by=user, now=now, expires_at=now + duration
+            )
+            SlackStateRepository(conn).wake_incident(incident_id, topic=OutboxTopic.SLACK, now=now)
+        shown = blocks.esc(" ".join(matcher_text(m) for m in matchers))
+        return Reply(
+            f"Incident #{incident_id} marked not actionable; thanks, the model learns from this. Silence"
+            f" {silence_id} (`{shown}`) mutes it until {blocks.slack_date(now + duration)}.",
+            wake=True,
+        )
 
     def ack_related(self, incident_id: int, *, user: str) -> Reply:
         """The primary's "Acknowledge all related": it and every incident of its story, by ``user``."""

@@ -112,10 +112,9 @@ class SlackSink:
         if view is None:
             return progress  # already sent along with an earlier row
         if view.silence is not None and not (view.incident.slack_ts and story.by_person(message.payload)):
-            return {
-                **progress,
-                "silenced": view.silence,
-            }  # a person's word (noise with a silence) still shows
+            return {**progress, "silenced": view.silence}
+        if view.silence is not None:  # a person's word (noise with a silence) still shows, and only it
+            view.later = []
         if message.kind == OutboxKind.INCIDENT_OPENED:
             posted = await self._ensure_root(view, progress, message)
             if not posted and "root_updated" not in progress:  # an earlier row posted it: bring it up to date
@@ -145,7 +144,7 @@ class SlackSink:
         throttled = blocks.FLAPPING_BATCHED_KINDS if view.incident.flapping else blocks.BATCHED_KINDS
         # A person's action is never held back (it names who did it).
         batched_only = all(c.get("kind") in throttled and not c.get("by") for c in changes)
-        if view.incident.flapping and batched_only and view.story is not None:  # one reply, kept up to date
+        if view.incident.flapping and story.collapsible(changes) and view.story is not None:  # one reply
             return await sink_story.flapping(self, message, view, progress, absorbed)
         others_waiting = len(absorbed) < len(view.later)
         now = self.clock()
@@ -156,7 +155,7 @@ class SlackSink:
 
         posted_root = await self._ensure_root(view, progress, message)
         incident = view.incident
-        lines = blocks.changes_text(changes, incident=incident, total=total)
+        lines = blocks.changes_text(changes, incident=incident, total=total) + story.refired_lines(changes)
         if lines and view.story is not None and view.story.primary is not None:  # in the primary's thread
             lines[0] = f"*#{incident.id}* · {lines[0]}"
         link = self._links(view).get("incident")

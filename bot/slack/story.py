@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from analytics.records import ChangeKind
 from bot.slack.blocks import SEVERITY_EMOJI, STATUS_WORDS, esc, section, slack_date
 from storage.models import Incident
 from storage.stories import Firings, RelatedIncident
@@ -32,6 +33,35 @@ def by_person(payload: Mapping[str, Any]) -> bool:
     """Whether an update row tells only what people did (each change names who)."""
     changes = payload.get("changes") or []
     return bool(changes) and all(isinstance(c, Mapping) and c.get("by") for c in changes)
+
+
+# While an incident flaps, these changes (none of them a person's) update its one reply instead of posting.
+COLLAPSED_KINDS = frozenset(
+    {
+        ChangeKind.ALERT_JOINED,
+        ChangeKind.ALERT_REFIRED,
+        ChangeKind.ALERT_RESOLVED,
+        ChangeKind.INCIDENT_RESOLVED,
+        ChangeKind.INCIDENT_REOPENED,
+        ChangeKind.INCIDENT_FLAPPING,
+    }
+)
+
+
+def collapsible(changes: Sequence[Mapping[str, Any]]) -> bool:
+    return bool(changes) and all(c.get("kind") in COLLAPSED_KINDS and not c.get("by") for c in changes)
+
+
+def refired_lines(changes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line for alerts that fired again (an alert seen before is not a new alert)."""
+    names = sorted(
+        {str(c.get("alertname", "?")) for c in changes if c.get("kind") == ChangeKind.ALERT_REFIRED}
+    )
+    count = sum(1 for c in changes if c.get("kind") == ChangeKind.ALERT_REFIRED)
+    if not count:
+        return []
+    shown = ", ".join(esc(n) for n in names[:10])
+    return [f":repeat: {count} alert firing{'s' if count != 1 else ''} again: {shown}"]
 
 
 def minutes(span: timedelta) -> str:

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from storage.models import Incident
+from storage.models import Feedback, Incident, OutboxMessage, Silence
 from tests.support.fake_slack import Call
-from tests.support.payloads import T0, am_alert, am_payload
+from tests.support.payloads import T0, am_alert, am_payload, iso
 from tests.support.processes import wait_until
 from tests.support.slack_app import WEBHOOK_TOKEN, SlackBot, posted_text, running_slack_bot
 
@@ -122,3 +122,64 @@ def test_a_fifty_alert_storm_on_one_service_is_one_channel_message_with_its_inci
             lambda: all(i.status == "acknowledged" for i in incidents(bot)),
             what="every incident of the story acknowledged",
         )
+
+
+def pending_slack_rows(bot: SlackBot) -> int:
+    with bot.services.db.read() as conn:
+        rows = conn.execute(
+            select(OutboxMessage.id).where(OutboxMessage.topic == "slack", OutboxMessage.status == "pending")
+        )
+        return len(list(rows))
+
+
+def test_a_flapping_alert_is_one_alert_with_its_count_and_one_reply_kept_up_to_date(
+    tmp_path: Path, database_url: str
+) -> None:
+    pod = am_alert(
+        "KubePodCrashLooping", instance="search-indexer-6c9f7b8d4-x2kqp", severity="warning", service="search"
+    )
+    with running_slack_bot(tmp_path, database_url) as bot:
+        for cycle in range(8):  # fires for 2 minutes every 8 minutes: 8 firings in 56 minutes
+            starts = T0 + timedelta(minutes=8 * cycle)
+            firing = {**pod, "startsAt": iso(starts), "endsAt": iso(starts + timedelta(minutes=5))}
+            send(bot, [firing])
+            send(bot, [{**firing, "status": "resolved", "endsAt": iso(starts + timedelta(minutes=2))}])
+            settle(bot, lambda: pending_slack_rows(bot) == 0, what=f"cycle {cycle} delivered")
+
+        [incident] = incidents(bot)
+        assert incident.flapping and incident.alert_count == 8  # eight firings, stored as such
+        root_ts = str(incident.slack_ts)
+        root_updates = [c for c in bot.slack.calls_to("chat.update", ok=True) if c.args["ts"] == root_ts]
+        assert "1 alert, fired 8× in 56 min" in posted_text(root_updates[-1])
+        assert "8 (0 firing)" not in posted_text(root_updates[-1])
+
+        replies = [c for c in posts(bot) if c.args.get("thread_ts") == root_ts]
+        flapping = [i for i, c in enumerate(replies) if "Flapping" in str(c.args["text"])]
+        assert len(flapping) == 1  # one reply since it was flagged flapping: nothing posted after it
+        assert flapping[0] == len(replies) - 1
+        flap_ts = replies[flapping[0]].response["ts"]
+        edits = [c for c in bot.slack.calls_to("chat.update", ok=True) if c.args["ts"] == flap_ts]
+        assert edits and "fired 8×" in str(edits[-1].args["text"])
+        assert not any("more alert" in str(c.args["text"]) for c in replies)  # refires are not new alerts
+
+
+def test_noise_with_a_duration_rates_the_incident_and_silences_it_for_that_long(
+    tmp_path: Path, database_url: str
+) -> None:
+    admins = {"U0ADMIN": {"is_admin": True}}
+    with running_slack_bot(tmp_path, database_url, users=admins) as bot:
+        send(bot, [am_alert("DiskPredictedFull", severity="warning", service="search")])
+        bot.root(1)
+        answer = bot.ask("noise 1 2h flaky predictor", user_id="U0ADMIN")
+        assert "marked not actionable" in answer and "until" in answer
+        posted = len(posts(bot))
+
+        send(bot, [am_alert("DiskPredictedFull", instance="other", severity="warning", service="search")])
+        with bot.services.db.read() as conn:
+            [silence] = conn.execute(select(Silence)).all()
+            [feedback] = conn.execute(select(Feedback)).all()
+        assert silence.expires_at - silence.created_at == timedelta(hours=2)
+        assert (feedback.kind, feedback.reason) == ("noise", "flaky predictor")
+        settle(bot, lambda: pending_slack_rows(bot) == 0, what="the silenced update handled")
+        assert len(posts(bot)) <= posted + 1  # at most the noise line itself; the new alert posts nothing
+        assert not any("joined" in str(c.args["text"]) for c in posts(bot)[posted:])
