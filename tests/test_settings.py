@@ -111,3 +111,23 @@ def test_a_secret_file_that_cannot_be_read_or_is_set_twice_is_named(
 def test_durations_longer_than_any_timedelta_are_a_value_error_not_an_overflow(text: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+def test_related_incidents_are_configured_in_grouping_and_the_catalog(tmp_path: Path) -> None:
+    from bot.bootstrap import relation_from
+
+    path = tmp_path / "sevbot.yml"
+    path.write_text(
+        "grouping: {related_by: dependency, related_window: 5m, stable_after: 20m}\n"
+        "services: {search: {depends_on: [search-db]}, search-db: {}}\n",
+        encoding="utf-8",
+    )
+    config = load_file_config(path)
+    relation = relation_from(config)
+    assert (relation.by, relation.window) == ("dependency", timedelta(minutes=5))
+    assert relation.services_of("search-db") == {"search", "search-db"}
+    assert config.grouping.stable_after == timedelta(minutes=20)
+
+    path.write_text("grouping: {related_by: team}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="related_by"):
+        load_file_config(path)
