@@ -90,7 +90,9 @@ class ChangeKind(enum.StrEnum):
     """What a thread update reports (``Change.kind``): timeline kinds people see, plus joined alerts."""
 
     ALERT_JOINED = "alert.joined"
+    ALERT_REFIRED = "alert.refired"  # an alert already seen fired again (flapping shows as one alert)
     ALERT_RESOLVED = "alert.resolved"
+    INCIDENT_RELATED = "incident.related"  # a related incident joined this one's story (its primary)
     INCIDENT_REOPENED = "incident.reopened"
     INCIDENT_RESOLVED = "incident.resolved"
     INCIDENT_FLAPPING = "incident.flapping"
@@ -252,8 +254,18 @@ Change = TypedDict(
         # What tells this alert from its siblings (pod, instance, mountpoint …): "joined: X on pod a, b".
         "labels": NotRequired[dict[str, str]],
         "firing": NotRequired[int],  # a person's resolve: how many alerts were still firing
+        "related_id": NotRequired[int],  # incident.related: the incident that joined the story
+        "until": NotRequired[str],  # incident.noise: the silence it set, until then (ISO time)
     },
 )
+
+
+class OpenedPayload(TypedDict, total=False):
+    """``incident.opened``: empty for a primary; a related incident names its primary and whether its
+    post carries the story's single SEV1 mention (``bot.incidents.correlation``)."""
+
+    related_to: int
+    page: bool
 
 
 class UpdatePayload(TypedDict):
@@ -264,11 +276,13 @@ class UpdatePayload(TypedDict):
 
 
 class DraftRequestPayload(TypedDict):
-    """``draft.requested``: which draft, why, and who asked (None: sevbot itself)."""
+    """``draft.requested``: which draft, why, and who asked (None: sevbot itself). ``resolved_at``: a
+    flapping incident's resolution draft, written only if it is still resolved since then (ISO time)."""
 
     kind: DraftKind
     reason: DraftReason
     requested_by: str | None
+    resolved_at: NotRequired[str]
 
 
 class DraftPayload(TypedDict):

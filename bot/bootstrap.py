@@ -11,6 +11,7 @@ from analytics.records import OutboxStatus, OutboxTopic, ScorerOrigin
 from analytics.scoring import RuleScorer, Scorer
 from bot.clock import utcnow
 from bot.errors import ConfigError
+from bot.incidents.correlation import RelatedBy, Relation, dependency_chains
 from bot.incidents.escalation import Escalator
 from bot.incidents.heartbeat import HeartbeatWatch
 from bot.incidents.rules import IncidentRules
@@ -80,6 +81,8 @@ def build_services(
         reopen_window=config.grouping.reopen_window,
         flap_changes=config.grouping.flap_changes,
         flap_window=config.grouping.flap_window,
+        relation=relation_from(config),
+        stable_after=config.grouping.stable_after,
     )
     heartbeats = HeartbeatWatch(config=config.heartbeat, clock=clock)
     ingestor = Ingestor(
@@ -146,6 +149,14 @@ def build_ticker(services: Services, *, wake: Callable[[], None] | None = None) 
         metrics=services.metrics,
     )
     return Ticker(db=services.db, escalator=escalator, heartbeats=services.heartbeats, wake=wake)
+
+
+def relation_from(config: FileConfig) -> Relation:
+    """How incidents are related: ``grouping.related_by`` and ``related_window``, the catalog's chains."""
+    chains = dependency_chains({name: entry.depends_on for name, entry in config.services.items()})
+    return Relation(
+        by=RelatedBy(config.grouping.related_by), window=config.grouping.related_window, chains=chains
+    )
 
 
 def outbox_sinks(services: Services, *, slack: Sink | None = None) -> TopicRouter:

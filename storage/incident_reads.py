@@ -192,8 +192,9 @@ class IncidentReads:
 
     # --- similar incidents ---------------------------------------------------------------------
 
-    def similar_candidates(self, incident: Incident) -> list[Candidate]:
-        """Earlier incidents with the same alert name, then the same service (newest first, bounded)."""
+    def similar_candidates(self, incident: Incident, *, exclude: Collection[int] = ()) -> list[Candidate]:
+        """Earlier resolved incidents with the same alert name, then the same service (newest first,
+        bounded); never one still open, nor those in ``exclude`` (the incident's own story)."""
         columns = (
             Incident.id,
             Incident.title,
@@ -204,7 +205,11 @@ class IncidentReads:
             Incident.status,
             Incident.resolved_at,
         )
-        earlier = select(*columns).where(Incident.id != incident.id, Incident.opened_at <= incident.opened_at)
+        earlier = select(*columns).where(
+            Incident.id.not_in(sorted({incident.id, *exclude})),
+            Incident.opened_at <= incident.opened_at,
+            Incident.status == IncidentStatus.RESOLVED,
+        )
         same_name = earlier.where(Incident.alertname == incident.alertname)
         rows = list(self.conn.execute(same_name.order_by(Incident.id.desc()).limit(SIMILAR_CANDIDATES)))
         if incident.service:

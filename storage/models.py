@@ -91,10 +91,14 @@ class Incident(Base):
     renotify_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     renotified_at: Mapped[datetime | None]
     pager_state: Mapped[str | None] = mapped_column(String(16))
+    # The primary of the related incidents this one belongs to (``bot.incidents.correlation``); None: it is
+    # a primary itself, or related to nothing. Its Slack posts go into the primary's thread.
+    related_to: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
 
     __table_args__ = (
         Index("ix_incidents_group_key_id", "group_key", "id"),
         Index("ix_incidents_pager_state", "pager_state"),
+        Index("ix_incidents_related_to", "related_to"),
         Index("ix_incidents_status_opened_at", "status", "opened_at"),
         Index("ix_incidents_opened_at", "opened_at"),
         Index("ix_incidents_alertname_id", "alertname", "id"),
@@ -327,6 +331,7 @@ class SlackThread(Base):
     )
     last_joined_reply_at: Mapped[datetime | None]
     channel_key: Mapped[str | None] = mapped_column(String(255))  # the channel as routed: its pacing key
+    flap_reply_ts: Mapped[str | None] = mapped_column(String(32))  # the one reply a flapping incident updates
 
 
 class Heartbeat(Base):

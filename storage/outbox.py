@@ -55,6 +55,7 @@ class NewMessage:
     kind: str
     incident_id: int | None
     payload: Mapping[str, Any]
+    not_before: datetime | None = None  # due no earlier than this (None: at once)
 
 
 class OutboxRepository:
@@ -72,7 +73,7 @@ class OutboxRepository:
                 "payload": dict(m.payload),
                 "status": OutboxStatus.PENDING,
                 "attempts": 0,
-                "next_attempt_at": now,
+                "next_attempt_at": max(now, m.not_before) if m.not_before else now,
                 "created_at": now,
                 "result": {},
             }

@@ -95,8 +95,14 @@ class SlackStateRepository:
         row = self.conn.execute(stmt).one_or_none()
         return (row.channel_key, row.last_joined_reply_at) if row else (None, None)
 
+    def flap_reply_ts(self, incident_id: int) -> str | None:
+        """The ts of the one reply a flapping incident keeps up to date (None: not posted yet)."""
+        stmt = select(SlackThread.flap_reply_ts).where(SlackThread.incident_id == incident_id)
+        found: str | None = self.conn.execute(stmt).scalar_one_or_none()
+        return found
+
     def set_thread(self, incident_id: int, **values: Any) -> None:
-        """Set ``channel_key`` and/or ``last_joined_reply_at`` for an incident's thread."""
+        """Set ``channel_key``, ``last_joined_reply_at`` and/or ``flap_reply_ts`` of an incident's thread."""
         if not _insert_ignore(self.conn, SlackThread, {"incident_id": incident_id, **values}):
             self.conn.execute(
                 update(SlackThread).where(SlackThread.incident_id == incident_id).values(**values)

@@ -150,3 +150,23 @@ def test_alertmanager_and_grafana_credentials_come_from_files_too(
 def test_alertmanager_settings_that_cannot_work_are_refused(values: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(**values)
+
+
+def test_related_incidents_are_configured_in_grouping_and_the_catalog(tmp_path: Path) -> None:
+    from bot.bootstrap import relation_from
+
+    path = tmp_path / "sevbot.yml"
+    path.write_text(
+        "grouping: {related_by: dependency, related_window: 5m, stable_after: 20m}\n"
+        "services: {search: {depends_on: [search-db]}, search-db: {}}\n",
+        encoding="utf-8",
+    )
+    config = load_file_config(path)
+    relation = relation_from(config)
+    assert (relation.by, relation.window) == ("dependency", timedelta(minutes=5))
+    assert relation.services_of("search-db") == {"search", "search-db"}
+    assert config.grouping.stable_after == timedelta(minutes=20)
+
+    path.write_text("grouping: {related_by: team}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="related_by"):
+        load_file_config(path)

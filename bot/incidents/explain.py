@@ -18,6 +18,7 @@ from analytics.similar import incident_text, most_similar
 from storage.incident_reads import IncidentReads
 from storage.models import Incident
 from storage.notes import NoteRepository
+from storage.stories import StoryRepository
 
 SHOWN_NOTES = 3
 SHOWN_NOTE = 200
@@ -66,9 +67,12 @@ def explain_incident(conn: Connection, incident_id: int) -> Explanation | None:
 
 
 def similar_incidents(reads: IncidentReads, incident: Incident, *, k: int = 3) -> list[SimilarIncident]:
-    """The ``k`` past incidents most like this one, among those sharing its alert name or its service,
-    with how people rated each and the note left when it was resolved."""
-    candidates = reads.similar_candidates(incident)
+    """The ``k`` past incidents most like this one, among the resolved ones sharing its alert name or its
+    service and not of its own story, with how people rated each and the note left when it was resolved."""
+    # Past incidents only: not one still open, nor one of its own story (opened in the same storm).
+    candidates = reads.similar_candidates(
+        incident, exclude=StoryRepository(reads.conn).story_ids(incident.id)
+    )
     captured = NoteRepository(reads.conn).texts([incident.id, *(c.id for c in candidates)])
     target = incident_text(
         alertname=incident.alertname,

@@ -9,10 +9,11 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from analytics.records import IncidentStatus, TimelineKind
+from bot.incidents.correlation import Relation
 
 
 class Placement(enum.Enum):
@@ -26,6 +27,8 @@ class IncidentRules:
     reopen_window: timedelta = timedelta(minutes=30)
     flap_changes: int = 6
     flap_window: timedelta = timedelta(hours=1)
+    relation: Relation = field(default_factory=Relation)
+    stable_after: timedelta = timedelta(minutes=15)  # a flapping incident's resolution draft waits this long
 
 
 # Timeline kinds that count as a state change when deciding whether an incident flaps. Changes are counted

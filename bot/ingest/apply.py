@@ -37,10 +37,14 @@ from bot.incidents.rules import (
     place_firing_alert,
 )
 from bot.ingest.context import BatchContext
-from bot.ingest.rows import alert_row, outbox_messages, stored_reasons
+from bot.ingest.related import flapping_draft, opening_messages, relate_opened
+from bot.ingest.rows import alert_row, stored_reasons
+from bot.llm import automatic_draft_request
+from bot.outbox.messages import incident_updated
 from storage.incident_rows import IncidentState, NewAlert, NewEvent, NewIncident
 from storage.incidents import IncidentRepository
 from storage.outbox import OutboxRepository
+from storage.stories import StoryRepository
 
 
 @dataclass(slots=True)
@@ -177,10 +181,11 @@ class Apply:
         self._event(
             state, starts_at, kind, {"fingerprint": record.fingerprint, "alertname": record.alertname}
         )
+        joined = ChangeKind.ALERT_REFIRED if refires else ChangeKind.ALERT_JOINED
         self._change(
             state,
             {
-                "kind": ChangeKind.ALERT_JOINED,
+                "kind": joined,
                 "alertname": record.alertname,
                 "title": record.title,
                 "labels": identifying_labels(record.labels),
@@ -388,7 +393,25 @@ class Apply:
         self.repo.count_duplicates(self.duplicates)
         self.repo.save_states([state for state in self.by_id.values() if state.dirty], self.now)
         self.repo.add_events(self.events)
-        messages = outbox_messages(opened=self.opened, changes=self.changes, states=self.by_id)
+        story = relate_opened(StoryRepository(self.repo.conn), self.opened, self.rules.relation)
+        messages = opening_messages(story)  # roots in severity order; related ones in their primary's thread
+        messages += [
+            incident_updated(incident_id, changes)
+            for incident_id, changes in self.changes.items()
+            if incident_id not in self.opened
+        ]
+        for incident_id, changes in self.changes.items():
+            state = self.by_id[incident_id]
+            request = (
+                None
+                if incident_id in self.opened
+                else automatic_draft_request(
+                    incident_id, changes, status=state.status, alert_count=state.alert_count
+                )
+            )
+            request = flapping_draft(request, state, rules=self.rules, now=self.now)
+            if request is not None:
+                messages.append(request)
         self.outbox.enqueue(messages, self.now)
         self.queued = bool(messages)
 

@@ -132,7 +132,9 @@ class Ingestor:
             records = [alert for batch in work for alert in batch.alerts]
             now = self.clock()
             with self.db.write() as conn:
-                self.db.lock_groups(conn, [alert.group_key for alert in records])
+                keys = [alert.group_key for alert in records]
+                keys += [k for r in records if (k := self.rules.relation.lock_key(r.service))]  # stories
+                self.db.lock_groups(conn, keys)
                 alerts = [batch.alerts for batch in work]
                 if self.heartbeats is not None:  # Watchdog & co. are recorded, never incidents
                     alerts = self.heartbeats.take(conn, alerts, now)

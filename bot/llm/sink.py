@@ -38,6 +38,16 @@ log = logging.getLogger(__name__)
 MAX_TRACKED = 512  # finished drafts kept for their rows' next delivery before the oldest are dropped
 
 
+def _still_resolved(payload: dict[str, Any], incident: Incident | None) -> bool:
+    """A flapping incident's resolution draft (``resolved_at`` in its request) is written only if the
+    incident is still resolved since then: it stayed stable (``bot.ingest.related.flapping_draft``)."""
+    asked = payload.get("resolved_at")
+    if asked is None or incident is None:
+        return True
+    resolved_at = incident.resolved_at
+    return incident.status == "resolved" and resolved_at is not None and resolved_at.isoformat() == asked
+
+
 class DraftSink:
     def __init__(self, drafter: Drafter, *, handoff: float = 0.25, recheck: float = 1.0) -> None:
         self.drafter = drafter
@@ -48,6 +58,8 @@ class DraftSink:
     async def deliver(self, message: OutboxItem, incident: Incident | None) -> dict[str, Any]:
         if message.kind != OutboxKind.DRAFT_REQUESTED:
             raise PermanentError(f"the llm topic has no message kind {message.kind!r}")
+        if not _still_resolved(message.payload, incident):
+            return {"skipped": "the flapping incident changed before it was stable; no resolution draft"}
         request = DraftRequest.from_payload(message.id, message.incident_id, message.payload)
         loop = asyncio.get_running_loop()
         task = self._tasks.get(message.id)

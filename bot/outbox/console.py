@@ -16,6 +16,8 @@ _CHANGE_TEXT = {
     ChangeKind.INCIDENT_RESOLVED: "resolved: all its alerts resolved",
     ChangeKind.INCIDENT_FLAPPING: "flapping: many state changes in a short time; updates are throttled",
     ChangeKind.ALERT_RESOLVED: "an alert resolved",
+    ChangeKind.ALERT_REFIRED: "an alert fired again",
+    ChangeKind.INCIDENT_RELATED: "a related incident joined this thread",
 }
 
 _ACTION_TEXT = {
@@ -42,7 +44,9 @@ def render(message: OutboxItem, incident: Incident | None) -> str:
         waited = int(message.payload.get("unacked_seconds", 0)) // 60
         return f"[slack] REMINDER {head}\n    no acknowledgement after {waited} min (reminder {count})"
     if message.kind == OutboxKind.INCIDENT_OPENED:
-        lines.append(f"[slack] NEW INCIDENT {head}")
+        primary = message.payload.get("related_to")
+        where = f" (related: in the thread of #{primary})" if primary else ""
+        lines.append(f"[slack] NEW INCIDENT{where} {head}")
         for reason in incident.reasons[:3]:
             lines.append(f"    why: {reason['text']} {signed(reason['weight'])}")
     else:

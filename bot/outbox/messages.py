@@ -16,6 +16,7 @@ from analytics.records import (
     DraftReason,
     DraftRequestPayload,
     DraftSource,
+    OpenedPayload,
     OutboxKind,
     OutboxTopic,
     PagerPayload,
@@ -29,9 +30,12 @@ from storage.outbox import NewMessage
 MAX_CHANGES = 50
 
 
-def incident_opened(incident_id: int) -> NewMessage:
-    """Post the incident's root message."""
-    return NewMessage(OutboxTopic.SLACK, OutboxKind.INCIDENT_OPENED, incident_id, {})
+def incident_opened(incident_id: int, *, related_to: int | None = None, page: bool = False) -> NewMessage:
+    """Post the incident's root message; a related incident's goes into its primary's thread instead."""
+    payload: OpenedPayload = {}
+    if related_to is not None:
+        payload = {"related_to": related_to, "page": page}
+    return NewMessage(OutboxTopic.SLACK, OutboxKind.INCIDENT_OPENED, incident_id, payload)
 
 
 def incident_updated(incident_id: int, changes: Sequence[Change]) -> NewMessage:

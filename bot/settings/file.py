@@ -35,6 +35,11 @@ class GroupingConfig(BaseModel):
     reopen_window: Duration = timedelta(minutes=30)
     flap_changes: int = Field(default=6, ge=2)
     flap_window: Duration = timedelta(hours=1)
+    # Related incidents (bot.incidents.correlation): by what, and within how long of the story's first.
+    related_by: Literal["service", "dependency", "none"] = "service"
+    related_window: Duration = timedelta(minutes=10)
+    # A flapping incident's resolution draft waits until it has stayed resolved this long.
+    stable_after: Duration = timedelta(minutes=15)
 
     @field_validator("by")
     @classmethod
@@ -80,6 +85,7 @@ class ServiceConfig(BaseModel):
     owner: SlackMention = None
     team: str | None = None
     criticality: Literal["critical", "high", "medium", "low"] = "medium"
+    depends_on: list[str] = Field(default_factory=list)  # services this one needs (grouping.related_by)
 
 
 class RedactionConfig(BaseModel):

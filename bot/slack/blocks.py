@@ -45,6 +45,7 @@ ACTION_RESOLVE = "incident_resolve"
 ACTION_WHY = "incident_why"
 ACTION_SEVERITY = "incident_severity"
 ACTION_SILENCE = SILENCE_BUTTON_ACTION  # the Silence button (bot.slack.silence_button)
+ACTION_ACK_RELATED = "incident_ack_related"  # on a primary: acknowledge it and its related incidents
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,7 @@ _CHANGE_TEXT: dict[str, str] = {
         ":warning: Flapping: many state changes in a short time; updates are throttled."
     ),
 }
-BATCHED_KINDS = frozenset({ChangeKind.ALERT_JOINED, ChangeKind.ALERT_RESOLVED})
+BATCHED_KINDS = frozenset({ChangeKind.ALERT_JOINED, ChangeKind.ALERT_REFIRED, ChangeKind.ALERT_RESOLVED})
 # A flapping incident's resolutions and reopenings are throttled like joined alerts.
 FLAPPING_BATCHED_KINDS = BATCHED_KINDS | {ChangeKind.INCIDENT_RESOLVED, ChangeKind.INCIDENT_REOPENED}
 

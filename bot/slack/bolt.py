@@ -33,7 +33,14 @@ from bot.errors import MalformedPayload, UsageError
 from bot.http.body import read_body, replaying
 from bot.incidents.notes import NoteCapture
 from bot.settings import FileConfig, Settings
-from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_WHY, user_ref
+from bot.slack.blocks import (
+    ACTION_ACK,
+    ACTION_ACK_RELATED,
+    ACTION_RESOLVE,
+    ACTION_SEVERITY,
+    ACTION_WHY,
+    user_ref,
+)
 from bot.slack.capture import register_capture
 from bot.slack.commands import Command, parse
 from bot.slack.directory import SlackDirectory
@@ -52,7 +59,19 @@ log = logging.getLogger(__name__)
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 # Verbs that read or act on incidents, so need to know which ones the request may see.
 _INCIDENT_VERBS = frozenset(
-    {"list", "show", "why", "ack", "resolve", "sev", "noise", "summarize", "runbook", "postmortem"}
+    {
+        "list",
+        "show",
+        "why",
+        "ack",
+        "ack_related",
+        "resolve",
+        "sev",
+        "noise",
+        "summarize",
+        "runbook",
+        "postmortem",
+    }
 )
 
 
@@ -180,7 +199,14 @@ def build_bolt_app(
                 )
             )
 
-    for action_id in (ACTION_ACK, ACTION_RESOLVE, ACTION_WHY, ACTION_SEVERITY, ACTION_SILENCE):
+    for action_id in (
+        ACTION_ACK,
+        ACTION_RESOLVE,
+        ACTION_WHY,
+        ACTION_SEVERITY,
+        ACTION_SILENCE,
+        ACTION_ACK_RELATED,
+    ):
         app.action(action_id)(on_button)
 
     @app.event("app_mention")

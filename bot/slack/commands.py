@@ -34,7 +34,7 @@ USAGE = {
     "ack": "ack ID",
     "resolve": "resolve ID [note]",
     "sev": "sev ID SEV1..SEV4 (or critical, high, warning, info, P1…) [reason]",
-    "noise": "noise ID [reason]",
+    "noise": "noise ID [DURATION] [reason]",
     "summarize": "summarize ID",
     "runbook": "runbook ID",
     "postmortem": "postmortem ID",
@@ -138,6 +138,10 @@ def parse(text: str, *, thread_incident: int | None = None, command: str = "/inc
         if rest:
             raise usage(verb, f"`{verb}` takes only an incident ID.", command)
         return Command(verb, incident_id=incident_id)
+    if verb == "noise" and rest and (duration := _duration_word(rest[0])) is not None:
+        if duration <= timedelta(0) or duration > MAX_SILENCE:
+            raise usage(verb, "The silence must be more than 0 and at most 30d.", command)
+        return Command(verb, incident_id=incident_id, duration=duration, text=" ".join(rest[1:]) or None)
     if verb in ("resolve", "noise"):
         return Command(verb, incident_id=incident_id, text=" ".join(rest) or None)
     # sev ID SEV1..SEV4 [reason]
@@ -148,6 +152,14 @@ def parse(text: str, *, thread_incident: int | None = None, command: str = "/inc
             problem = f"{shown(rest[0])} is not a severity. " + problem
         raise usage(verb, problem, command)
     return Command(verb, incident_id=incident_id, severity=level.value, text=" ".join(rest[1:]) or None)
+
+
+def _duration_word(word: str) -> timedelta | None:
+    """``2h``, ``30m``, ``1d`` … as a duration; None for any other word (a reason)."""
+    try:
+        return parse_duration(word) if word[:1].isdigit() else None
+    except ValueError:
+        return None
 
 
 def _incident_id(

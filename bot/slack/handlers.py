@@ -26,11 +26,13 @@ from bot.incidents.explain import explain_incident, render_explanation
 from bot.llm import request_draft
 from bot.slack import blocks
 from bot.slack.commands import Command, help_text
+from bot.slack.routing import matcher_text
 from bot.slack.visibility import EVERYWHERE, Placement, Scope
 from storage.db import Database
 from storage.incident_reads import IncidentFilter, IncidentReads
 from storage.models import Incident
-from storage.slack import SlackStateRepository
+from storage.slack import SilenceRepository, SlackStateRepository
+from storage.stories import StoryRepository
 
 _DRAFT_OF_VERB = {
     "summarize": DraftKind.SUMMARY,
@@ -162,6 +164,10 @@ class SlackHandlers:
             if scope.hidden:
                 with self.db.read() as conn:
                     self._require_visible(IncidentReads(conn), incident_id, scope)
+            if verb == "noise" and command.duration is not None:
+                return self.noise_silence(incident_id, command.duration, user=user, reason=command.text)
+            if verb == "ack_related":
+                return self.ack_related(incident_id, user=user)
             if verb in _DRAFT_OF_VERB:
                 return self.draft(incident_id, _DRAFT_OF_VERB[verb], user=user)
             return self.act(verb, incident_id, user=user, severity=command.severity, text=command.text)
@@ -219,6 +225,42 @@ class SlackHandlers:
             wake=result.changed,
             told_in_thread=incident_id if result.changed else None,
         )
+
+    def noise_silence(self, incident_id: int, duration: timedelta, *, user: str, reason: str | None) -> Reply:
+        """``noise ID 2h``: rated not actionable, and its alert silenced for that long (its alert name and
+        service: the incident and any new one of the same alert get no Slack posts until then)."""
+        now = self.clock()
+        with self.db.write() as conn:
+            incident = self._require_incident(IncidentReads(conn), incident_id)
+            IncidentActions(conn).mark_noise(incident_id, user=user, at=now, now=now, reason=reason)
+            matchers = [{"name": "alertname", "op": "=", "value": incident.alertname}]
+            if incident.service:
+                matchers.append({"name": "service", "op": "=", "value": incident.service})
+            why = f"noise on incident #{incident_id}" + (f": {reason}" if reason else "")
+            silence_id = SilenceRepository(conn).add(
+                matchers=matchers, reason=why, created_by=user, now=now, expires_at=now + duration
+            )
+            SlackStateRepository(conn).wake_incident(incident_id, topic=OutboxTopic.SLACK, now=now)
+        shown = blocks.esc(" ".join(matcher_text(m) for m in matchers))
+        return Reply(
+            f"Incident #{incident_id} marked not actionable; thanks, the model learns from this. Silence"
+            f" {silence_id} (`{shown}`) mutes it until {blocks.slack_date(now + duration)}.",
+            wake=True,
+        )
+
+    def ack_related(self, incident_id: int, *, user: str) -> Reply:
+        """The primary's "Acknowledge all related": it and every incident of its story, by ``user``."""
+        now = self.clock()
+        with self.db.write() as conn:
+            actions = IncidentActions(conn)
+            story = [incident_id] + [r.id for r in StoryRepository(conn).related_of(incident_id)]
+            done = [i for i in story if actions.acknowledge(i, user=user, at=now, now=now).changed]
+            for changed in done:
+                SlackStateRepository(conn).wake_incident(changed, topic=OutboxTopic.SLACK, now=now)
+        if not done:
+            return Reply(f"Incident #{incident_id} and its related incidents are already acknowledged.")
+        named = ", ".join(f"#{i}" for i in done)
+        return Reply(f"Acknowledged {named} ({len(done)} of {len(story)} in this story).", wake=True)
 
     def draft(self, incident_id: int, kind: DraftKind, *, user: str) -> Reply:
         now = self.clock()

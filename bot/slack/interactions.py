@@ -8,7 +8,7 @@ from typing import Any
 
 from analytics.records import SEVERITIES
 from bot.errors import UsageError
-from bot.slack.blocks import ACTION_ACK, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_WHY
+from bot.slack.blocks import ACTION_ACK, ACTION_ACK_RELATED, ACTION_RESOLVE, ACTION_SEVERITY, ACTION_WHY
 from bot.slack.commands import Command, help_text, parse
 from bot.slack.handlers import Reply
 from bot.slack.silence_button import ACTION_SILENCE
@@ -55,6 +55,8 @@ def button_command(action: dict[str, Any], *, thread_incident: int | None = None
         return Command("ack", incident_id=incident_id)
     if action_id == ACTION_RESOLVE:
         return Command("resolve", incident_id=incident_id)
+    if action_id == ACTION_ACK_RELATED:
+        return Command("ack_related", incident_id=incident_id)
     if action_id == ACTION_SILENCE:  # for SEVBOT_SILENCE_DURATION
         return Command("silence", silence_action="incident", incident_id=incident_id)
     return None

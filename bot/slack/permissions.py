@@ -48,6 +48,7 @@ VERB_LEVEL: Mapping[str, Level] = {
     "why": Level.READ,
     "stats": Level.READ,
     "ack": Level.RESPOND,
+    "ack_related": Level.RESPOND,  # the primary's "Acknowledge all related": acknowledging, for a story
     "resolve": Level.RESPOND,
     "summarize": Level.RESPOND,  # asks the LLM for a draft that is posted in the incident's thread
     "runbook": Level.RESPOND,
@@ -62,6 +63,7 @@ _WHAT = {
     "noise": "mark incidents as noise",
     "silence": "add or remove silences",
     "ack": "acknowledge incidents",
+    "ack_related": "acknowledge incidents",
     "resolve": "resolve incidents",
     "summarize": "ask for drafts",
     "runbook": "ask for drafts",

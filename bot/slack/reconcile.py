@@ -100,15 +100,23 @@ class Reconciler:
         return found
 
     async def reply(
-        self, *, channel_id: str, root_ts: str, incident_id: int, outbox_id: int, since: float
+        self,
+        *,
+        channel_id: str,
+        root_ts: str,
+        incident_id: int,
+        outbox_id: int,
+        since: float,
+        part: Part = Part.REPLY,
     ) -> Found | None:
-        """The thread reply posted by ``outbox_id`` under ``root_ts``."""
-        post = metadata(incident_id=incident_id, outbox_id=outbox_id, part=Part.REPLY)
+        """The thread reply posted by ``outbox_id`` under ``root_ts`` (a related incident's own post in its
+        primary's thread is ``part`` root)."""
+        post = metadata(incident_id=incident_id, outbox_id=outbox_id, part=part)
         ts = await self._search(
             "conversations_replies", post, channel=channel_id, ts=root_ts, oldest=_oldest(since)
         )
         found = Found(channel_id, ts) if ts else None
-        self._count(Part.REPLY, found)
+        self._count(part, found)
         return found
 
     async def channel_id(self, channel: str) -> str | None:

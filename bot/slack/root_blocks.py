@@ -15,6 +15,7 @@ from analytics.records import SEVERITIES, SEVERITY_WORDS, IncidentStatus, Severi
 from bot.incidents.affected import Affected, title_with_count, values_text
 from bot.slack.blocks import (
     ACTION_ACK,
+    ACTION_ACK_RELATED,
     ACTION_RESOLVE,
     ACTION_SEVERITY,
     ACTION_WHY,
@@ -36,6 +37,7 @@ from bot.slack.blocks import (
     user_ref,
 )
 from bot.slack.silence_button import silence_button
+from bot.slack.story import StoryParts
 from storage.models import Incident
 
 LINK_LABELS = (
@@ -57,9 +59,11 @@ def root_message(
     noise: bool = False,
     owner: str | None = None,
     affected: Affected | None = None,
+    story: StoryParts | None = None,
 ) -> SlackMessage:
     """The incident's root message. ``mention``: whom a SEV1 root mentions (the owner, else the global
-    SEV1 mention); ``owner``: the Owner field (mrkdwn); ``affected``: what its alerts are about."""
+    SEV1 mention); ``owner``: the Owner field (mrkdwn); ``affected``: what its alerts are about;
+    ``story``: its related incidents (a "Related" line, the Alerts field, "Acknowledge all related")."""
     links = dict(links or {})
     full = links.get("incident")
     sev = incident.severity
@@ -70,7 +74,8 @@ def root_message(
     if paging:
         blocks.append(section(f"{mention} SEV1 incident: {esc(title)}", full))
     blocks.append({"type": "header", "text": plain(f"{sev} · #{incident.id} · {title}", HEADER_TEXT)})
-    blocks.append(_fields(incident, status=status, noise=noise, owner=owner))
+    alerts = story.alerts if story and story.alerts else None
+    blocks.append(_fields(incident, status=status, noise=noise, owner=owner, alerts=alerts))
     if affected is not None and not affected.empty:
         blocks.append(section(affected_text(affected, incident), full))
     reasons = _top_reasons(incident.reasons)
@@ -82,7 +87,9 @@ def root_message(
     link_parts = [link_text(links[key], label) for key, label in LINK_LABELS if key in links]
     if link_parts:
         blocks.append(context(" · ".join(link_parts)))
-    blocks.append(_actions(incident))
+    if story and story.related:
+        blocks.append(context(story.related))  # the story's "Related" line (escaped by bot.slack.story)
+    blocks.append(_actions(incident, ack_all=bool(story and story.ack_all)))
     text = cut(
         (f"{mention} " if paging else "")
         + f"{sev} incident #{incident.id} ({status}): {esc(title)}"
@@ -92,7 +99,9 @@ def root_message(
     return SlackMessage(text=text, blocks=limit_blocks(blocks, full))
 
 
-def _fields(incident: Incident, *, status: str, noise: bool, owner: str | None) -> dict[str, Any]:
+def _fields(
+    incident: Incident, *, status: str, noise: bool, owner: str | None, alerts: str | None = None
+) -> dict[str, Any]:
     sev = incident.severity
     icon = (
         ":white_check_mark:"
@@ -113,7 +122,7 @@ def _fields(incident: Incident, *, status: str, noise: bool, owner: str | None) 
         + (" · noise" if noise else ""),
         f"*Service*\n{esc(incident.service or '-')}",
         f"*Owner*\n{owner or 'none in the service catalog'}",
-        f"*Alerts*\n{incident.alert_count} ({incident.firing_count} firing)",
+        f"*Alerts*\n{alerts or f'{incident.alert_count} ({incident.firing_count} firing)'}",
         f"*Started*\n{slack_date(incident.opened_at)}",
     ]
     return {"type": "section", "fields": [{"type": "mrkdwn", "text": cut(f, FIELD_TEXT)} for f in fields]}
@@ -165,9 +174,12 @@ def _option(sev: str) -> dict[str, Any]:
     return {"text": plain(f"{sev} · {SEVERITY_WORDS[sev]}", PLAIN_OPTION), "value": sev}
 
 
-def _actions(incident: Incident) -> dict[str, Any]:
+def _actions(incident: Incident, *, ack_all: bool = False) -> dict[str, Any]:
     value = str(incident.id)
     elements: list[dict[str, Any]] = []
+    if ack_all:
+        label = plain("Acknowledge all related", 75)
+        elements.append({"type": "button", "action_id": ACTION_ACK_RELATED, "text": label, "value": value})
     if incident.status == IncidentStatus.OPEN:
         elements.append(
             {

@@ -37,7 +37,7 @@ from bot.errors import DeliveryBlocked, PermanentError, RetryAfter, SlackPermane
 from bot.metrics import Metrics
 from bot.outbox.messages import draft_label
 from bot.settings import FileConfig
-from bot.slack import blocks
+from bot.slack import blocks, sink_story, story
 from bot.slack.pacing import ChannelPacer
 from bot.slack.postmortem_file import share_postmortem
 from bot.slack.reconcile import Part, Reconciler, metadata
@@ -98,8 +98,10 @@ class SlackSink:
         progress, view = await anyio.to_thread.run_sync(self.state.load, message)
         if view is None:
             return progress  # already sent along with an earlier row
-        if view.silence is not None:
+        if view.silence is not None and not (view.incident.slack_ts and story.by_person(message.payload)):
             return {**progress, "silenced": view.silence}
+        if view.silence is not None:  # a person's word (noise with a silence) still shows, and only it
+            view.later = []
         if message.kind == OutboxKind.INCIDENT_OPENED:
             posted = await self._ensure_root(view, progress, message)
             if not posted and "root_updated" not in progress:  # an earlier row posted it: bring it up to date
@@ -131,6 +133,8 @@ class SlackSink:
         throttled = blocks.FLAPPING_BATCHED_KINDS if view.incident.flapping else blocks.BATCHED_KINDS
         # A person's action is never held back (it names who did it).
         batched_only = all(c.get("kind") in throttled and not c.get("by") for c in changes)
+        if view.incident.flapping and story.collapsible(changes) and view.story is not None:  # one reply
+            return await sink_story.flapping(self, message, view, progress, absorbed)
         others_waiting = len(absorbed) < len(view.later)
         now = self.clock()
         last = view.last_joined_reply_at
@@ -140,7 +144,9 @@ class SlackSink:
 
         posted_root = await self._ensure_root(view, progress, message)
         incident = view.incident
-        lines = blocks.changes_text(changes, incident=incident, total=total)
+        lines = blocks.changes_text(changes, incident=incident, total=total) + story.refired_lines(changes)
+        if lines and view.story is not None and view.story.primary is not None:  # in the primary's thread
+            lines[0] = f"*#{incident.id}* · {lines[0]}"
         escalation = blocks.escalation_line(changes, incident, self.render.owner(view))
         if escalation:  # a new message: Slack notifies whom it mentions (an edit of the root would not)
             lines.append(escalation)
@@ -214,6 +220,9 @@ class SlackSink:
         incident = view.incident
         if incident.slack_ts and incident.slack_channel:
             return False
+        primary = view.story.primary if view.story is not None else None
+        if primary is not None and await sink_story.related_in_thread(self, view, primary):
+            return await sink_story.post_related(self, view, primary, progress, message)
         channel = self.router.channel_for(self.state.facts(incident))
         found = None
         earlier = progress.get(POSTING, {}).get(Part.ROOT)
@@ -256,13 +265,14 @@ class SlackSink:
         if "reply_ts" in progress:
             return
         incident = view.incident
-        assert incident.slack_channel and incident.slack_ts
+        thread_ts = view.thread_ts
+        assert incident.slack_channel and thread_ts
         found = None
         earlier = progress.get(POSTING, {}).get(Part.REPLY)
         if earlier:
             found = await self.reconciler.reply(
                 channel_id=incident.slack_channel,
-                root_ts=incident.slack_ts,
+                root_ts=thread_ts,
                 incident_id=incident.id,
                 outbox_id=message.id,
                 since=float(earlier["at"]),
@@ -276,7 +286,7 @@ class SlackSink:
                 Part.REPLY,
                 pace_key=view.pace_key,
                 channel=incident.slack_channel,
-                thread_ts=incident.slack_ts,
+                thread_ts=thread_ts,
                 text=reply.text,
                 blocks=reply.blocks,
                 unfurl_links=False,

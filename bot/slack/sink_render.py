@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.settings import FileConfig, Settings
-from bot.slack import blocks
+from bot.slack import blocks, story
 from bot.slack.root_blocks import root_message
 from bot.slack.routing import ChannelRouter, incident_facts
 from bot.slack.sink_state import View
@@ -49,8 +49,17 @@ class Render:
         facts = _facts(view, self.config)
         return self.router.owner_mention(facts, self.config.services)
 
-    def root(self, view: View, *, posting: bool = False) -> blocks.SlackMessage:
-        incident = view.incident
+    def root(self, view: View, *, posting: bool = False, page: str | None = None) -> blocks.SlackMessage:
+        """The root message, or a related incident's post in its primary's thread, whose only mention is
+        the story's single SEV1 page (``page``)."""
+        incident, found = view.incident, view.story
+        parts = None
+        if found is not None and found.primary is not None:
+            parts = story.related_parts(incident, found.primary, found.firings)
+            mention = page
+        else:
+            parts = story.primary_parts(incident, found.related, found.firings) if found else None
+            mention = self.owner(view) or self.options.sev1_mention
         owner = self.router.owner_text(_facts(view, self.config), self.config.services)
         if posting and incident.severity not in blocks.URGENT:
             entry = self.config.services.get(incident.service or "")
@@ -59,10 +68,11 @@ class Render:
         return root_message(
             incident,
             links=self.links(view),
-            mention=self.owner(view) or self.options.sev1_mention,
+            mention=mention,
             noise=view.noise,
             owner=owner,
             affected=view.affected,
+            story=parts,
         )
 
 

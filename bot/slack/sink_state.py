@@ -25,6 +25,7 @@ from storage.incident_reads import IncidentReads
 from storage.models import Alert, Incident
 from storage.outbox import OutboxItem, OutboxRepository
 from storage.slack import PendingRow, SilenceRepository, SlackStateRepository
+from storage.stories import Firings, RelatedIncident, StoryRepository
 
 TOPIC = OutboxTopic.SLACK
 # The root lists what the incident's newest firings affect: enough to name the instances of a storm
@@ -44,11 +45,30 @@ class View:
     channel_key: str | None = None
     last_joined_reply_at: datetime | None = None
     affected: Affected | None = None
+    story: Story | None = None
 
     @property
     def pace_key(self) -> str:
         """Posts to one channel share one schedule: keyed by the channel as routed (else its id)."""
         return self.channel_key or self.incident.slack_channel or "?"
+
+    @property
+    def thread_ts(self) -> str | None:
+        """Where the incident's replies go: its root's thread, or for a related incident its primary's."""
+        if self.story is not None and self.story.primary is not None:
+            return self.story.primary.slack_ts
+        return self.incident.slack_ts
+
+
+@dataclass(slots=True)
+class Story:
+    """The incident's story (``bot.slack.story``): its primary (when related) or its related incidents,
+    how its alerts fired, and the one reply a flapping incident updates."""
+
+    primary: Incident | None
+    related: list[RelatedIncident]
+    firings: Firings
+    flap_reply_ts: str | None
 
 
 class DeliveryState:
@@ -91,8 +111,35 @@ class DeliveryState:
             state = SlackStateRepository(conn)
             later = state.pending_after(message.id, incident_id=incident.id, topic=TOPIC)
             channel_key, last = state.thread(incident.id)
-        view = View(incident, first_alert, noise, silence, later, channel_key, last, affected)
-        return progress, view
+            story = self.story(conn, reads, incident)
+        return progress, View(
+            incident, first_alert, noise, silence, later, channel_key, last, affected=affected, story=story
+        )
+
+    def story(self, conn: Connection, reads: IncidentReads, incident: Incident) -> Story:
+        stories = StoryRepository(conn)
+        primary = reads.get(incident.related_to) if incident.related_to is not None else None
+        related = stories.related_of(incident.id) if primary is None else []
+        flap_ts = SlackStateRepository(conn).flap_reply_ts(incident.id) if incident.flapping else None
+        return Story(primary, related, stories.firings(incident.id), flap_ts)
+
+    def root_place(self, incident_id: int) -> tuple[str | None, str | None]:
+        """Where the incident's root message is (channel id, ts), or (None, None) before it is posted."""
+        with self.db.read() as conn:
+            incident = IncidentReads(conn).get(incident_id)
+            return (incident.slack_channel, incident.slack_ts) if incident else (None, None)
+
+    def primary_silenced(self, primary: Incident) -> str | None:
+        """Whether the primary's posts are silenced (its related incident then posts a root of its own)."""
+        with self.db.read() as conn:
+            return self.silence(SilenceRepository(conn), self.facts(primary), self.clock())
+
+    def set_flap_reply(
+        self, message: OutboxItem, progress: Mapping[str, Any], incident_id: int, ts: str
+    ) -> None:
+        with self.db.write() as conn:
+            self.hold_lease(conn, message, progress)
+            SlackStateRepository(conn).set_thread(incident_id, flap_reply_ts=ts)
 
     def silence(self, silences: SilenceRepository, facts: Mapping[str, str], now: datetime) -> str | None:
         for row in silences.active(now):

@@ -12,6 +12,7 @@ import pytest
 
 from bot.bootstrap import build_services
 from bot.cli import main
+from bot.incidents.actions import IncidentActions
 from bot.normalize import normalize
 from storage.feedback import FeedbackRepository
 from storage.incident_reads import IncidentReads
@@ -78,6 +79,8 @@ def test_feedback_retrains_the_model_to_score_that_pattern_as_people_rated_it(
                 reason="reports lag is never urgent",
                 now=T0 + timedelta(days=1),
             )
+            at = T0 + timedelta(days=1)  # past incidents: similar-incident search reads resolved ones
+            IncidentActions(conn).resolve(incident_id, user="U123", at=at, now=at)
     services.close()
     capsys.readouterr()
 

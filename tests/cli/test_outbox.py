@@ -38,7 +38,7 @@ def statuses(cli_env: Path) -> list[tuple[str, str | None]]:
 def test_parked_rows_are_listed_and_queued_again_by_retry_parked(
     cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    replay(cli_env, am_alert(name="A"), am_alert(name="B"))
+    replay(cli_env, am_alert(name="A"), am_alert(name="B", service="payments"))
     db = create_database(f"sqlite:///{cli_env / 'data' / 'sevbot.db'}")
     with db.write() as conn:  # what the worker leaves after Slack answered token_revoked
         conn.execute(

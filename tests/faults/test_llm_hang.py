@@ -45,7 +45,8 @@ def test_a_hanging_llm_holds_up_neither_webhooks_nor_slack_and_drafts_fall_back(
         def send(name: str, instance: str) -> int:
             started = time.perf_counter()
             code = client.post(
-                "/webhooks/alertmanager", json=am_payload([am_alert(name=name, instance=instance)])
+                "/webhooks/alertmanager",
+                json=am_payload([am_alert(name=name, instance=instance, service=name.lower())]),
             ).status_code
             latencies.append(time.perf_counter() - started)
             return code

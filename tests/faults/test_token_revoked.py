@@ -49,7 +49,10 @@ def test_a_revoked_token_parks_rows_and_retry_parked_delivers_them_once_in_order
                     json=am_payload(
                         [
                             am_alert(
-                                name=f"Alert{i}", instance=f"i{step}", starts_at=T0 + timedelta(seconds=step)
+                                name=f"Alert{i}",
+                                service=f"svc-{i}",  # unrelated incidents: a root each
+                                instance=f"i{step}",
+                                starts_at=T0 + timedelta(seconds=step),
                             )
                         ]
                     ),

@@ -40,8 +40,13 @@ def test_why_names_similar_past_incidents_and_how_people_rated_them(services: An
             reason=None,
             now=T0,
         )
+        IncidentActions(conn).resolve(checkout, user="U1", at=T0, now=T0)
     later = ingest(
-        services, am_alert(instance="checkout-7:8080", extra_labels={"env": "staging"}), group="g2"
+        services,
+        am_alert(
+            instance="checkout-7:8080", extra_labels={"env": "staging"}, starts_at=T0 + timedelta(hours=1)
+        ),
+        group="g2",
     )[0]
     assert later != checkout
     with services.db.read() as conn:
@@ -74,6 +79,8 @@ def test_similar_incidents_are_the_best_earlier_matches_with_their_latest_rating
             at = T0 + timedelta(hours=hours)
             actions.set_severity(alike, severity=level, user="U1", at=at, now=at, reason=None)
         actions.resolve(alike, user="U1", at=T0 + timedelta(hours=1), now=clock.now, note="rolled back 42")
+        for past in (nearly, further, unrelated):
+            actions.resolve(past, user="U1", at=T0 + timedelta(hours=2.9), now=clock.now)
 
     with services.db.read() as conn:
         reads = IncidentReads(conn)
@@ -98,10 +105,28 @@ def test_similar_incidents_are_the_best_earlier_matches_with_their_latest_rating
     assert (top_three[1]["rated"], top_three[1]["resolution_note"], top_three[1]["status"]) == (
         None,
         None,
-        "open",
+        "resolved",
     )
     similarities = [s["similarity"] for s in top_three]
     assert similarities == sorted(similarities, reverse=True) and similarities[1] < 1.0
+
+
+def test_similar_incidents_leave_out_those_still_open_and_those_of_the_same_storm(services: Any) -> None:
+    past = ingest(services, am_alert(instance="a", starts_at=T0 - timedelta(hours=3)), group="g0")[0]
+    still_open = ingest(services, am_alert(instance="b", starts_at=T0 - timedelta(hours=2)), group="g1")[0]
+    with services.db.write() as conn:
+        IncidentActions(conn).resolve(past, user="U1", at=T0 - timedelta(hours=3), now=T0)
+    primary = ingest(services, am_alert(instance="c"), group="g2")[0]
+    target = ingest(services, am_alert(instance="d", starts_at=T0 + timedelta(seconds=3)), group="g3")[0]
+    with services.db.write() as conn:  # its storm's primary, resolved quickly: still not a "past" incident
+        IncidentActions(conn).resolve(primary, user="U1", at=T0 + timedelta(seconds=5), now=T0)
+
+    with services.db.read() as conn:
+        why = explain_incident(conn, target)
+
+    assert why is not None
+    assert [s["id"] for s in why["similar"]] == [past]  # not the open one, not its storm's primary
+    assert still_open != past
 
 
 def test_asking_why_again_ranks_once_and_a_new_candidate_ranks_again(
@@ -116,13 +141,17 @@ def test_asking_why_again_ranks_once_and_a_new_candidate_ranks_again(
 
     monkeypatch.setattr(explain_module, "most_similar", counted)
     explain_module._most_similar.cache_clear()  # the same texts from another test would be answered
-    ingest(services, am_alert(instance="a"), group="g1")
-    later = ingest(services, am_alert(instance="b"), group="g2")[0]
+    first_one = ingest(services, am_alert(instance="a"), group="g1")[0]
+    with services.db.write() as conn:
+        IncidentActions(conn).resolve(first_one, user="U1", at=T0, now=T0)
+    later = ingest(services, am_alert(instance="b", starts_at=T0 + timedelta(hours=1)), group="g2")[0]
 
     with services.db.read() as conn:
         first = explain_incident(conn, later)
         again = explain_incident(conn, later)
-    ingest(services, am_alert(instance="c", starts_at=T0 - timedelta(hours=1)), group="g3")  # earlier
+    earlier = ingest(services, am_alert(instance="c", starts_at=T0 - timedelta(hours=1)), group="g3")[0]
+    with services.db.write() as conn:
+        IncidentActions(conn).resolve(earlier, user="U1", at=T0, now=T0)
     with services.db.read() as conn:
         after = explain_incident(conn, later)
 

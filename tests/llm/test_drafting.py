@@ -315,13 +315,42 @@ def test_a_flapping_incident_is_not_redrafted_at_every_flap(bot: Bot, llm: FakeL
 
     incident = bot.client.get("/api/incidents/1").json()["incident"]
     assert incident["flapping"] is True
-    # The first summary and the first resolution; every later one waits for the redraft interval ...
+    # The first summary and the first resolution; while it flaps, nothing more (no summary per reopening)
     assert [d.kind for d in bot.drafts()] == ["summary", "resolution"]
     bot.clock.now += timedelta(minutes=10)
     bot.run()
-    # ... and then only the newest request is drafted: the incident is resolved, so its resolution.
+    assert [d.kind for d in bot.drafts()] == ["summary", "resolution"]
+    # ... until it has stayed resolved for grouping.stable_after (15 min): then its resolution, once.
+    bot.clock.now += timedelta(minutes=5)
+    bot.run()
     assert [d.kind for d in bot.drafts()] == ["summary", "resolution", "resolution"]
     assert len(llm.requests) == 3
+
+
+def test_a_flapping_incident_that_reopens_before_it_is_stable_gets_no_resolution_draft(
+    bot: Bot, llm: FakeLLM
+) -> None:
+    alert = am_alert()
+    for flap in range(6):
+        bot.clock.now += timedelta(minutes=1)
+        starts = T0 + timedelta(minutes=4 * flap)
+        fired = {**alert, "startsAt": iso(starts), "endsAt": iso(starts + timedelta(minutes=5))}
+        bot.alert(fired)
+        bot.alert({**fired, "status": "resolved", "endsAt": iso(starts + timedelta(minutes=1))})
+        bot.run()
+    before = [d.kind for d in bot.drafts()]  # drafted before it was flagged flapping
+    bot.clock.now += timedelta(minutes=10)
+    again = T0 + timedelta(minutes=30)
+    bot.alert(
+        {**alert, "startsAt": iso(again), "endsAt": iso(again + timedelta(minutes=5))}
+    )  # it fires again
+    bot.clock.now += timedelta(minutes=10)
+    bot.run()
+
+    assert bot.client.get("/api/incidents/1").json()["incident"]["status"] == "open"
+    assert [d.kind for d in bot.drafts()] == before  # no resolution draft from the flapping
+    skipped = [r for _, r in bot.results("llm") if "before it was stable" in str(r.get("skipped"))]
+    assert skipped
 
 
 def test_a_waiting_redraft_does_not_hold_back_the_resolution_draft(bot: Bot, llm: FakeLLM) -> None:

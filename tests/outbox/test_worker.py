@@ -127,7 +127,7 @@ def test_a_claim_whose_worker_died_is_taken_over_after_its_lease(services: Servi
 
 def test_concurrent_workers_never_claim_the_same_message(services: Services, clock: Clock) -> None:
     for i in range(30):
-        fire(services, am_alert(name=f"Alert{i}"))
+        fire(services, am_alert(name=f"Alert{i}", service=f"svc-{i}"))
     claimed: list[int] = []
     lock = threading.Lock()
 

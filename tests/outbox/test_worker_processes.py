@@ -29,12 +29,17 @@ def test_two_worker_processes_on_postgres_never_post_the_same_message_twice(
     services = build_services(make_settings(tmp_path, database_url), clock=clock)
     try:
         for i in range(INCIDENTS):
-            fire(services, am_alert(name=f"Alert{i}"))
+            fire(services, am_alert(name=f"Alert{i}", service=f"svc-{i}"))
         for step in range(1, 4):
             for i in range(INCIDENTS):
                 fire(
                     services,
-                    am_alert(name=f"Alert{i}", instance=f"i{step}", starts_at=T0 + timedelta(seconds=step)),
+                    am_alert(
+                        name=f"Alert{i}",
+                        service=f"svc-{i}",
+                        instance=f"i{step}",
+                        starts_at=T0 + timedelta(seconds=step),
+                    ),
                 )
         # A short outage at the start: both workers retry, neither posts twice.
         slack.fail_next("chat.postMessage", status=500, times=3)

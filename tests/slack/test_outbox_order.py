@@ -52,7 +52,7 @@ def test_a_later_message_waits_while_an_earlier_one_of_its_incident_backs_off(
     services: Services, clock: Clock
 ) -> None:
     fire(services, am_alert(name="A"))
-    fire(services, am_alert(name="B"))
+    fire(services, am_alert(name="B", service="payments"))
     with services.db.write() as conn:
         OutboxRepository(conn).enqueue(
             [NewMessage("slack", "incident.updated", 1, {"changes": []})], clock.now

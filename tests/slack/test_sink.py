@@ -206,8 +206,8 @@ def test_a_channel_the_bot_cannot_post_to_parks_the_row_and_holds_back_its_incid
 def test_an_outage_delays_everything_and_loses_nothing_in_order_without_duplicates(
     delivery: Delivery, slack: FakeSlack, clock: Clock
 ) -> None:
-    for name in ("A", "B", "C"):
-        fire(delivery.services, am_alert(name=name))
+    for name in ("A", "B", "C"):  # three services: three unrelated incidents
+        fire(delivery.services, am_alert(name=name, service=f"svc-{name}"))
     delivery.run()  # three roots
     slack.fail_next("chat.postMessage", status=500, times=6)
     slack.fail_next("chat.update", status=503, times=2)
@@ -215,7 +215,12 @@ def test_an_outage_delays_everything_and_loses_nothing_in_order_without_duplicat
         for name in ("A", "B", "C"):
             fire(
                 delivery.services,
-                am_alert(name=name, instance=f"x{step}", starts_at=T0 + timedelta(minutes=step)),
+                am_alert(
+                    name=name,
+                    service=f"svc-{name}",
+                    instance=f"x{step}",
+                    starts_at=T0 + timedelta(minutes=step),
+                ),
             )
         clock.now += timedelta(seconds=40)
         delivery.run()
@@ -240,7 +245,7 @@ def test_an_earlier_failed_message_holds_back_later_ones_of_its_incident(
     delivery: Delivery, slack: FakeSlack, clock: Clock
 ) -> None:
     fire(delivery.services, am_alert(name="A"))
-    fire(delivery.services, am_alert(name="B"))
+    fire(delivery.services, am_alert(name="B", service="payments"))  # unrelated to A
     slack.fail_next(
         "chat.postMessage", status=500, where=lambda args: "#1" in args.get("text", "")
     )  # A's root
@@ -332,8 +337,8 @@ class VirtualTime:
 def test_posts_to_one_channel_are_paced_across_workers(
     services: Services, slack: FakeSlack, clock: Clock
 ) -> None:
-    for name in "ABCD":
-        fire(services, am_alert(name=name))
+    for name in "ABCD":  # four services: four roots
+        fire(services, am_alert(name=name, service=f"svc-{name}"))
     time = VirtualTime()
     posted_at: list[datetime] = []
 
@@ -379,7 +384,7 @@ def test_a_busy_channel_does_not_hold_up_the_others(
     delivery = make_delivery(services, slack, clock, config=config)
     delivery.sink.pacer = ChannelPacer(services.db, interval=60)  # the next turn in #alerts is a minute away
     fire(services, am_alert(name="A"))
-    fire(services, am_alert(name="B"))
+    fire(services, am_alert(name="B", service="search"))  # unrelated to A: its own root in #alerts
     fire(services, am_alert(name="C", service="db"))
 
     delivery.run()
@@ -394,7 +399,7 @@ def test_a_busy_channel_does_not_hold_up_the_others(
     )  # still not its turn (wall clock)
 
 
-def test_a_flapping_incident_does_not_post_every_resolution_and_reopening(
+def test_a_flapping_incident_keeps_one_reply_up_to_date_instead_of_posting_each_change(
     delivery: Delivery, slack: FakeSlack, clock: Clock
 ) -> None:
     fire(delivery.services, am_alert())
@@ -403,21 +408,25 @@ def test_a_flapping_incident_does_not_post_every_resolution_and_reopening(
     with delivery.services.db.write() as conn:
         conn.execute(update(Incident).where(Incident.id == 1).values(flapping=True))
         OutboxRepository(conn).enqueue(
-            [
-                NewMessage("slack", "incident.updated", 1, {"changes": [{"kind": "incident.resolved"}]}),
-                NewMessage("slack", "incident.updated", 1, {"changes": [{"kind": "incident.reopened"}]}),
-            ],
+            [NewMessage("slack", "incident.updated", 1, {"changes": [{"kind": "incident.resolved"}]})],
             clock.now,
         )
     clock.now += timedelta(seconds=5)
     delivery.run()
-    assert len(slack.calls_to("chat.postMessage")) == 2  # throttled
+    [*_, flap] = slack.calls_to("chat.postMessage")
+    assert len(slack.calls_to("chat.postMessage")) == 3 and "Flapping" in flap.args["text"]
+    for kind in ("incident.reopened", "incident.resolved", "incident.reopened"):
+        with delivery.services.db.write() as conn:
+            OutboxRepository(conn).enqueue(
+                [NewMessage("slack", "incident.updated", 1, {"changes": [{"kind": kind}]})], clock.now
+            )
+        clock.now += timedelta(seconds=5)
+        delivery.run()
 
-    clock.now += timedelta(seconds=30)
-    delivery.run()
-
-    [*_, reply] = slack.calls_to("chat.postMessage")
-    assert "Resolved" in reply.args["text"] and "Reopened" in reply.args["text"]  # one reply for both
+    assert len(slack.calls_to("chat.postMessage")) == 3  # no new reply while it flaps
+    edits = [c for c in slack.calls_to("chat.update") if c.args["ts"] == flap.response["ts"]]
+    assert len(edits) == 3 and all("Flapping" in c.args["text"] for c in edits)
+    assert delivery.pending() == 0
 
 
 def test_a_retry_after_the_reply_went_out_does_not_swallow_newer_updates(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.incidents.actions import IncidentActions
 from storage.models import Incident, OutboxMessage
 from tests.support.processes import wait_until
 from tests.support.slack_app import SlackBot, running_slack_bot
@@ -54,6 +55,8 @@ def test_a_private_channels_incidents_are_seen_there_only(tmp_path: Path, databa
             lambda: silenced_rows(bot) or None, what="the ledger incident to be silenced", interval=0.02
         )
         assert [(i.id, i.slack_channel) for i in bot.rows(Incident)] == [(1, PRIVATE), (2, PUBLIC), (3, None)]
+        with bot.services.db.write() as conn:  # a past incident: similar-incident search reads resolved ones
+            IncidentActions(conn).resolve(1, user="U0ALICE", at=bot.clock.now, now=bot.clock.now)
 
         public = {
             text: bot.ask(text, channel_id=PUBLIC) for text in ("list", "show 1", "why 1", "why 3", "why 2")

@@ -4,6 +4,7 @@ and pages, one incident with its alerts and timeline, and the look-ups of Slack,
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -200,37 +201,54 @@ def candidates(db: Database, incident_id: int) -> list[int]:
         return [c.id for c in reads.similar_candidates(incident)]
 
 
+def add_past(db: Database, **fields: Any) -> int:
+    """A resolved incident: only those are similar *past* incidents."""
+    incident_id = add_incident(db, **fields)
+    set_status(db, incident_id, IncidentStatus.RESOLVED)
+    return incident_id
+
+
+def test_similar_candidates_leave_out_incidents_still_open_and_those_excluded(db: Database) -> None:
+    past = add_past(db, group_key="a", opened_at=T0)
+    add_incident(db, group_key="b", opened_at=T0 + MINUTE)  # still open
+    sibling = add_past(db, group_key="c", opened_at=T0 + 2 * MINUTE)
+    target = add_incident(db, group_key="d", opened_at=T0 + 3 * MINUTE)
+
+    assert candidates(db, target) == [sibling, past]
+    with db.read() as conn:
+        reads = IncidentReads(conn)
+        incident = reads.get(target)
+        assert incident is not None
+        assert [c.id for c in reads.similar_candidates(incident, exclude={sibling})] == [past]
+
+
 def test_similar_candidates_are_earlier_incidents_of_the_same_name_then_of_the_same_service(
     db: Database,
 ) -> None:
-    same_name = add_incident(db, group_key="a", alertname="HighErrors", service="billing", opened_at=T0)
-    both = add_incident(db, group_key="b", alertname="HighErrors", service="checkout", opened_at=T0)
-    same_service = add_incident(db, group_key="c", alertname="DiskFull", service="checkout", opened_at=T0)
-    add_incident(db, group_key="d", alertname="DiskFull", service="billing", opened_at=T0)  # neither
-    target = add_incident(
-        db, group_key="e", alertname="HighErrors", service="checkout", opened_at=T0 + MINUTE
-    )
-    add_incident(db, group_key="f", alertname="HighErrors", service="checkout", opened_at=T0 + 2 * MINUTE)
+    same_name = add_past(db, group_key="a", alertname="HighErrors", service="billing", opened_at=T0)
+    both = add_past(db, group_key="b", alertname="HighErrors", service="checkout", opened_at=T0)
+    same_service = add_past(db, group_key="c", alertname="DiskFull", service="checkout", opened_at=T0)
+    add_past(db, group_key="d", alertname="DiskFull", service="billing", opened_at=T0)  # neither
+    target = add_past(db, group_key="e", alertname="HighErrors", service="checkout", opened_at=T0 + MINUTE)
+    add_past(db, group_key="f", alertname="HighErrors", service="checkout", opened_at=T0 + 2 * MINUTE)
 
     assert candidates(db, target) == [both, same_name, same_service]  # each part newest first, once each
 
 
 def test_similar_candidates_leave_out_the_incident_itself_and_later_ones(db: Database) -> None:
-    earlier = add_incident(db, group_key="a", opened_at=T0)
-    target = add_incident(db, group_key="b", opened_at=T0 + 10 * MINUTE)
-    add_incident(db, group_key="c", opened_at=T0 + 11 * MINUTE)
-    replayed_earlier = add_incident(
-        db, group_key="d", opened_at=T0 + 5 * MINUTE
-    )  # stored later, opened before
+    earlier = add_past(db, group_key="a", opened_at=T0)
+    target = add_past(db, group_key="b", opened_at=T0 + 10 * MINUTE)
+    add_past(db, group_key="c", opened_at=T0 + 11 * MINUTE)
+    replayed_earlier = add_past(db, group_key="d", opened_at=T0 + 5 * MINUTE)  # stored later, opened before
 
     assert candidates(db, target) == [replayed_earlier, earlier]
     assert candidates(db, earlier) == []
 
 
 def test_without_a_service_only_the_alert_name_finds_candidates(db: Database) -> None:
-    same_name = add_incident(db, group_key="a", alertname="HighErrors", service=None)
-    add_incident(db, group_key="b", alertname="Other", service=None)
-    target = add_incident(db, group_key="c", alertname="HighErrors", service=None, opened_at=T0 + MINUTE)
+    same_name = add_past(db, group_key="a", alertname="HighErrors", service=None)
+    add_past(db, group_key="b", alertname="Other", service=None)
+    target = add_past(db, group_key="c", alertname="HighErrors", service=None, opened_at=T0 + MINUTE)
 
     assert candidates(db, target) == [same_name]
 
@@ -239,15 +257,9 @@ def test_similar_candidates_are_bounded_per_part_keeping_the_newest(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(storage.incident_reads, "SIMILAR_CANDIDATES", 2)
-    by_name = [
-        add_incident(db, group_key=f"n{i}", alertname="HighErrors", service="billing") for i in range(3)
-    ]
-    by_service = [
-        add_incident(db, group_key=f"s{i}", alertname="DiskFull", service="checkout") for i in range(3)
-    ]
-    target = add_incident(
-        db, group_key="t", alertname="HighErrors", service="checkout", opened_at=T0 + MINUTE
-    )
+    by_name = [add_past(db, group_key=f"n{i}", alertname="HighErrors", service="billing") for i in range(3)]
+    by_service = [add_past(db, group_key=f"s{i}", alertname="DiskFull", service="checkout") for i in range(3)]
+    target = add_past(db, group_key="t", alertname="HighErrors", service="checkout", opened_at=T0 + MINUTE)
 
     assert candidates(db, target) == [by_name[2], by_name[1], by_service[2], by_service[1]]
 

@@ -1,7 +1,7 @@
 """escalation and heartbeat: reminders and pager state on incidents, the heartbeats table
 
 Revision ID: 0004_escalation_heartbeat
-Revises: 0002
+Revises: 0003_related_incidents
 Create Date: 2026-12-10 10:00:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = "0004_escalation_heartbeat"
-down_revision = "0002"
+down_revision = "0003_related_incidents"
 branch_labels = None
 depends_on = None
 
