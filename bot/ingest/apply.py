@@ -37,10 +37,8 @@ from bot.incidents.rules import (
     place_firing_alert,
 )
 from bot.ingest.context import BatchContext
-from bot.ingest.related import flapping_draft, opening_messages, relate_opened
-from bot.ingest.rows import alert_row, stored_reasons
-from bot.llm import automatic_draft_request
-from bot.outbox.messages import incident_updated
+from bot.ingest.related import opening_messages, relate_opened
+from bot.ingest.rows import alert_row, change_messages, severity_source, stored_reasons
 from storage.incident_rows import IncidentState, NewAlert, NewEvent, NewIncident
 from storage.incidents import IncidentRepository
 from storage.outbox import OutboxRepository
@@ -285,7 +283,7 @@ class Apply:
             service=record.service,
             source=record.source,
             severity=score.level,
-            severity_source=_severity_source(score),
+            severity_source=severity_source(score),
             confidence=score.confidence,
             model_version=score.model_version,
             reasons=stored_reasons(score),
@@ -328,7 +326,7 @@ class Apply:
         )
         self._change(state, severity_change(state.severity, score.level.value))
         state.severity = score.level.value
-        state.severity_source = _severity_source(score)
+        state.severity_source = severity_source(score)
         state.confidence = score.confidence
         state.model_version = score.model_version
         state.reasons = stored_reasons(score)
@@ -395,26 +393,8 @@ class Apply:
         self.repo.add_events(self.events)
         story = relate_opened(StoryRepository(self.repo.conn), self.opened, self.rules.relation)
         messages = opening_messages(story)  # roots in severity order; related ones in their primary's thread
-        messages += [
-            incident_updated(incident_id, changes)
-            for incident_id, changes in self.changes.items()
-            if incident_id not in self.opened
-        ]
-        for incident_id, changes in self.changes.items():
-            state = self.by_id[incident_id]
-            request = (
-                None
-                if incident_id in self.opened
-                else automatic_draft_request(
-                    incident_id, changes, status=state.status, alert_count=state.alert_count
-                )
-            )
-            request = flapping_draft(request, state, rules=self.rules, now=self.now)
-            if request is not None:
-                messages.append(request)
+        messages += change_messages(
+            self.changes, self.by_id, opened=self.opened, rules=self.rules, now=self.now
+        )
         self.outbox.enqueue(messages, self.now)
         self.queued = bool(messages)
-
-
-def _severity_source(score: Score) -> SeveritySource:
-    return SeveritySource.RULES if score.model_version.startswith("rules") else SeveritySource.MODEL

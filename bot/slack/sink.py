@@ -43,7 +43,7 @@ from bot.slack.postmortem_file import share_postmortem
 from bot.slack.reconcile import Part, Reconciler, metadata
 from bot.slack.reminders import reminder_message
 from bot.slack.routing import ChannelRouter
-from bot.slack.sink_render import Render, SlackOptions
+from bot.slack.sink_render import Render, SlackOptions, thread_link
 from bot.slack.sink_state import DeliveryState, View
 from bot.slack.webapi import ROOT_GONE, translate
 from storage.db import Database
@@ -318,7 +318,7 @@ class SlackSink:
             ts = found.ts
         else:
             notice = blocks.sev1_notice(
-                incident, owner=self.render.owner(view), thread=await self._permalink(view)
+                incident, owner=self.render.owner(view), thread=await thread_link(self._call, view.incident)
             )
             response = await self._post(
                 message,
@@ -334,18 +334,6 @@ class SlackSink:
         progress.get(POSTING, {}).pop(Part.NOTICE, None)
         progress["notice_ts"] = ts
         await anyio.to_thread.run_sync(self.state.record, message, progress, None)
-
-    async def _permalink(self, view: View) -> str:
-        """The thread's address: Slack's permalink, else one built from the channel and the root's ts."""
-        channel, ts = view.incident.slack_channel or "", view.incident.slack_ts or ""
-        try:
-            response = await self._call("chat_getPermalink", channel=channel, message_ts=ts)
-            link = response.get("permalink")
-            if isinstance(link, str) and link.startswith("https://"):
-                return link
-        except (SlackPermanentFailure, RetryAfter):
-            pass
-        return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
 
     async def _post(
         self, message: OutboxItem, progress: dict[str, Any], part: Part, *, pace_key: str, **arguments: Any

@@ -1,4 +1,5 @@
-"""What the Slack sink posts for one delivery's view: the root message, its links, whom it mentions (pure).
+"""What the Slack sink posts for one delivery's view: the root message, its links, whom it mentions (pure),
+and the thread's address.
 
 Slack notifies people for mentions in a new message only, never for those an edit adds. So a posted root
 mentions whom it means to notify (a SEV1 root: the owner, else ``SEVBOT_SLACK_SEV1_MENTION``), and its
@@ -8,14 +9,18 @@ a team). Edits notify nobody, so an edited root always shows the owner's mention
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+from bot.errors import RetryAfter, SlackPermanentFailure
 from bot.settings import FileConfig, Settings
 from bot.slack import blocks, story
 from bot.slack.root_blocks import root_message
 from bot.slack.routing import ChannelRouter, incident_facts
 from bot.slack.sink_state import View
+from storage.models import Incident
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +91,16 @@ def _facts(view: View, config: FileConfig) -> dict[str, str]:
         severity=incident.severity,
         catalog=config.services,
     )
+
+
+async def thread_link(call: Callable[..., Awaitable[Any]], incident: Incident) -> str:
+    """The incident's thread address: Slack's permalink, else one built from the channel and the root's ts."""
+    channel, ts = incident.slack_channel or "", incident.slack_ts or ""
+    try:
+        response = await call("chat_getPermalink", channel=channel, message_ts=ts)
+        link = response.get("permalink")
+        if isinstance(link, str) and link.startswith("https://"):
+            return link
+    except (SlackPermanentFailure, RetryAfter):
+        pass
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
