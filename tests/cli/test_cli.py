@@ -84,12 +84,14 @@ def test_replay_with_a_bad_line_replays_nothing_and_names_the_line(
     assert "(0 of 0)" in capsys.readouterr().out
 
 
-def test_incidents_show_unknown_id_fails(capsys: pytest.CaptureFixture[str]) -> None:
+def test_incidents_show_unknown_id_fails(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["incidents", "show", "42"]) == 1
     assert "no incident 42" in capsys.readouterr().err
 
 
-def test_serve_refuses_a_public_address_without_tokens(capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_refuses_a_public_address_without_tokens(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["serve", "--host", "0.0.0.0", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "refusing to listen on 0.0.0.0" in err

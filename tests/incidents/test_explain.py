@@ -165,8 +165,14 @@ def test_notes_captured_from_a_thread_make_incidents_alike_and_come_with_them(se
     from analytics.records import NoteVia
     from storage.notes import NoteRepository
 
-    first = ingest(services, am_alert("LatencyHigh", service="search"), group="a")[0]
-    second = ingest(services, am_alert("LatencyHigh", service="search", instance="s-2"), group="b")[0]
+    past = []
+    for group, instance in (("a", "s-1"), ("b", "s-2")):  # each resolved before the next: no one story
+        past.append(
+            ingest(services, am_alert("LatencyHigh", service="search", instance=instance), group=group)[0]
+        )
+        with services.db.write() as conn:
+            IncidentActions(conn).resolve(past[-1], user="U1", at=T0, now=T0)
+    first, second = past
     target = ingest(services, am_alert("LatencyHigh", service="search", instance="s-3"), group="c")[0]
     said = {
         first: "the elasticsearch heap filled up after the reindex job",
