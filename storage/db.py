@@ -27,6 +27,42 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 Synchronous = Literal["full", "normal", "extra"]
 
 
+class WriteLock:
+    """The lock SQLite writers of this process queue on, ingestion first.
+
+    A writer marked ``first`` (the webhook path's group commit) goes ahead of every other waiting writer
+    (the outbox worker's claims and results, the CLI's), so a webhook waits for at most the one
+    transaction already running, never for a queue of the worker's small commits, each with its sync.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._held = False
+        self._first_waiting = 0
+        self.waiting = 0  # writers waiting for the lock now
+
+    @contextmanager
+    def hold(self, *, first: bool = False) -> Iterator[None]:
+        with self._cond:
+            self.waiting += 1
+            if first:
+                self._first_waiting += 1
+            try:
+                while self._held or (not first and self._first_waiting):
+                    self._cond.wait()
+            finally:
+                self.waiting -= 1
+                if first:
+                    self._first_waiting -= 1
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held = False
+                self._cond.notify_all()
+
+
 @dataclass(frozen=True, slots=True)
 class Database:
     """An engine plus how to start a write transaction on it.
@@ -37,17 +73,20 @@ class Database:
     """
 
     engine: Engine
-    _write_lock: threading.Lock
+    _write_lock: WriteLock
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction: commits on success, rolls back everything on any error."""
+    def write(self, *, first: bool = False) -> Iterator[Connection]:
+        """A write transaction: commits on success, rolls back everything on any error.
+
+        ``first``: on SQLite, go ahead of other writers of this process waiting for the lock (ingestion).
+        """
         if self.is_sqlite:
-            with self._write_lock, self.engine.connect() as conn:
+            with self._write_lock.hold(first=first), self.engine.connect() as conn:
                 conn.execution_options(sevbot_immediate=True)
                 with conn.begin():
                     yield conn
@@ -151,7 +190,7 @@ def create_database(
             json_serializer=json_dumps,
             json_deserializer=orjson.loads,
         )
-    return Database(engine=engine, _write_lock=threading.Lock())
+    return Database(engine=engine, _write_lock=WriteLock())
 
 
 def _configure_sqlite(

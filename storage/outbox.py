@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.orm import aliased
 
-from analytics.records import OutboxStatus
+from analytics.records import OutboxKind, OutboxStatus
 from storage.models import OutboxMessage
 
 CLAIM_LOCK_ID = 0x5E5B07_0C1A1  # the advisory lock that serializes outbox claims on PostgreSQL
@@ -80,8 +80,20 @@ class OutboxRepository:
         ]
         self.conn.execute(insert(OutboxMessage), rows)
 
-    def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxItem]:
-        """Take up to ``limit`` due rows, oldest first, for ``lease``; call inside a write transaction.
+    def claim(
+        self,
+        *,
+        worker: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        kinds: Sequence[str] | None = None,
+    ) -> list[OutboxItem]:
+        """Take up to ``limit`` due rows for ``lease``; call inside a write transaction.
+
+        New incidents' root posts (``incident.opened``) come first, then the rest oldest first, so a root
+        post never queues behind drafts, replies or updates of other incidents (a root post is the first
+        row of its incident and topic, so this keeps the order within each). ``kinds``: only rows of these.
 
         Order is kept per incident and topic: a row waits while an earlier row of the same incident and
         topic is still pending but not claimable now (backing off after a failure, or claimed by a worker),
@@ -120,9 +132,11 @@ class OutboxRepository:
                 or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
                 ~blocked,
             )
-            .order_by(OutboxMessage.id)
+            .order_by(case((OutboxMessage.kind == OutboxKind.INCIDENT_OPENED, 0), else_=1), OutboxMessage.id)
             .limit(limit)
         )
+        if kinds is not None:
+            stmt = stmt.where(OutboxMessage.kind.in_(list(kinds)))
         if self.conn.dialect.name == "postgresql":
             self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK_ID})
             stmt = stmt.with_for_update(skip_locked=True)

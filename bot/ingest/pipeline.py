@@ -128,7 +128,7 @@ class Ingestor:
         if work:
             records = [alert for batch in work for alert in batch.alerts]
             now = self.clock()
-            with self.db.write() as conn:
+            with self.db.write(first=True) as conn:  # webhooks go ahead of the outbox worker's writes
                 self.db.lock_groups(conn, [alert.group_key for alert in records])
                 apply = Apply(
                     incidents=IncidentRepository(conn),

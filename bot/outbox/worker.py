@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import anyio
 
+from analytics.records import OutboxKind
 from bot.clock import utcnow
 from bot.errors import DeliveryBlocked, LeaseLost, PermanentError, RetryAfter
 from bot.metrics import Metrics
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
 YIELD_STEP_SECONDS = 0.02  # how often a yielding worker looks whether ingestion has gone quiet
+ROOT_KINDS: tuple[str, ...] = (OutboxKind.INCIDENT_OPENED,)  # what people wait for: delivered first
 
 
 class Sink(Protocol):
@@ -102,6 +104,7 @@ class OutboxWorker:
         self.clock = clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
+        self._root_wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         # Ingestion first: inside `sevbot serve` the worker shares the process with the webhooks, so while
         # ``yield_to()`` says webhooks are being committed it waits (at most ``max_yield_seconds``), then
@@ -115,10 +118,35 @@ class OutboxWorker:
         """Ask the worker to look at the outbox now; safe to call from any thread."""
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(self._root_wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = stop
+        roots = asyncio.create_task(self._run_roots(stop))
+        try:
+            await self._run_all(stop)
+        finally:
+            roots.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await roots
+
+    async def _run_roots(self, stop: asyncio.Event) -> None:
+        """Root posts of new incidents, as soon as ingestion commits them: beside the main loop, so a
+        root post never waits for a pass busy with drafts, replies or updates (nor for ingestion to go
+        quiet: one short message per new incident is what people wait for)."""
+        while not stop.is_set():
+            self._root_wake.clear()
+            try:
+                delivered = await self.run_once(self.batch_size, kinds=ROOT_KINDS)
+            except Exception:
+                log.exception("outbox worker root-post pass failed")
+                delivered = 0
+            if delivered < self.batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._root_wake.wait(), timeout=self.poll_seconds)
+
+    async def _run_all(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             limit = await self._make_way(stop)
             try:
@@ -165,9 +193,10 @@ class OutboxWorker:
                 await asyncio.wait_for(stop.wait(), timeout=YIELD_STEP_SECONDS)
         return self.busy_batch_size if self.yield_to() else self.batch_size
 
-    async def run_once(self, limit: int | None = None) -> int:
-        """Claim one batch of due messages and deliver them in order; returns how many were taken."""
-        items = await anyio.to_thread.run_sync(self._claim, limit or self.batch_size)
+    async def run_once(self, limit: int | None = None, *, kinds: tuple[str, ...] | None = None) -> int:
+        """Claim one batch of due messages (root posts first; ``kinds``: only those) and deliver them in
+        order; returns how many were taken."""
+        items = await anyio.to_thread.run_sync(self._claim, limit or self.batch_size, kinds)
         # One lane per incident and topic, delivered in order; lanes run side by side, so one slow
         # receiver (or one busy Slack channel) does not hold up every other incident.
         lanes: dict[tuple[object, str], list[OutboxItem]] = {}
@@ -179,7 +208,8 @@ class OutboxWorker:
         async def deliver_lane(lane: list[OutboxItem]) -> None:
             async with lanes_at_once:
                 for index, item in enumerate(lane):
-                    await self._make_way()  # also between messages: a batch must not crowd out webhooks
+                    if item.kind not in ROOT_KINDS:  # root posts go at once; the rest makes way
+                        await self._make_way()  # between messages: a batch must not crowd out webhooks
                     if not await self._deliver(item):  # to be retried: the rest waits behind it
                         for later in lane[index + 1 :]:
                             await anyio.to_thread.run_sync(self._release, later)
@@ -199,10 +229,14 @@ class OutboxWorker:
         if not released:
             self._lease_lost(item, "release")
 
-    def _claim(self, limit: int | None = None) -> list[OutboxItem]:
+    def _claim(self, limit: int | None = None, kinds: tuple[str, ...] | None = None) -> list[OutboxItem]:
         with self.db.write() as conn:
             return OutboxRepository(conn).claim(
-                worker=self.name, now=self.clock(), lease=self.lease, limit=limit or self.batch_size
+                worker=self.name,
+                now=self.clock(),
+                lease=self.lease,
+                limit=limit or self.batch_size,
+                kinds=kinds,
             )
 
     async def _deliver(self, item: OutboxItem) -> bool:
