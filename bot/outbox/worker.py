@@ -224,13 +224,13 @@ class OutboxWorker:
         return len(items)
 
     def _release(self, item: OutboxItem) -> None:
-        with self.db.write() as conn:
+        with self.db.write(synced=False) as conn:  # bookkeeping: a lost row means a redelivery
             released = OutboxRepository(conn).release(item.id, token=item.lease_token)
         if not released:
             self._lease_lost(item, "release")
 
     def _claim(self, limit: int | None = None, kinds: tuple[str, ...] | None = None) -> list[OutboxItem]:
-        with self.db.write() as conn:
+        with self.db.write(synced=False) as conn:  # bookkeeping: a lost row means a redelivery
             return OutboxRepository(conn).claim(
                 worker=self.name,
                 now=self.clock(),
@@ -301,7 +301,7 @@ class OutboxWorker:
     ) -> bool:
         now = self.clock()
         token = item.lease_token
-        with self.db.write() as conn:
+        with self.db.write(synced=False) as conn:  # bookkeeping: a lost row means a redelivery
             outbox = OutboxRepository(conn)
             if outcome is Delivery.DONE:
                 recorded = outbox.complete(item.id, token=token, now=now, result=detail)

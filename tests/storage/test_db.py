@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -59,3 +60,23 @@ def test_a_writer_marked_first_goes_ahead_of_writers_already_waiting() -> None:
     assert order[0] == "webhooks"
     assert sorted(order[1:]) == ["another worker", "worker"]
     assert lock.waiting == 0
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_an_unsynced_write_is_normal_for_itself_only(tmp_path: Path, fail: bool) -> None:
+    db = create_database(f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        with (
+            pytest.raises(RuntimeError) if fail else contextlib.nullcontext(),
+            db.write(synced=False) as conn,
+        ):
+            assert conn.execute(text("PRAGMA synchronous")).scalar_one() == LEVELS["normal"]
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+            if fail:
+                raise RuntimeError("rolled back")
+        with db.write() as conn:  # the pool's one connection again, back to FULL
+            assert conn.execute(text("PRAGMA synchronous")).scalar_one() == LEVELS["full"]
+            tables = conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 't'")).scalar_one()
+        assert tables == (0 if fail else 1)  # committed (or rolled back) as any write
+    finally:
+        db.dispose()
