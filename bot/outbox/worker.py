@@ -206,14 +206,20 @@ class OutboxWorker:
         lanes_at_once = asyncio.Semaphore(self.concurrency)
 
         async def deliver_lane(lane: list[OutboxItem]) -> None:
+            # A root post (the first row of its lane) goes at once, without waiting for a place among the
+            # lanes or for ingestion to go quiet; the rest of its lane then queues like any other.
+            if lane[0].kind in ROOT_KINDS and not await self._deliver(lane[0]):
+                return await release(lane[1:])
+            rest = lane[1:] if lane[0].kind in ROOT_KINDS else lane
             async with lanes_at_once:
-                for index, item in enumerate(lane):
-                    if item.kind not in ROOT_KINDS:  # root posts go at once; the rest makes way
-                        await self._make_way()  # between messages: a batch must not crowd out webhooks
+                for index, item in enumerate(rest):
+                    await self._make_way()  # between messages: a batch must not crowd out webhooks
                     if not await self._deliver(item):  # to be retried: the rest waits behind it
-                        for later in lane[index + 1 :]:
-                            await anyio.to_thread.run_sync(self._release, later)
-                        return
+                        return await release(rest[index + 1 :])
+
+        async def release(later: list[OutboxItem]) -> None:
+            for item in later:
+                await anyio.to_thread.run_sync(self._release, item)
 
         outcomes = await asyncio.gather(
             *(deliver_lane(lane) for lane in lanes.values()), return_exceptions=True
