@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 300.0
 YIELD_STEP_SECONDS = 0.02  # how often a yielding worker looks whether ingestion has gone quiet
 ROOT_KINDS: tuple[str, ...] = (OutboxKind.INCIDENT_OPENED,)  # what people wait for: delivered first
+ROOT_TASKS = 32  # root posts under way at once
 
 
 class Sink(Protocol):
@@ -134,17 +135,40 @@ class OutboxWorker:
     async def _run_roots(self, stop: asyncio.Event) -> None:
         """Root posts of new incidents, as soon as ingestion commits them: beside the main loop, so a
         root post never waits for a pass busy with drafts, replies or updates (nor for ingestion to go
-        quiet: one short message per new incident is what people wait for)."""
-        while not stop.is_set():
-            self._root_wake.clear()
-            try:
-                delivered = await self.run_once(self.batch_size, kinds=ROOT_KINDS)
-            except Exception:
-                log.exception("outbox worker root-post pass failed")
-                delivered = 0
-            if delivered < self.batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._root_wake.wait(), timeout=self.poll_seconds)
+        quiet: one short message per new incident is what people wait for). Each root post is delivered
+        by a task of its own, so one that waits (a busy channel's pacing, a retry) holds up no other; at
+        most ``ROOT_TASKS`` at once."""
+        running: set[asyncio.Task[bool]] = set()
+        try:
+            while not stop.is_set():
+                self._root_wake.clear()
+                room = ROOT_TASKS - len(running)
+                items: list[OutboxItem] = []
+                if room > 0:
+                    try:
+                        items = await anyio.to_thread.run_sync(
+                            self._claim, min(room, self.batch_size), ROOT_KINDS
+                        )
+                    except Exception:
+                        log.exception("outbox worker could not claim root posts")
+                for item in items:
+                    task = asyncio.create_task(self._deliver_root(item))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    task.add_done_callback(lambda _: self._root_wake.set())  # room again
+                if not items or room <= len(items):
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._root_wake.wait(), timeout=self.poll_seconds)
+        finally:
+            if running:  # let the posts under way finish (their rows are claimed)
+                await asyncio.gather(*running, return_exceptions=True)
+
+    async def _deliver_root(self, item: OutboxItem) -> bool:
+        try:
+            return await self._deliver(item)
+        except Exception:  # its lease runs out and the row is claimed again
+            log.exception("outbox root post failed", extra={"outbox_id": item.id})
+            return False
 
     async def _run_all(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
