@@ -191,12 +191,16 @@ def test_a_new_incidents_root_post_does_not_wait_for_a_pass_busy_with_another_in
             super().__init__()
             self.hanging = asyncio.Event()
             self.release = asyncio.Event()
+            self.root_posted = asyncio.Event()
 
         async def deliver(self, message: OutboxItem, incident: Incident | None) -> dict[str, Any]:
             if message.kind == "incident.updated":
                 self.hanging.set()
                 await self.release.wait()
-            return await super().deliver(message, incident)
+            result = await super().deliver(message, incident)
+            if message.kind == "incident.opened":
+                self.root_posted.set()
+            return result
 
     async def scenario() -> list[str]:
         sink = HangingReplies()
@@ -206,12 +210,7 @@ def test_a_new_incidents_root_post_does_not_wait_for_a_pass_busy_with_another_in
         await asyncio.wait_for(sink.hanging.wait(), timeout=30)
         await asyncio.to_thread(fire, services, am_alert("New", instance="c"))
         outbox_worker.wake()
-
-        async def root_posted() -> None:
-            while not any(kind == "incident.opened" for _, kind in sink.delivered):
-                await asyncio.sleep(0.02)
-
-        await asyncio.wait_for(root_posted(), timeout=30)
+        await asyncio.wait_for(sink.root_posted.wait(), timeout=30)
         seen = [kind for _, kind in sink.delivered]  # while the reply still hangs
         sink.release.set()
         stop.set()
