@@ -36,31 +36,38 @@ class WriteLock:
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._held = False
+        self._lock = threading.Lock()  # what writers hold
+        self._gate = threading.Condition(threading.Lock())  # where the others wait while one is first
         self._first_waiting = 0
         self.waiting = 0  # writers waiting for the lock now
 
     @contextmanager
     def hold(self, *, first: bool = False) -> Iterator[None]:
-        with self._cond:
+        with self._gate:
             self.waiting += 1
+            self._first_waiting += first
+        try:
             if first:
-                self._first_waiting += 1
-            try:
-                while self._held or (not first and self._first_waiting):
-                    self._cond.wait()
-            finally:
+                self._lock.acquire()
+            else:
+                while True:
+                    with self._gate:
+                        while self._first_waiting:
+                            self._gate.wait()
+                    self._lock.acquire()
+                    if not self._first_waiting:
+                        break
+                    self._lock.release()  # a first writer came meanwhile: it goes ahead
+        finally:
+            with self._gate:
                 self.waiting -= 1
-                if first:
-                    self._first_waiting -= 1
-            self._held = True
+                self._first_waiting -= first
+                if not self._first_waiting:
+                    self._gate.notify_all()
         try:
             yield
         finally:
-            with self._cond:
-                self._held = False
-                self._cond.notify_all()
+            self._lock.release()
 
 
 @dataclass(frozen=True, slots=True)

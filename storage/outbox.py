@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.orm import aliased
 
-from analytics.records import OutboxKind, OutboxStatus
+from analytics.records import OutboxStatus
 from storage.models import OutboxMessage
 
 CLAIM_LOCK_ID = 0x5E5B07_0C1A1  # the advisory lock that serializes outbox claims on PostgreSQL
@@ -89,11 +89,11 @@ class OutboxRepository:
         limit: int,
         kinds: Sequence[str] | None = None,
     ) -> list[OutboxItem]:
-        """Take up to ``limit`` due rows for ``lease``; call inside a write transaction.
+        """Take up to ``limit`` due rows, oldest first, for ``lease``; call inside a write transaction.
 
-        New incidents' root posts (``incident.opened``) come first, then the rest oldest first, so a root
-        post never queues behind drafts, replies or updates of other incidents (a root post is the first
-        row of its incident and topic, so this keeps the order within each). ``kinds``: only rows of these.
+        ``kinds``: only rows of these (the worker's root-post lane claims new incidents' root posts alone,
+        so they never queue behind drafts, replies or updates of other incidents; a root post is the first
+        row of its incident and topic, so the order within each is kept).
 
         Order is kept per incident and topic: a row waits while an earlier row of the same incident and
         topic is still pending but not claimable now (backing off after a failure, or claimed by a worker),
@@ -132,7 +132,7 @@ class OutboxRepository:
                 or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
                 ~blocked,
             )
-            .order_by(case((OutboxMessage.kind == OutboxKind.INCIDENT_OPENED, 0), else_=1), OutboxMessage.id)
+            .order_by(OutboxMessage.id)
             .limit(limit)
         )
         if kinds is not None:

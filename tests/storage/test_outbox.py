@@ -292,7 +292,7 @@ def test_rows_are_counted_by_status(db: Database, clock: Clock) -> None:
         assert outbox.backlog() == 2
 
 
-def test_root_posts_of_new_incidents_are_claimed_before_older_replies_and_drafts(
+def test_a_claim_of_root_posts_takes_them_before_older_replies_and_keeps_each_incidents_order(
     db: Database, clock: Clock
 ) -> None:
     busy, new = add_incident(db, group_key="busy"), add_incident(db, group_key="new")
@@ -305,16 +305,12 @@ def test_root_posts_of_new_incidents_are_claimed_before_older_replies_and_drafts
             ],
             clock.now,
         )
-        root = (
-            int(
-                conn.execute(
-                    select(func.max(OutboxMessage.id)).where(OutboxMessage.incident_id == new)
-                ).scalar_one()
-            )
-            - 1
+        root = replies[-1] + 1
+        roots = OutboxRepository(conn).claim(
+            worker="w1", now=clock.now, lease=LEASE, limit=1, kinds=[OutboxKind.INCIDENT_OPENED]
         )
 
-    assert claim(db, clock, limit=1) == [root]
+    assert [item.id for item in roots] == [root]
     assert claim(db, clock, worker="w2") == replies  # the new incident's draft waits behind its claimed root
 
 
