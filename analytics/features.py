@@ -17,7 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from analytics.promql import duration_minutes, expression_features, expression_of, for_bucket
+from analytics.promql import (
+    duration_minutes,
+    expression_features,
+    expression_of,
+    expression_of_parts,
+    for_bucket,
+)
 from analytics.records import AlertRecord
 from analytics.scoring import SEVERITY_LABELS
 from analytics.text import FIXED_WORDS, name_grams, stem, words
@@ -146,7 +152,74 @@ def _label_features(labels: Mapping[str, str], out: FeatureDict) -> None:
 
 
 def alert_features(alert: AlertRecord, *, options: FeatureOptions = DEFAULT_OPTIONS) -> FeatureDict:
-    """The sparse content features of one alert (see the module docstring for the families)."""
+    """The sparse content features of one alert (see the module docstring for the families).
+
+    Alerts of one rule share their name, their PromQL and their ``for``: what follows from those alone
+    (the name's words and 4-grams, the query's features, the ``for`` bucket) is computed once per rule
+    (:func:`rule_features`, a bounded cache keyed by exactly those inputs); only the rendered annotations
+    and the labels are read per alert. The result, order included, is that of
+    :func:`alert_features_uncached`.
+    """
+    rule = rule_features(alert.alertname, alert.expression, alert.generator_url, _for_value(alert), options)
+    annotations = alert.annotations
+    summary = annotations.get("summary") or annotations.get("title") or annotations.get("message") or ""
+    description = annotations.get("description") or ""
+    out: FeatureDict = dict.fromkeys(
+        _wording_of_words(
+            rule.lower_name,
+            rule.name_words,
+            words(summary) if summary else (),
+            words(description) if description else (),
+            options.stems,
+        ),
+        1.0,
+    )
+    out.update(rule.grams)
+    _label_features(alert.labels, out)
+    out.update(rule.tail)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFeatures:
+    """The part of an alert's features that its rule decides (name, PromQL, ``for``)."""
+
+    lower_name: str
+    name_words: tuple[str, ...]  # the name's words, before stems (the wording adds those)
+    grams: tuple[tuple[str, float], ...]  # the name's 4-gram features, in order
+    tail: tuple[tuple[str, float], ...]  # the query's features, then the ``for`` bucket, in order
+
+
+RULE_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=RULE_CACHE_SIZE)
+def rule_features(
+    name: str,
+    expression: str | None,
+    generator_url: str | None,
+    for_value: str | None,
+    options: FeatureOptions = DEFAULT_OPTIONS,
+) -> RuleFeatures:
+    """The rule-level features of alerts named ``name`` with this query and ``for`` (bounded cache)."""
+    grams = tuple((f"gram:{g}", options.name_grams) for g in name_grams(name)) if options.name_grams else ()
+    tail: dict[str, float] = {}
+    expr = expression_of_parts(expression, generator_url)
+    if expr:
+        tail.update(expression_features(expr))
+    minutes = duration_minutes(for_value) if for_value is not None else None
+    if minutes is not None:
+        tail[f"for:{for_bucket(minutes)}"] = 1.0
+    return RuleFeatures(name.lower(), words(name), grams, tuple(tail.items()))
+
+
+def _for_value(alert: AlertRecord) -> str | None:
+    value = alert.values.get("for")
+    return value if isinstance(value, str) else None
+
+
+def alert_features_uncached(alert: AlertRecord, *, options: FeatureOptions = DEFAULT_OPTIONS) -> FeatureDict:
+    """:func:`alert_features` computed whole for one alert, with no rule-level cache (the reference)."""
     annotations = alert.annotations
     summary = annotations.get("summary") or annotations.get("title") or annotations.get("message") or ""
     name = alert.alertname

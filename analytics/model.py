@@ -22,9 +22,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -75,6 +77,40 @@ class SeverityModel:
         return ModelScorer(self)
 
 
+# The content part of a word-less alert's score: its anchor, the shown reasons, then "N other signals"
+# and the base (what follows the context's terms).
+_ContentPart = tuple[float, tuple[Reason, ...], tuple[Reason, ...]]
+CONTENT_CACHE_SIZE = 8192
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LRU(Generic[K, V]):
+    """A bounded least-recently-used map, safe across threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class ModelScorer:
     """The :class:`~analytics.scoring.Scorer` ingestion calls: level, probabilities, and exact reasons.
 
@@ -83,9 +119,12 @@ class ModelScorer:
     add up to the score (an urgency, or the chosen level's logit).
     """
 
-    def __init__(self, model: SeverityModel, *, top_reasons: int = TOP_REASONS) -> None:
+    def __init__(
+        self, model: SeverityModel, *, top_reasons: int = TOP_REASONS, cache_size: int = CONTENT_CACHE_SIZE
+    ) -> None:
         self.model = model
         self.top_reasons = top_reasons
+        self._content: LRU[tuple[str, tuple[tuple[str, float], ...]], _ContentPart] = LRU(cache_size)
 
     @property
     def version(self) -> str:
@@ -106,13 +145,40 @@ class ModelScorer:
     def _score_urgency(self, alert: AlertRecord, context: ScoringContext) -> Score:
         """The request path of an urgency model for an alert without a known word: the same terms as
         :meth:`SeverityModel.explain`, in one pass over the alert's features, and only the reasons shown
-        put into words (every feature is summed into its signal; the rest into "N other signals")."""
+        put into words (every feature is summed into its signal; the rest into "N other signals").
+
+        The content part (the anchor and its reasons in words) depends on the features and the alert's
+        name only, and instances of one rule share both: it is computed once per (name, features) and
+        kept in a bounded LRU; the context is added per alert."""
         content = self.model.content
-        lean = content.lean
+        features = content.features(alert)
+        key = (alert.alertname, tuple(features.items()))
+        part = self._content.get(key)
+        if part is None:
+            part = self._content_part(alert, features)
+            self._content.put(key, part)
+        anchor, shown, rest = part
+        settled = settle(
+            alert=alert, context=context, anchor=anchor, edges=content.edges, sharpness=content.sharpness
+        )
+        word = source_severity(alert.labels)
+        reasons = [Reason(c.text, c.weight) for c in unknown_word(word)]
+        reasons += shown
+        reasons += [Reason(t.text, t.weight) for t in settled.terms]
+        reasons += rest
+        return Score(
+            level=settled.level,
+            probabilities=settled.probabilities,
+            reasons=tuple(reasons),
+            model_version=self.model.version,
+        )
+
+    def _content_part(self, alert: AlertRecord, features: FeatureDict) -> _ContentPart:
+        lean = self.model.content.lean
         column, signals = lean.column, lean.signals
         totals: dict[str, float] = {}
         members: dict[str, list[str]] = {}
-        for name, value in content.features(alert).items():
+        for name, value in features.items():
             weight = column.get(name)
             if weight is None:
                 continue
@@ -124,26 +190,16 @@ class ModelScorer:
                 totals[key] = weight * value
                 members[key] = [name]
         anchor = math.fsum([lean.base, *totals.values()])
-        settled = settle(
-            alert=alert, context=context, anchor=anchor, edges=content.edges, sharpness=content.sharpness
-        )
         ranked = sorted(totals.items(), key=lambda kv: -abs(kv[1]))  # stable: ties keep feature order
         shown = [(k, w) for k, w in ranked[: self.top_reasons] if w != 0.0]
-        word = source_severity(alert.labels)
-        reasons = [Reason(c.text, c.weight) for c in unknown_word(word)]
-        reasons += [Reason(describe_signal(k, members[k], alert), w) for k, w in shown]
-        reasons += [Reason(t.text, t.weight) for t in settled.terms]
+        words = tuple(Reason(describe_signal(k, members[k], alert), w) for k, w in shown)
+        rest: list[Reason] = []
         if len(totals) > len(shown):
-            rest = math.fsum([w for _, w in ranked[len(shown) :]])
-            reasons.append(Reason(f"{len(totals) - len(shown)} other signals", rest))
+            others = math.fsum([w for _, w in ranked[len(shown) :]])
+            rest.append(Reason(f"{len(totals) - len(shown)} other signals", others))
         if lean.base != 0.0:
-            reasons.append(Reason("base urgency of an alert without a severity word", lean.base))
-        return Score(
-            level=settled.level,
-            probabilities=settled.probabilities,
-            reasons=tuple(reasons),
-            model_version=self.model.version,
-        )
+            rest.append(Reason("base urgency of an alert without a severity word", lean.base))
+        return anchor, words, tuple(rest)
 
     def score_batch(
         self, items: Sequence[tuple[AlertRecord, ScoringContext]]

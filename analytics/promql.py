@@ -208,9 +208,13 @@ def blank_strings(code: str) -> str:
 
 def expression_of(alert: AlertRecord) -> str | None:
     """The alert's PromQL expression, or the one in a Prometheus generator URL (``g0.expr=``)."""
-    if alert.expression:
-        return alert.expression
-    url = alert.generator_url
+    return expression_of_parts(alert.expression, alert.generator_url)
+
+
+def expression_of_parts(expression: str | None, url: str | None) -> str | None:
+    """:func:`expression_of` from the two fields it reads."""
+    if expression:
+        return expression
     if url and "expr=" in url:
         try:
             query = parse_qs(urlsplit(url).query)

@@ -70,6 +70,7 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # A word is a run of letters and digits with at least one letter: the runs are found in one pass and the
 # all-digit ones dropped (the same words the old pattern found, without its backtracking).
 _RUN = re.compile(r"[a-z0-9]+")
+_LETTER = re.compile(r"[A-Za-z]")
 
 
 _TOKEN_WORDS: dict[str, tuple[str, ...]] = {}
@@ -101,6 +102,8 @@ def _token_words(token: str) -> tuple[str, ...]:
     token = token[:MAX_TOKEN]
     found = _TOKEN_WORDS.get(token)
     if found is None:
+        if token.isascii() and _LETTER.search(token) is None:  # numbers, addresses, values: no words
+            return ()  # (not memoised: rendered values rarely repeat and would only churn the cache)
         if token.islower() or (token.isalpha() and token.isupper()):
             pieces = _runs(token.lower())
         else:

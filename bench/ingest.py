@@ -27,10 +27,21 @@ server (``sevbot_bench_<pid>``) and drops afterwards; ``--both-databases`` runs 
 default: every commit synced to disk) and ``NORMAL`` (faster; may lose the last commits on power loss),
 and prints what FULL costs.
 
+``--baseline`` starts, beside sevbot, ``bench/baseline_server.py``: a bare FastAPI + pydantic + SQLAlchemy
+Core insert into SQLite (WAL, FULL, no scoring, grouping or outbox). Both get the same payloads (the same
+traffic seed) from the same client, in alternating rounds (``--rounds``, default 2, each server's turn
+rotating so that a change of the machine's load is shared out); the medians of the rounds are printed with
+the ratio of the rates and, in ``--json``: ``alerts_per_s``, ``baseline_alerts_per_s``, ``ratio``,
+``rate_200_p50_ms``, ``rate_200_p99_ms``, ``baseline_rate_200_p50_ms``, ``baseline_rate_200_p99_ms``.
+``--old-code DIR`` adds a third server in the same rotation, sevbot from another checkout (``PYTHONPATH``),
+so that before and after are measured in one sitting (``old_alerts_per_s``, ``old_ratio`` …).
+
     .venv/bin/python bench/ingest.py                    # SQLite: throughput, then 200 alerts/s (~30 s)
     .venv/bin/python bench/ingest.py --both-databases   # the same on SQLite and on PostgreSQL
     .venv/bin/python bench/ingest.py --compare-synchronous   # SQLite with synchronous=FULL, then NORMAL
     .venv/bin/python bench/ingest.py --json             # one JSON object (first database)
+    .venv/bin/python bench/ingest.py --baseline --json  # sevbot and the bare baseline, alternating
+    git worktree add /tmp/old main && .venv/bin/python bench/ingest.py --baseline --old-code /tmp/old
     .venv/bin/python bench/ingest.py --url http://127.0.0.1:8080 --token "$SEVBOT_WEBHOOK_TOKEN"
 """
 
@@ -38,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -62,7 +74,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from tests.support.processes import start_sevbot
+from tests.support.processes import LOOPBACK, free_port, start_process, start_sevbot
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 ALERTS_PER_PAYLOAD = 10
@@ -429,6 +441,34 @@ def _percentile(sorted_values: list[float], pct: float) -> float:
     return statistics.quantiles(sorted_values, n=100, method="inclusive")[int(pct) - 1]
 
 
+class Target:
+    """One server under test with its own client session and traffic (same seed: the same payloads)."""
+
+    def __init__(self, server: Server, session: aiohttp.ClientSession) -> None:
+        self.server = server
+        self.session = session
+        self.poster = Poster(session, server.url, server.token, Traffic.build(), server.pid)
+
+    async def warm_up(self) -> None:
+        warmup = Tally()
+        await asyncio.gather(*(self.poster.post_one(warmup) for _ in range(WARMUP_REQUESTS)))
+        if warmup.errors:
+            raise SystemExit(f"bench: {self.server.label} refused the warm-up requests: {warmup.errors}")
+        await outbox_drained(self.session, self.server.url)
+
+    async def run(self, mode: str, *, seconds: float, concurrency: int, rate: float) -> RunResult:
+        if mode == "throughput":
+            result = await run_throughput(self.poster, seconds=seconds, concurrency=concurrency)
+        else:
+            result = await run_fixed_rate(self.poster, seconds=seconds, rate=rate)
+        return replace(result, outbox_drain_s=await outbox_drained(self.session, self.server.url))
+
+
+def _session() -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30))
+
+
 async def bench(
     url: str,
     token: str | None,
@@ -439,22 +479,29 @@ async def bench(
     rate: float,
     server_pid: int | None = None,
 ) -> list[RunResult]:
-    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        poster = Poster(session, url, token, Traffic.build(), server_pid)
-        warmup = Tally()
-        await asyncio.gather(*(poster.post_one(warmup) for _ in range(WARMUP_REQUESTS)))
-        if warmup.errors:
-            raise SystemExit(f"bench: the server refused the warm-up requests: {warmup.errors}")
-        await outbox_drained(session, url)
-        results = []
-        if "throughput" in modes:
-            result = await run_throughput(poster, seconds=seconds, concurrency=concurrency)
-            results.append(replace(result, outbox_drain_s=await outbox_drained(session, url)))
-        if "rate" in modes:
-            result = await run_fixed_rate(poster, seconds=seconds, rate=rate)
-            results.append(replace(result, outbox_drain_s=await outbox_drained(session, url)))
+    async with _session() as session:
+        target = Target(Server(url, token, "", server_pid), session)
+        await target.warm_up()
+        return [await target.run(mode, seconds=seconds, concurrency=concurrency, rate=rate) for mode in modes]
+
+
+async def bench_alternating(
+    servers: list[Server], *, modes: list[str], rounds: int, seconds: float, concurrency: int, rate: float
+) -> list[list[RunResult]]:
+    """Each mode in ``rounds`` rounds, the servers taking turns (ABC, then BCA …) so that a change of the
+    machine's load in the middle of the run is shared out; the results of each server, in order."""
+    async with contextlib.AsyncExitStack() as stack:
+        targets = [Target(server, await stack.enter_async_context(_session())) for server in servers]
+        for target in targets:
+            await target.warm_up()
+        results: list[list[RunResult]] = [[] for _ in targets]
+        for mode in modes:
+            for n in range(rounds):
+                for k in range(len(targets)):
+                    i = (n + k) % len(targets)
+                    results[i].append(
+                        await targets[i].run(mode, seconds=seconds, concurrency=concurrency, rate=rate)
+                    )
         return results
 
 
@@ -511,7 +558,12 @@ class Server:
 
 @contextmanager
 def own_server(
-    database_url: str | None, *, workers: int = 1, outbox: bool = True, synchronous: str = "full"
+    database_url: str | None,
+    *,
+    workers: int = 1,
+    outbox: bool = True,
+    synchronous: str = "full",
+    code: Path | None = None,
 ) -> Iterator[Server]:
     """``sevbot serve`` on a free port with a fresh database (SQLite, or one made on ``database_url``)."""
     token = secrets.token_urlsafe(24)
@@ -521,19 +573,123 @@ def own_server(
         "worker_in_process": str(outbox).lower(),
         "sqlite_synchronous": synchronous,
     }
+    # Another checkout's code (``--old-code``): its packages come first on the server's path.
+    env = {"PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")])} if code else {}
+    tag = f" · code {code}" if code else ""
     with tempfile.TemporaryDirectory(prefix="sevbot-bench-", dir=os.environ.get("SEVBOT_BENCH_DIR")) as tmp:
         data_dir = Path(tmp)
         if database_url is None:
-            with start_sevbot(data_dir=data_dir, token=token, settings=settings) as server:
-                yield Server(
-                    server.url, token, f"sqlite (synchronous={synchronous.upper()})", server.process.pid
-                )
+            with start_sevbot(data_dir=data_dir, token=token, settings=settings, env=env) as server:
+                label = f"sqlite (synchronous={synchronous.upper()}){tag}"
+                yield Server(server.url, token, label, server.process.pid)
             return
         with (
             fresh_postgres(database_url) as url,
-            start_sevbot(data_dir=data_dir, token=token, database_url=url, settings=settings) as server,
+            start_sevbot(
+                data_dir=data_dir, token=token, database_url=url, settings=settings, env=env
+            ) as server,
         ):
-            yield Server(server.url, token, "postgresql", server.process.pid)
+            yield Server(server.url, token, f"postgresql{tag}", server.process.pid)
+
+
+@contextmanager
+def baseline_server() -> Iterator[Server]:
+    """``bench/baseline_server.py`` (bare FastAPI + pydantic + SQLAlchemy Core into SQLite) on a free port."""
+    bench_dir = os.environ.get("SEVBOT_BENCH_DIR")
+    with tempfile.TemporaryDirectory(prefix="sevbot-baseline-", dir=bench_dir) as tmp:
+        port = free_port()
+        script = Path(__file__).resolve().with_name("baseline_server.py")
+        argv = [sys.executable, str(script), "--port", str(port), "--database", f"{tmp}/baseline.db"]
+        with start_process(
+            name="baseline",
+            argv=argv,
+            url=f"http://{LOOPBACK}:{port}",
+            ready_path="/readyz",
+            log_path=Path(tmp) / "baseline.log",
+        ) as running:
+            label = "baseline (FastAPI + SQLAlchemy Core, SQLite FULL)"
+            yield Server(running.url, None, label, running.process.pid)
+
+
+def _median_result(results: list[RunResult]) -> RunResult:
+    """One figure per mode from several rounds: the median of each round's rate and percentiles."""
+    first = results[0]
+    return replace(
+        first,
+        seconds=round(sum(r.seconds for r in results), 2),
+        requests=sum(r.requests for r in results),
+        alerts_per_s=round(statistics.median(r.alerts_per_s for r in results), 1),
+        p50_ms=round(statistics.median(r.p50_ms for r in results), 2),
+        p99_ms=round(statistics.median(r.p99_ms for r in results), 2),
+        max_ms=max(r.max_ms for r in results),
+        errors={k: sum(r.errors.get(k, 0) for r in results) for r in results for k in r.errors},
+        mix={k: sum(r.mix.get(k, 0) for r in results) for k in first.mix},
+        server_cpu_ms_per_webhook=_median_or_none([r.server_cpu_ms_per_webhook for r in results]),
+        server_cpu_share=_median_or_none([r.server_cpu_share for r in results]),
+    )
+
+
+def _median_or_none(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 2) if len(known) == len(values) and known else None
+
+
+def run_baseline(args: argparse.Namespace, modes: list[str]) -> int:
+    """sevbot (embedded default, or ``--database-url``), the bare baseline, and with ``--old-code`` sevbot
+    from that checkout too, rounds alternating."""
+    options = {"workers": args.workers, "outbox": not args.no_outbox, "synchronous": args.sqlite_synchronous}
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(own_server(args.database_url, **options))]
+        servers.append(stack.enter_context(baseline_server()))
+        if args.old_code:
+            old = Path(args.old_code).resolve()
+            servers.append(stack.enter_context(own_server(args.database_url, code=old, **options)))
+        load = os.getloadavg()[0]
+        runs = asyncio.run(
+            bench_alternating(
+                servers,
+                modes=modes,
+                rounds=args.rounds,
+                seconds=args.seconds,
+                concurrency=args.concurrency,
+                rate=args.rate,
+            )
+        )
+    names = [{"throughput": "throughput", "rate": "fixed_rate"}[m] for m in modes]
+    reports = [
+        Report(server.label, load, [_median_result([r for r in rs if r.mode == m]) for m in names])
+        for server, rs in zip(servers, runs, strict=True)
+    ]
+    docs = [_json([report]) for report in reports]
+    doc = docs[0]
+    doc["rounds"] = args.rounds
+    for prefix, other in zip(["baseline", "old"], docs[1:], strict=False):
+        doc[prefix] = other
+        for key, value in other.items():
+            if key.endswith("_ms") or key == "alerts_per_s":
+                doc[f"{prefix}_{key}"] = value
+    if "alerts_per_s" in doc and doc["baseline_alerts_per_s"]:
+        doc["ratio"] = round(doc["alerts_per_s"] / doc["baseline_alerts_per_s"], 3)
+        if "old_alerts_per_s" in doc:
+            doc["old_ratio"] = round(doc["old_alerts_per_s"] / doc["baseline_alerts_per_s"], 3)
+    doc["rounds_detail"] = [[asdict(r) for r in rs] for rs in runs]
+    if args.json:
+        print(json.dumps(doc))
+    else:
+        print(f"median of {args.rounds} alternating rounds per mode")
+        for report in reports:
+            _print(report)
+        if "ratio" in doc:
+            before = f" (old code: {doc['old_ratio']:.3f})" if "old_ratio" in doc else ""
+            print(f"ratio sevbot ÷ baseline: {doc['ratio']:.3f}{before}")
+        key = f"rate_{args.rate:g}_p99_ms"
+        if key in doc:
+            before = f", old code {doc['old_' + key]:.1f} ms" if "old_" + key in doc else ""
+            print(
+                f"fixed rate {args.rate:g} alerts/s p99: sevbot {doc[key]:.1f} ms, baseline "
+                f"{doc['baseline_' + key]:.1f} ms ({doc[key] / doc['baseline_' + key]:.1f}×){before}"
+            )
+    return 1 if any(r.errors for rs in runs for r in rs) else 0
 
 
 # --- the command line -------------------------------------------------------------------------------
@@ -570,9 +726,23 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="own server without the in-process outbox worker (ingestion alone; messages stay queued)",
     )
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="beside sevbot, the bare FastAPI + SQLAlchemy Core baseline (bench/baseline_server.py), "
+        "rounds alternating; prints both and the ratio",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds per mode with --baseline (default 2)")
+    parser.add_argument(
+        "--old-code",
+        metavar="DIR",
+        help="with --baseline: also sevbot from this checkout (e.g. a `git worktree add` of main), in turn",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     modes = ["throughput", "rate"] if args.mode == "both" else [args.mode]
+    if args.baseline:
+        return run_baseline(args, modes)
 
     if args.url:
         targets: list[tuple[str | None, str]] = []

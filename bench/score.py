@@ -19,15 +19,18 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# SEVBOT_BENCH_CODE: run another checkout's code (``--old-code`` runs this script that way for the old side).
+sys.path.insert(0, os.environ.get("SEVBOT_BENCH_CODE") or str(Path(__file__).resolve().parents[1]))
 
 from analytics.artifact import bundled_model
 from analytics.bundled import CATALOGUE, _fit, catalogue_rules
@@ -103,15 +106,47 @@ def _pipeline(model: SeverityModel) -> tuple[Any, str]:
     return _fit(rules, options=model.content.options, c=float(p.get("c", 1.0)), seed=0), "catalogue"
 
 
+def batch_rates(scorer: Any, examples: list[TrainingExample], *, rounds: int) -> list[float]:
+    """``score_batch`` of 1,000 fresh word-less instances (after a warm-up batch), alerts/s per round."""
+    scorer.score_batch([(e.alert, e.context) for e in instances(examples, 500, seed=4, word=False)])
+    out = []
+    for n in range(rounds):
+        batch = instances(examples, 1000, seed=6 + n, word=False)
+        gc.collect()
+        start = time.perf_counter()
+        scorer.score_batch([(e.alert, e.context) for e in batch])
+        out.append(len(batch) / (time.perf_counter() - start))
+    return out
+
+
+def old_batch_rate(code: Path) -> float:
+    """The batch rate of the checkout at ``code``: this script run with its packages (``--batch-only``)."""
+    env = {**os.environ, "SEVBOT_BENCH_CODE": str(code.resolve())}
+    done = subprocess.run(
+        [sys.executable, __file__, "--batch-only"], env=env, capture_output=True, text=True, check=True
+    )
+    return float(json.loads(done.stdout)["batch_alerts_per_s"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--alerts", type=int, default=5000)
+    parser.add_argument(
+        "--old-code",
+        metavar="DIR",
+        help="also measure the batch path of another checkout (e.g. a `git worktree add` of main), in turn",
+    )
+    parser.add_argument("--batch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     model = bundled_model()
     scorer = model.scorer()
     options = model.content.options
+    if args.batch_only:
+        rate = batch_rates(scorer, catalogue_examples(seed=3), rounds=1)[0]
+        print(json.dumps({"batch_alerts_per_s": rate}))
+        return
     # The plain Pipeline of the same model: the bundled file keeps only numbers, so it is refitted with the
     # recorded choices from ../shared/data when it is there (the same model up to rounding), else from
     # sevbot's own catalogue (the same vectoriser and regression, a smaller vocabulary).
@@ -139,10 +174,13 @@ def main() -> None:
         del items
     content, plain, worded = timings["content"], timings["plain"], timings["worded"]
 
-    batch = instances(examples, 1000, seed=6, word=False)
-    start = time.perf_counter()
-    scorer.score_batch([(e.alert, e.context) for e in batch])
-    batch_rate = len(batch) / (time.perf_counter() - start)
+    # The batch path, and with --old-code the old checkout's, taking turns three times (medians).
+    rates, old_rates = [], []
+    for _ in range(3):
+        rates += batch_rates(scorer, examples, rounds=1)
+        if args.old_code:
+            old_rates.append(old_batch_rate(Path(args.old_code)))
+    batch_rate = statistics.median(rates)
 
     result = {
         "model_version": model.version,
@@ -157,6 +195,9 @@ def main() -> None:
         "pipeline_ratio": round(statistics.median(plain) / statistics.median(content), 2),
         "pipeline_ratio_p99": round(percentile(plain, 0.99) / percentile(content, 0.99), 2),
     }
+    if old_rates:
+        result["old_batch_alerts_per_s"] = round(statistics.median(old_rates))
+        result["batch_speedup"] = round(batch_rate / statistics.median(old_rates), 2)
     if args.json:
         print(json.dumps(result))
         return
@@ -166,6 +207,11 @@ def main() -> None:
     print("serving path, with a severity word (the word and the context decide):")
     print(f"  p50 {result['word_p50_ms']:.4f} ms   p99 {result['word_p99_ms']:.4f} ms")
     print(f"  score_batch of 1,000 (no word): {result['batch_alerts_per_s']:,} alerts/s")
+    if old_rates:
+        print(
+            f"  old code ({args.old_code}): {result['old_batch_alerts_per_s']:,} alerts/s"
+            f" · {result['batch_speedup']:.2f}× now"
+        )
     print("plain scikit-learn Pipeline.decision_function per alert (features included, no reasons):")
     print(f"  p50 {result['pipeline_p50_ms']:.4f} ms   p99 {result['pipeline_p99_ms']:.4f} ms")
     print(

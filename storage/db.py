@@ -27,6 +27,49 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 Synchronous = Literal["full", "normal", "extra"]
 
 
+class WriteLock:
+    """The lock SQLite writers of this process queue on, ingestion first.
+
+    A writer marked ``first`` (the webhook path's group commit) goes ahead of every other waiting writer
+    (the outbox worker's claims and results, the CLI's), so a webhook waits for at most the one
+    transaction already running, never for a queue of the worker's small commits, each with its sync.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # what writers hold
+        self._gate = threading.Condition(threading.Lock())  # where the others wait while one is first
+        self._first_waiting = 0
+        self.waiting = 0  # writers waiting for the lock now
+
+    @contextmanager
+    def hold(self, *, first: bool = False) -> Iterator[None]:
+        with self._gate:
+            self.waiting += 1
+            self._first_waiting += first
+        try:
+            if first:
+                self._lock.acquire()
+            else:
+                while True:
+                    with self._gate:
+                        while self._first_waiting:
+                            self._gate.wait()
+                    self._lock.acquire()
+                    if not self._first_waiting:
+                        break
+                    self._lock.release()  # a first writer came meanwhile: it goes ahead
+        finally:
+            with self._gate:
+                self.waiting -= 1
+                self._first_waiting -= first
+                if not self._first_waiting:
+                    self._gate.notify_all()
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+
 @dataclass(frozen=True, slots=True)
 class Database:
     """An engine plus how to start a write transaction on it.
@@ -37,20 +80,40 @@ class Database:
     """
 
     engine: Engine
-    _write_lock: threading.Lock
+    _write_lock: WriteLock
+    synchronous: Synchronous = "full"
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction: commits on success, rolls back everything on any error."""
+    def write(self, *, first: bool = False, synced: bool = True) -> Iterator[Connection]:
+        """A write transaction: commits on success, rolls back everything on any error.
+
+        On SQLite: ``first`` goes ahead of other writers of this process waiting for the lock (ingestion);
+        ``synced=False`` commits without syncing the WAL to disk (``synchronous=NORMAL`` for this one
+        transaction): it survives a crash of the process, and is made durable by the next synced commit,
+        but the last such commits may be lost if the machine loses power first. For the outbox worker's
+        bookkeeping (claims, leases, results), whose loss means at most a message delivered again (delivery
+        is at least once anyway): a few milliseconds of sync per message would hold the write lock the
+        webhooks wait for.
+        """
         if self.is_sqlite:
-            with self._write_lock, self.engine.connect() as conn:
+            with self._write_lock.hold(first=first), self.engine.connect() as conn:
                 conn.execution_options(sevbot_immediate=True)
-                with conn.begin():
-                    yield conn
+                relaxed = not synced and self.synchronous != "normal"
+                if relaxed:  # on the driver's connection: outside any transaction (autocommit)
+                    _pragma_synchronous(conn, "normal")
+                try:
+                    with conn.begin():
+                        yield conn
+                finally:
+                    if relaxed:
+                        try:
+                            _pragma_synchronous(conn, self.synchronous)
+                        except Exception:
+                            conn.invalidate()  # never back into the pool with the wrong mode
         else:
             with self.engine.begin() as conn:
                 yield conn
@@ -151,7 +214,7 @@ def create_database(
             json_serializer=json_dumps,
             json_deserializer=orjson.loads,
         )
-    return Database(engine=engine, _write_lock=threading.Lock())
+    return Database(engine=engine, _write_lock=WriteLock(), synchronous=synchronous)
 
 
 def _configure_sqlite(
@@ -171,6 +234,14 @@ def _configure_sqlite(
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _pragma_synchronous(conn: Connection, mode: Synchronous) -> None:
+    if mode not in ("full", "normal", "extra"):  # never interpolate anything else into a pragma
+        raise ValueError(f"SQLite synchronous mode {mode!r} is not full, normal or extra")
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute(f"PRAGMA synchronous={mode.upper()}")
 
 
 def _begin_sqlite(conn: Connection) -> None:

@@ -81,8 +81,20 @@ class OutboxRepository:
         ]
         self.conn.execute(insert(OutboxMessage), rows)
 
-    def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int) -> list[OutboxItem]:
+    def claim(
+        self,
+        *,
+        worker: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        kinds: Sequence[str] | None = None,
+    ) -> list[OutboxItem]:
         """Take up to ``limit`` due rows, oldest first, for ``lease``; call inside a write transaction.
+
+        ``kinds``: only rows of these (the worker's root-post lane claims new incidents' root posts alone,
+        so they never queue behind drafts, replies or updates of other incidents; a root post is the first
+        row of its incident and topic, so the order within each is kept).
 
         Order is kept per incident and topic: a row waits while an earlier row of the same incident and
         topic is still pending but not claimable now (backing off after a failure, or claimed by a worker),
@@ -124,6 +136,8 @@ class OutboxRepository:
             .order_by(OutboxMessage.id)
             .limit(limit)
         )
+        if kinds is not None:
+            stmt = stmt.where(OutboxMessage.kind.in_(list(kinds)))
         if self.conn.dialect.name == "postgresql":
             self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CLAIM_LOCK_ID})
             stmt = stmt.with_for_update(skip_locked=True)

@@ -131,7 +131,7 @@ class Ingestor:
         if work:
             records = [alert for batch in work for alert in batch.alerts]
             now = self.clock()
-            with self.db.write() as conn:
+            with self.db.write(first=True) as conn:  # webhooks go ahead of the outbox worker's writes
                 keys = [alert.group_key for alert in records]
                 keys += [k for r in records if (k := self.rules.relation.lock_key(r.service))]  # stories
                 self.db.lock_groups(conn, keys)

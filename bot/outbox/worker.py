@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import anyio
 
+from analytics.records import OutboxKind
 from bot.clock import utcnow
 from bot.errors import DeliveryBlocked, LeaseLost, PermanentError, RetryAfter
 from bot.metrics import Metrics
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 300.0
 YIELD_STEP_SECONDS = 0.02  # how often a yielding worker looks whether ingestion has gone quiet
+ROOT_KINDS: tuple[str, ...] = (OutboxKind.INCIDENT_OPENED,)  # what people wait for: delivered first
+ROOT_TASKS = 32  # root posts under way at once
 
 
 class Sink(Protocol):
@@ -102,6 +105,7 @@ class OutboxWorker:
         self.clock = clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
+        self._root_wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         # Ingestion first: inside `sevbot serve` the worker shares the process with the webhooks, so while
         # ``yield_to()`` says webhooks are being committed it waits (at most ``max_yield_seconds``), then
@@ -115,10 +119,58 @@ class OutboxWorker:
         """Ask the worker to look at the outbox now; safe to call from any thread."""
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(self._root_wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = stop
+        roots = asyncio.create_task(self._run_roots(stop))
+        try:
+            await self._run_all(stop)
+        finally:
+            roots.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await roots
+
+    async def _run_roots(self, stop: asyncio.Event) -> None:
+        """Root posts of new incidents, as soon as ingestion commits them: beside the main loop, so a
+        root post never waits for a pass busy with drafts, replies or updates (nor for ingestion to go
+        quiet: one short message per new incident is what people wait for). Each root post is delivered
+        by a task of its own, so one that waits (a busy channel's pacing, a retry) holds up no other; at
+        most ``ROOT_TASKS`` at once."""
+        running: set[asyncio.Task[bool]] = set()
+        try:
+            while not stop.is_set():
+                self._root_wake.clear()
+                room = ROOT_TASKS - len(running)
+                items: list[OutboxItem] = []
+                if room > 0:
+                    try:
+                        items = await anyio.to_thread.run_sync(
+                            self._claim, min(room, self.batch_size), ROOT_KINDS
+                        )
+                    except Exception:
+                        log.exception("outbox worker could not claim root posts")
+                for item in items:
+                    task = asyncio.create_task(self._deliver_root(item))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                    task.add_done_callback(lambda _: self._root_wake.set())  # room again
+                if not items or room <= len(items):
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._root_wake.wait(), timeout=self.poll_seconds)
+        finally:
+            if running:  # let the posts under way finish (their rows are claimed)
+                await asyncio.gather(*running, return_exceptions=True)
+
+    async def _deliver_root(self, item: OutboxItem) -> bool:
+        try:
+            return await self._deliver(item)
+        except Exception:  # its lease runs out and the row is claimed again
+            log.exception("outbox root post failed", extra={"outbox_id": item.id})
+            return False
+
+    async def _run_all(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             limit = await self._make_way(stop)
             try:
@@ -165,9 +217,10 @@ class OutboxWorker:
                 await asyncio.wait_for(stop.wait(), timeout=YIELD_STEP_SECONDS)
         return self.busy_batch_size if self.yield_to() else self.batch_size
 
-    async def run_once(self, limit: int | None = None) -> int:
-        """Claim one batch of due messages and deliver them in order; returns how many were taken."""
-        items = await anyio.to_thread.run_sync(self._claim, limit or self.batch_size)
+    async def run_once(self, limit: int | None = None, *, kinds: tuple[str, ...] | None = None) -> int:
+        """Claim one batch of due messages (root posts first; ``kinds``: only those) and deliver them in
+        order; returns how many were taken."""
+        items = await anyio.to_thread.run_sync(self._claim, limit or self.batch_size, kinds)
         # One lane per incident and topic, delivered in order; lanes run side by side, so one slow
         # receiver (or one busy Slack channel) does not hold up every other incident.
         lanes: dict[tuple[object, str], list[OutboxItem]] = {}
@@ -177,13 +230,20 @@ class OutboxWorker:
         lanes_at_once = asyncio.Semaphore(self.concurrency)
 
         async def deliver_lane(lane: list[OutboxItem]) -> None:
+            # A root post (the first row of its lane) goes at once, without waiting for a place among the
+            # lanes or for ingestion to go quiet; the rest of its lane then queues like any other.
+            if lane[0].kind in ROOT_KINDS and not await self._deliver(lane[0]):
+                return await release(lane[1:])
+            rest = lane[1:] if lane[0].kind in ROOT_KINDS else lane
             async with lanes_at_once:
-                for index, item in enumerate(lane):
-                    await self._make_way()  # also between messages: a batch must not crowd out webhooks
+                for index, item in enumerate(rest):
+                    await self._make_way()  # between messages: a batch must not crowd out webhooks
                     if not await self._deliver(item):  # to be retried: the rest waits behind it
-                        for later in lane[index + 1 :]:
-                            await anyio.to_thread.run_sync(self._release, later)
-                        return
+                        return await release(rest[index + 1 :])
+
+        async def release(later: list[OutboxItem]) -> None:
+            for item in later:
+                await anyio.to_thread.run_sync(self._release, item)
 
         outcomes = await asyncio.gather(
             *(deliver_lane(lane) for lane in lanes.values()), return_exceptions=True
@@ -194,15 +254,19 @@ class OutboxWorker:
         return len(items)
 
     def _release(self, item: OutboxItem) -> None:
-        with self.db.write() as conn:
+        with self.db.write(synced=False) as conn:  # bookkeeping: a lost row means a redelivery
             released = OutboxRepository(conn).release(item.id, token=item.lease_token)
         if not released:
             self._lease_lost(item, "release")
 
-    def _claim(self, limit: int | None = None) -> list[OutboxItem]:
-        with self.db.write() as conn:
+    def _claim(self, limit: int | None = None, kinds: tuple[str, ...] | None = None) -> list[OutboxItem]:
+        with self.db.write(synced=False) as conn:  # bookkeeping: a lost row means a redelivery
             return OutboxRepository(conn).claim(
-                worker=self.name, now=self.clock(), lease=self.lease, limit=limit or self.batch_size
+                worker=self.name,
+                now=self.clock(),
+                lease=self.lease,
+                limit=limit or self.batch_size,
+                kinds=kinds,
             )
 
     async def _deliver(self, item: OutboxItem) -> bool:
@@ -267,7 +331,7 @@ class OutboxWorker:
     ) -> bool:
         now = self.clock()
         token = item.lease_token
-        with self.db.write() as conn:
+        with self.db.write(synced=False) as conn:  # bookkeeping: a lost row means a redelivery
             outbox = OutboxRepository(conn)
             if outcome is Delivery.DONE:
                 recorded = outbox.complete(item.id, token=token, now=now, result=detail)

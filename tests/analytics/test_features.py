@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote_plus
 
-from analytics.features import FeatureOptions, alert_features
+from analytics.bundled import OPTION_CHOICES
+from analytics.examples import rule_alert
+from analytics.features import FeatureOptions, alert_features, alert_features_uncached, rule_features
+from analytics.model import ModelScorer, SeverityModel
 from analytics.records import AlertRecord, AlertStatus
+from analytics.scoring import ScoringContext
 
 
 def make_alert(**overrides: object) -> AlertRecord:
@@ -55,3 +62,63 @@ def test_fixed_words_are_never_stemmed_or_split_into_grams() -> None:
     assert "name:product" not in features  # "production" would stem to it, whose sign is learned elsewhere
     grams = {name[5:] for name in features if name.startswith("gram:")}
     assert grams == {"<dis", "disk", "isk>"}
+
+
+def _instances(row: dict[str, Any], n: int) -> list[AlertRecord]:
+    """A rule row's alert, as ``rule_alert`` makes it and as Alertmanager sends it (the query only in the
+    generator URL), for ``n`` instances with their own instance labels and rendered annotations."""
+    base = rule_alert(
+        alertname=str(row["alertname"]),
+        expr=str(row.get("expr") or ""),
+        for_duration=str(row.get("for") or "") or None,
+        labels={str(k): str(v) for k, v in (row.get("labels") or {}).items()},
+        summary=str(row.get("summary") or ""),
+        description=str(row.get("description") or ""),
+    )
+    url = f"http://prometheus:9090/graph?g0.expr={quote_plus(base.expression or '')}&g0.tab=1"
+    out = []
+    for i in range(n):
+        host = f"10.0.{i}.{7 * i % 250}:9100"
+        out.append(
+            replace(
+                base,
+                labels={**base.labels, "instance": host, "pod": f"pod-{i}"},
+                annotations={k: f"{v} (on {host}, {i * 0.37:.2f})" for k, v in base.annotations.items()},
+                expression=base.expression if i % 2 else None,
+                generator_url=url if i % 2 == 0 else None,
+            )
+        )
+    return out
+
+
+def test_rule_level_cache_gives_the_uncached_features_on_the_real_rules(
+    real_rules: list[dict[str, Any]],
+) -> None:
+    assert len(real_rules) > 3000
+    rule_features.cache_clear()
+    differ = []
+    for options in OPTION_CHOICES:
+        for row in real_rules:
+            for alert in _instances(row, 3):  # the second and third instances hit the rule's cache
+                cached = list(alert_features(alert, options=options).items())
+                if cached != list(alert_features_uncached(alert, options=options).items()):
+                    differ.append((options, row["alertname"]))
+    assert rule_features.cache_info().hits > 0
+    assert differ == []
+
+
+def test_cached_content_reasons_equal_a_fresh_scorers_on_the_real_rules(
+    real_rules: list[dict[str, Any]], default_model: SeverityModel
+) -> None:
+    cached = default_model.scorer()
+    differ = []
+    for row in real_rules[::7]:
+        for alert in _instances(row, 2):
+            alert = replace(alert, labels={k: v for k, v in alert.labels.items() if k != "severity"})
+            context = ScoringContext(service_alerts_5m=len(row["alertname"]) % 9, duplicates=1)
+            first, again = cached.score(alert, context), cached.score(alert, context)
+            fresh = ModelScorer(default_model, cache_size=1).score(alert, context)
+            if not first == again == fresh:
+                differ.append(row["alertname"])
+    assert len(cached._content) > 0
+    assert differ == []

@@ -177,3 +177,44 @@ def test_while_webhooks_are_busy_the_in_process_worker_waits_then_takes_a_small_
     assert limit == 2  # never quiet: after the longest wait it still delivers, a little at a time
     assert asyncio.run(always_busy.run_once(limit)) == 2
     assert len(sink.delivered) == 2
+
+
+def test_a_new_incidents_root_post_does_not_wait_for_a_pass_busy_with_another_incidents_reply(
+    services: Services, clock: Clock
+) -> None:
+    fire(services, am_alert("Busy", instance="a"))
+    assert asyncio.run(worker(services, RecordingSink(), clock).run_once()) == 1  # its root post
+    fire(services, am_alert("Busy", instance="b"))  # a thread reply, which will hang
+
+    class HangingReplies(RecordingSink):
+        def __init__(self) -> None:
+            super().__init__()
+            self.hanging = asyncio.Event()
+            self.release = asyncio.Event()
+            self.root_posted = asyncio.Event()
+
+        async def deliver(self, message: OutboxItem, incident: Incident | None) -> dict[str, Any]:
+            if message.kind == "incident.updated":
+                self.hanging.set()
+                await self.release.wait()
+            result = await super().deliver(message, incident)
+            if message.kind == "incident.opened":
+                self.root_posted.set()
+            return result
+
+    async def scenario() -> list[str]:
+        sink = HangingReplies()
+        outbox_worker = worker(services, sink, clock)
+        stop = asyncio.Event()
+        running = asyncio.create_task(outbox_worker.run(stop))
+        await asyncio.wait_for(sink.hanging.wait(), timeout=30)
+        await asyncio.to_thread(fire, services, am_alert("New", instance="c"))
+        outbox_worker.wake()
+        await asyncio.wait_for(sink.root_posted.wait(), timeout=30)
+        seen = [kind for _, kind in sink.delivered]  # while the reply still hangs
+        sink.release.set()
+        stop.set()
+        await asyncio.wait_for(running, timeout=30)
+        return seen
+
+    assert asyncio.run(scenario()) == ["incident.opened"]

@@ -290,3 +290,35 @@ def test_rows_are_counted_by_status(db: Database, clock: Clock) -> None:
             OutboxStatus.PENDING: 2,
         }
         assert outbox.backlog() == 2
+
+
+def test_a_claim_of_root_posts_takes_them_before_older_replies_and_keeps_each_incidents_order(
+    db: Database, clock: Clock
+) -> None:
+    busy, new = add_incident(db, group_key="busy"), add_incident(db, group_key="new")
+    replies = [enqueue(db, clock, busy, n=n) for n in range(3)]
+    with db.write() as conn:
+        OutboxRepository(conn).enqueue(
+            [
+                NewMessage(OutboxTopic.SLACK, OutboxKind.INCIDENT_OPENED, new, {}),
+                NewMessage(OutboxTopic.SLACK, OutboxKind.INCIDENT_DRAFT, new, {}),
+            ],
+            clock.now,
+        )
+        root = replies[-1] + 1
+        roots = OutboxRepository(conn).claim(
+            worker="w1", now=clock.now, lease=LEASE, limit=1, kinds=[OutboxKind.INCIDENT_OPENED]
+        )
+
+    assert [item.id for item in roots] == [root]
+    assert claim(db, clock, worker="w2") == replies  # the new incident's draft waits behind its claimed root
+
+
+def test_a_claim_of_some_kinds_takes_only_those(db: Database, clock: Clock) -> None:
+    incident = add_incident(db)
+    reply = enqueue(db, clock, incident)
+    with db.write() as conn:
+        repo = OutboxRepository(conn)
+        kinds = [OutboxKind.INCIDENT_OPENED]
+        assert repo.claim(worker="w1", now=clock.now, lease=LEASE, limit=10, kinds=kinds) == []
+    assert claim(db, clock) == [reply]
