@@ -193,3 +193,49 @@ def test_context_moves_an_alert_with_its_reason_and_only_by_one_level(default_mo
     calm = scorer.score(warning, ScoringContext(service_criticality="low", flapping=True))
     assert calm.level is Severity.SEV4
     assert scorer.score(warning, ScoringContext()).level is Severity.SEV3
+
+
+def _batch_cases(alerts: list[AlertRecord]) -> list[tuple[AlertRecord, ScoringContext]]:
+    """Alerts twice over (the second sight hits the batch's content parts), with contexts that add no
+    term and contexts that do (ratings, criticality, a burst, flapping), and an unknown severity word."""
+    contexts = [ScoringContext()] + [e.context for e in catalogue_examples(seed=5)[:40]]
+    contexts += [
+        ScoringContext(flapping=True),
+        ScoringContext(service_criticality="critical"),
+        ScoringContext(service_criticality="medium"),
+        ScoringContext(past_ratings={"SEV1": 1}),
+        ScoringContext(past_ratings={"SEV4": 3}),
+        ScoringContext(service_usual_per_hour=1.0, service_alerts_5m=40, service_alerts_60m=45),
+        ScoringContext(service_criticality="low", flapping=True, past_ratings={"SEV1": 3}),
+    ]
+    items = [(a, contexts[i % len(contexts)]) for i, a in enumerate(alerts)]
+    items += [(a, contexts[(i * 7) % len(contexts)]) for i, a in enumerate(alerts)]
+    odd = [changed(a, labels={**a.labels, "severity": "whatever"}) for a in alerts[:20]]
+    return items + [(a, ScoringContext()) for a in odd]
+
+
+def assert_batch_equals_single(model: SeverityModel, items: list[tuple[AlertRecord, ScoringContext]]) -> None:
+    alone = model.scorer()
+    expected = [alone.score(alert, context) for alert, context in items]
+    got = model.scorer().score_batch(items)
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected, strict=True):
+        assert (g.level, g.confidence, g.reasons) == (e.level, e.confidence, e.reasons)
+        assert g == e  # probabilities and model version too, exactly
+    assert {s.level for s in got} != {got[0].level}, "the cases must reach more than one level"
+
+
+@pytest.mark.parametrize("word", [False, True])
+def test_score_batch_equals_scoring_each_alert_alone_on_the_real_rules(
+    default_model: SeverityModel, real_rules: list[dict[str, Any]], word: bool
+) -> None:
+    assert_batch_equals_single(default_model, _batch_cases(rule_alerts(real_rules, word=word)))
+
+
+@pytest.mark.parametrize("word", [False, True])
+def test_score_batch_equals_scoring_each_alert_alone_on_the_catalogue(
+    default_model: SeverityModel, team_model: SeverityModel, word: bool
+) -> None:
+    items = _batch_cases(catalogue_alerts(word=word))
+    assert_batch_equals_single(default_model, items)
+    assert_batch_equals_single(team_model, items[:300])
