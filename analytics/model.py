@@ -35,7 +35,7 @@ from analytics.explain import (
     Explanation,
     describe_signal,
 )
-from analytics.features import FeatureDict
+from analytics.features import FeatureDict, FeatureKey, feature_key
 from analytics.lean import URGENCY, ContentModel, TrainingSummary
 from analytics.policy import band, level_probabilities, settle
 from analytics.reasons import explain, unknown_word
@@ -126,6 +126,9 @@ class ModelScorer:
         self.model = model
         self.top_reasons = top_reasons
         self._content: LRU[tuple[str, tuple[tuple[str, float], ...]], _ContentPart] = LRU(cache_size)
+        # The batch path's content parts by what the features are made of (see ``feature_key``).
+        self._by_input: LRU[FeatureKey, _ContentPart] = LRU(cache_size)
+        self._by_input_key = model.content.text is None and model.content.reads_features
 
     @property
     def version(self) -> str:
@@ -150,15 +153,10 @@ class ModelScorer:
 
         The content part (the anchor and its reasons in words) depends on the features and the alert's
         name only, and instances of one rule share both: it is computed once per (name, features) and
-        kept in a bounded LRU; the context is added per alert."""
+        kept in a bounded LRU, and found again by what the features are made of (:meth:`_content_of`);
+        the context is added per alert."""
         content = self.model.content
-        features = content.features(alert)
-        key = (alert.alertname, tuple(features.items()))
-        part = self._content.get(key)
-        if part is None:
-            part = self._content_part(alert, features)
-            self._content.put(key, part)
-        anchor, shown, rest, _, _ = part
+        anchor, shown, rest, _, _ = self._content_of(alert)
         settled = settle(
             alert=alert, context=context, anchor=anchor, edges=content.edges, sharpness=content.sharpness
         )
@@ -173,6 +171,25 @@ class ModelScorer:
             reasons=tuple(reasons),
             model_version=self.model.version,
         )
+
+    def _content_of(self, alert: AlertRecord) -> _ContentPart:
+        """The content part of a word-less alert: by what its features are made of (``feature_key``,
+        cheaper than the features) when the model reads nothing else, else by (name, features)."""
+        by_input = self._by_input_key
+        key = feature_key(alert) if by_input else None
+        if key is not None:
+            found = self._by_input.get(key)
+            if found is not None:
+                return found
+        features = self.model.content.features(alert)
+        content_key = (alert.alertname, tuple(features.items()))
+        part = self._content.get(content_key)
+        if part is None:
+            part = self._content_part(alert, features)
+            self._content.put(content_key, part)
+        if key is not None:
+            self._by_input.put(key, part)
+        return part
 
     def _content_part(self, alert: AlertRecord, features: FeatureDict) -> _ContentPart:
         lean = self.model.content.lean
@@ -209,31 +226,21 @@ class ModelScorer:
         """Scores for many alerts (the throughput path for replays and evaluation): each one equal to
         :meth:`score` of that alert alone.
 
-        The urgency path in one loop: the features, the content part looked up once per distinct (name,
-        features) in the batch (the LRU only for the batch's first sight of each), and for an alert whose
+        The urgency path in one loop: the content part as :meth:`score` finds it, and for an alert whose
         context adds no term (no ratings, criticality, usual rate or flapping) the level and probabilities
         of the anchor, computed once with the content part, instead of settling again."""
         content = self.model.content
         if content.kind != URGENCY:
             return [self.score(alert, context) for alert, context in items]
-        features_of = content.features
         edges, sharpness, version = content.edges, content.sharpness, self.model.version
-        seen: dict[tuple[str, tuple[tuple[str, float], ...]], _ContentPart] = {}
+        content_of = self._content_of
         out: list[Score] = []
         for alert, context in items:
             word = source_severity(alert.labels)
             if word is not None and map_severity(word) is not None:
                 out.append(self.score(alert, context))
                 continue
-            features = features_of(alert)
-            key = (alert.alertname, tuple(features.items()))
-            part = seen.get(key)
-            if part is None:
-                part = self._content.get(key)
-                if part is None:
-                    part = self._content_part(alert, features)
-                    self._content.put(key, part)
-                seen[key] = part
+            part = content_of(alert)
             anchor, shown, rest, level, probabilities = part
             if word is None and _adds_no_term(context):
                 out.append(Score(level, dict(probabilities), (*shown, *rest), version))
