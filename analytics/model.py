@@ -136,8 +136,9 @@ class ModelScorer:
 
     def score(self, alert: AlertRecord, context: ScoringContext) -> Score:
         content = self.model.content
-        if content.kind == URGENCY and map_severity(source_severity(alert.labels)) is None:
-            return self._score_urgency(alert, context)
+        word = source_severity(alert.labels)
+        if content.kind == URGENCY and map_severity(word) is None:
+            return self._score_urgency(alert, context, word)
         explanation = explain(self.model.content, alert, context, top=self.top_reasons)
         return Score(
             level=explanation.level,
@@ -146,7 +147,7 @@ class ModelScorer:
             model_version=self.model.version,
         )
 
-    def _score_urgency(self, alert: AlertRecord, context: ScoringContext) -> Score:
+    def _score_urgency(self, alert: AlertRecord, context: ScoringContext, word: str | None) -> Score:
         """The request path of an urgency model for an alert without a known word: the same terms as
         :meth:`SeverityModel.explain`, in one pass over the alert's features, and only the reasons shown
         put into words (every feature is summed into its signal; the rest into "N other signals").
@@ -154,13 +155,15 @@ class ModelScorer:
         The content part (the anchor and its reasons in words) depends on the features and the alert's
         name only, and instances of one rule share both: it is computed once per (name, features) and
         kept in a bounded LRU, and found again by what the features are made of (:meth:`_content_of`);
-        the context is added per alert."""
+        the context is added per alert (when it adds no term, the level and probabilities are the
+        anchor's, kept with the content part)."""
         content = self.model.content
-        anchor, shown, rest, _, _ = self._content_of(alert)
+        anchor, shown, rest, level, probabilities = self._content_of(alert)
+        if word is None and adds_no_term(context):
+            return Score(level, dict(probabilities), (*shown, *rest), self.model.version)
         settled = settle(
             alert=alert, context=context, anchor=anchor, edges=content.edges, sharpness=content.sharpness
         )
-        word = source_severity(alert.labels)
         reasons = [Reason(c.text, c.weight) for c in unknown_word(word)]
         reasons += shown
         reasons += [Reason(t.text, t.weight) for t in settled.terms]
@@ -226,35 +229,25 @@ class ModelScorer:
         """Scores for many alerts (the throughput path for replays and evaluation): each one equal to
         :meth:`score` of that alert alone.
 
-        The urgency path in one loop: the content part as :meth:`score` finds it, and for an alert whose
-        context adds no term (no ratings, criticality, usual rate or flapping) the level and probabilities
-        of the anchor, computed once with the content part, instead of settling again."""
+        The urgency path in one loop, each word looked up once: the content part as :meth:`score` finds
+        it (by ``feature_key``), and for an alert whose context adds no term (no ratings, criticality,
+        usual rate or flapping) the level and probabilities of the anchor, kept with the content part,
+        instead of settling again."""
         content = self.model.content
         if content.kind != URGENCY:
             return [self.score(alert, context) for alert, context in items]
-        edges, sharpness, version = content.edges, content.sharpness, self.model.version
-        content_of = self._content_of
+        score_urgency = self._score_urgency
         out: list[Score] = []
         for alert, context in items:
             word = source_severity(alert.labels)
             if word is not None and map_severity(word) is not None:
                 out.append(self.score(alert, context))
-                continue
-            part = content_of(alert)
-            anchor, shown, rest, level, probabilities = part
-            if word is None and _adds_no_term(context):
-                out.append(Score(level, dict(probabilities), (*shown, *rest), version))
-                continue
-            settled = settle(alert=alert, context=context, anchor=anchor, edges=edges, sharpness=sharpness)
-            reasons = [Reason(c.text, c.weight) for c in unknown_word(word)]
-            reasons += shown
-            reasons += [Reason(t.text, t.weight) for t in settled.terms]
-            reasons += rest
-            out.append(Score(settled.level, settled.probabilities, tuple(reasons), version))
+            else:
+                out.append(score_urgency(alert, context, word))
         return out
 
 
-def _adds_no_term(context: ScoringContext) -> bool:
+def adds_no_term(context: ScoringContext) -> bool:
     """Whether :func:`~analytics.policy.context_terms` is empty for this context whatever the anchor."""
     return (
         not context.past_ratings

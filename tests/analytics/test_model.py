@@ -13,7 +13,8 @@ import pytest
 
 from analytics.catalogue import catalogue_examples
 from analytics.examples import rule_alert
-from analytics.model import ModelScorer, SeverityModel
+from analytics.model import ModelScorer, SeverityModel, adds_no_term
+from analytics.policy import band, level_probabilities, settle
 from analytics.records import AlertRecord, AlertStatus, Severity
 from analytics.scoring import Score, Scorer, ScoringContext
 
@@ -239,3 +240,34 @@ def test_score_batch_equals_scoring_each_alert_alone_on_the_catalogue(
     items = _batch_cases(catalogue_alerts(word=word))
     assert_batch_equals_single(default_model, items)
     assert_batch_equals_single(team_model, items[:300])
+
+
+def test_a_context_said_to_add_no_term_settles_to_the_anchor_alone(default_model: SeverityModel) -> None:
+    """The shortcut of ``score`` and ``score_batch`` (the anchor's level and probabilities, no settling)
+    holds exactly where ``settle`` adds no term, for anchors across all levels."""
+    content = default_model.content
+    alert = catalogue_alerts(word=False)[0]
+    contexts = [e.context for e in catalogue_examples(seed=5)[:200]] + [
+        ScoringContext(),
+        ScoringContext(service_criticality="medium"),
+        ScoringContext(service_criticality="low"),
+        ScoringContext(flapping=True),
+        ScoringContext(past_ratings={"SEV2": 1}),
+        ScoringContext(service_usual_per_hour=1.0, service_alerts_5m=40, service_alerts_60m=45),
+    ]
+    said = 0
+    for context in contexts:
+        for anchor in (0.2, 1.4, 2.0, 2.6, 3.7, 4.9):
+            settled = settle(
+                alert=alert, context=context, anchor=anchor, edges=content.edges, sharpness=content.sharpness
+            )
+            if adds_no_term(context):
+                said += 1
+                assert settled.terms == ()
+                assert settled.level == band(anchor, content.edges)
+                assert settled.probabilities == level_probabilities(
+                    anchor, edges=content.edges, sharpness=content.sharpness
+                )
+            elif context.service_criticality != "medium":
+                assert settled.terms != () or context.service_usual_per_hour > 0  # a burst needs a burst
+    assert 0 < said < len(contexts) * 6
