@@ -180,6 +180,29 @@ def alert_features(alert: AlertRecord, *, options: FeatureOptions = DEFAULT_OPTI
     return out
 
 
+FeatureKey = tuple[object, ...]
+
+
+def feature_key(alert: AlertRecord) -> FeatureKey:
+    """Everything of ``alert`` that :func:`alert_features` reads, for any options: alerts with equal keys
+    have equal features, order included (the annotations as their words, the labels but those skipped).
+
+    Cheaper than the features themselves (no wording, no dict), so a batch can look an alert's content
+    part up by it and compute the features only for a key it has not seen."""
+    annotations = alert.annotations
+    summary = annotations.get("summary") or annotations.get("title") or annotations.get("message") or ""
+    description = annotations.get("description") or ""
+    return (
+        alert.alertname,
+        alert.expression,
+        alert.generator_url,
+        _for_value(alert),
+        words(summary) if summary else (),
+        words(description) if description else (),
+        tuple([(k, v) for k, v in alert.labels.items() if k not in _SKIPPED_LABELS]),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RuleFeatures:
     """The part of an alert's features that its rule decides (name, PromQL, ``for``)."""

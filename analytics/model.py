@@ -35,9 +35,9 @@ from analytics.explain import (
     Explanation,
     describe_signal,
 )
-from analytics.features import FeatureDict
+from analytics.features import FeatureDict, FeatureKey, feature_key
 from analytics.lean import URGENCY, ContentModel, TrainingSummary
-from analytics.policy import settle
+from analytics.policy import band, level_probabilities, settle
 from analytics.reasons import explain, unknown_word
 from analytics.records import AlertRecord, Severity
 from analytics.scoring import Reason, Score, ScoringContext, map_severity, source_severity
@@ -78,8 +78,9 @@ class SeverityModel:
 
 
 # The content part of a word-less alert's score: its anchor, the shown reasons, then "N other signals"
-# and the base (what follows the context's terms).
-_ContentPart = tuple[float, tuple[Reason, ...], tuple[Reason, ...]]
+# and the base (what follows the context's terms), and the level and probabilities of the anchor alone
+# (the settled result when the context adds no term).
+_ContentPart = tuple[float, tuple[Reason, ...], tuple[Reason, ...], Severity, Mapping[Severity, float]]
 CONTENT_CACHE_SIZE = 8192
 
 K = TypeVar("K")
@@ -125,6 +126,9 @@ class ModelScorer:
         self.model = model
         self.top_reasons = top_reasons
         self._content: LRU[tuple[str, tuple[tuple[str, float], ...]], _ContentPart] = LRU(cache_size)
+        # The batch path's content parts by what the features are made of (see ``feature_key``).
+        self._by_input: LRU[FeatureKey, _ContentPart] = LRU(cache_size)
+        self._by_input_key = model.content.text is None and model.content.reads_features
 
     @property
     def version(self) -> str:
@@ -132,8 +136,9 @@ class ModelScorer:
 
     def score(self, alert: AlertRecord, context: ScoringContext) -> Score:
         content = self.model.content
-        if content.kind == URGENCY and map_severity(source_severity(alert.labels)) is None:
-            return self._score_urgency(alert, context)
+        word = source_severity(alert.labels)
+        if content.kind == URGENCY and map_severity(word) is None:
+            return self._score_urgency(alert, context, word)
         explanation = explain(self.model.content, alert, context, top=self.top_reasons)
         return Score(
             level=explanation.level,
@@ -142,26 +147,23 @@ class ModelScorer:
             model_version=self.model.version,
         )
 
-    def _score_urgency(self, alert: AlertRecord, context: ScoringContext) -> Score:
+    def _score_urgency(self, alert: AlertRecord, context: ScoringContext, word: str | None) -> Score:
         """The request path of an urgency model for an alert without a known word: the same terms as
         :meth:`SeverityModel.explain`, in one pass over the alert's features, and only the reasons shown
         put into words (every feature is summed into its signal; the rest into "N other signals").
 
         The content part (the anchor and its reasons in words) depends on the features and the alert's
         name only, and instances of one rule share both: it is computed once per (name, features) and
-        kept in a bounded LRU; the context is added per alert."""
+        kept in a bounded LRU, and found again by what the features are made of (:meth:`_content_of`);
+        the context is added per alert (when it adds no term, the level and probabilities are the
+        anchor's, kept with the content part)."""
         content = self.model.content
-        features = content.features(alert)
-        key = (alert.alertname, tuple(features.items()))
-        part = self._content.get(key)
-        if part is None:
-            part = self._content_part(alert, features)
-            self._content.put(key, part)
-        anchor, shown, rest = part
+        anchor, shown, rest, level, probabilities = self._content_of(alert)
+        if word is None and adds_no_term(context):
+            return Score(level, dict(probabilities), (*shown, *rest), self.model.version)
         settled = settle(
             alert=alert, context=context, anchor=anchor, edges=content.edges, sharpness=content.sharpness
         )
-        word = source_severity(alert.labels)
         reasons = [Reason(c.text, c.weight) for c in unknown_word(word)]
         reasons += shown
         reasons += [Reason(t.text, t.weight) for t in settled.terms]
@@ -172,6 +174,25 @@ class ModelScorer:
             reasons=tuple(reasons),
             model_version=self.model.version,
         )
+
+    def _content_of(self, alert: AlertRecord) -> _ContentPart:
+        """The content part of a word-less alert: by what its features are made of (``feature_key``,
+        cheaper than the features) when the model reads nothing else, else by (name, features)."""
+        by_input = self._by_input_key
+        key = feature_key(alert) if by_input else None
+        if key is not None:
+            found = self._by_input.get(key)
+            if found is not None:
+                return found
+        features = self.model.content.features(alert)
+        content_key = (alert.alertname, tuple(features.items()))
+        part = self._content.get(content_key)
+        if part is None:
+            part = self._content_part(alert, features)
+            self._content.put(content_key, part)
+        if key is not None:
+            self._by_input.put(key, part)
+        return part
 
     def _content_part(self, alert: AlertRecord, features: FeatureDict) -> _ContentPart:
         lean = self.model.content.lean
@@ -199,13 +220,41 @@ class ModelScorer:
             rest.append(Reason(f"{len(totals) - len(shown)} other signals", others))
         if lean.base != 0.0:
             rest.append(Reason("base urgency of an alert without a severity word", lean.base))
-        return anchor, words, tuple(rest)
+        content = self.model.content
+        level = band(anchor, content.edges)
+        probabilities = level_probabilities(anchor, edges=content.edges, sharpness=content.sharpness)
+        return anchor, words, tuple(rest), level, probabilities
 
-    def score_batch(
-        self, items: Sequence[tuple[AlertRecord, ScoringContext]]
-    ) -> list[Mapping[Severity, float]]:
-        """Probabilities for many alerts (the throughput path for replays and evaluation)."""
-        return [self.score(alert, context).probabilities for alert, context in items]
+    def score_batch(self, items: Sequence[tuple[AlertRecord, ScoringContext]]) -> list[Score]:
+        """Scores for many alerts (the throughput path for replays and evaluation): each one equal to
+        :meth:`score` of that alert alone.
+
+        The urgency path in one loop, each word looked up once: the content part as :meth:`score` finds
+        it (by ``feature_key``), and for an alert whose context adds no term (no ratings, criticality,
+        usual rate or flapping) the level and probabilities of the anchor, kept with the content part,
+        instead of settling again."""
+        content = self.model.content
+        if content.kind != URGENCY:
+            return [self.score(alert, context) for alert, context in items]
+        score_urgency = self._score_urgency
+        out: list[Score] = []
+        for alert, context in items:
+            word = source_severity(alert.labels)
+            if word is not None and map_severity(word) is not None:
+                out.append(self.score(alert, context))
+            else:
+                out.append(score_urgency(alert, context, word))
+        return out
+
+
+def adds_no_term(context: ScoringContext) -> bool:
+    """Whether :func:`~analytics.policy.context_terms` is empty for this context whatever the anchor."""
+    return (
+        not context.past_ratings
+        and not context.service_criticality
+        and not context.service_usual_per_hour > 0
+        and not context.flapping
+    )
 
 
 def model_version(content: ContentModel) -> str:

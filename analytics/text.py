@@ -127,8 +127,10 @@ def words(text: str) -> tuple[str, ...]:
     if "{{" in text:
         text = strip_templates(text)
     seen: dict[str, None] = {}
+    known = _TOKEN_WORDS.get  # the memo first, inline (a stored token is never longer than MAX_TOKEN)
     for token in text.split():
-        for word in _token_words(token):
+        found = known(token)
+        for word in found if found is not None else _token_words(token):
             seen[word] = None
     return tuple(seen)
 

@@ -9,7 +9,13 @@ from urllib.parse import quote_plus
 
 from analytics.bundled import OPTION_CHOICES
 from analytics.examples import rule_alert
-from analytics.features import FeatureOptions, alert_features, alert_features_uncached, rule_features
+from analytics.features import (
+    FeatureOptions,
+    alert_features,
+    alert_features_uncached,
+    feature_key,
+    rule_features,
+)
 from analytics.model import ModelScorer, SeverityModel
 from analytics.records import AlertRecord, AlertStatus
 from analytics.scoring import ScoringContext
@@ -121,4 +127,31 @@ def test_cached_content_reasons_equal_a_fresh_scorers_on_the_real_rules(
             if not first == again == fresh:
                 differ.append(row["alertname"])
     assert len(cached._content) > 0
+    assert differ == []
+
+
+def test_alerts_with_one_feature_key_have_the_same_features_on_the_real_rules(
+    real_rules: list[dict[str, Any]],
+) -> None:
+    """``feature_key`` stands for the features in the scorer's cache: one key must never mean two."""
+    by_key: dict[object, list[tuple[str, float]]] = {}
+    differ, shared = [], 0
+    for row in real_rules[::3]:
+        alerts = _instances(row, 3)
+        base = alerts[0]
+        alerts += [
+            replace(base, labels={**base.labels, "team": "payments"}),
+            replace(base, labels={**base.labels, "instance": "elsewhere", "pod": "other"}),  # same features
+            replace(base, annotations={**base.annotations, "summary": "disk full on {{ $labels.host }}"}),
+            replace(base, values={**base.values, "for": "1h"}),
+        ]
+        for alert in alerts:
+            key = feature_key(alert)
+            for options in OPTION_CHOICES:
+                features = list(alert_features_uncached(alert, options=options).items())
+                seen = by_key.setdefault((key, options), features)
+                shared += seen is not features
+                if seen != features:
+                    differ.append(row["alertname"])
+    assert shared > len(real_rules) // 3  # the instances and the other pod share their rule's key
     assert differ == []

@@ -13,7 +13,8 @@ import pytest
 
 from analytics.catalogue import catalogue_examples
 from analytics.examples import rule_alert
-from analytics.model import ModelScorer, SeverityModel
+from analytics.model import ModelScorer, SeverityModel, adds_no_term
+from analytics.policy import band, level_probabilities, settle
 from analytics.records import AlertRecord, AlertStatus, Severity
 from analytics.scoring import Score, Scorer, ScoringContext
 
@@ -193,3 +194,80 @@ def test_context_moves_an_alert_with_its_reason_and_only_by_one_level(default_mo
     calm = scorer.score(warning, ScoringContext(service_criticality="low", flapping=True))
     assert calm.level is Severity.SEV4
     assert scorer.score(warning, ScoringContext()).level is Severity.SEV3
+
+
+def _batch_cases(alerts: list[AlertRecord]) -> list[tuple[AlertRecord, ScoringContext]]:
+    """Alerts twice over (the second sight hits the batch's content parts), with contexts that add no
+    term and contexts that do (ratings, criticality, a burst, flapping), and an unknown severity word."""
+    contexts = [ScoringContext()] + [e.context for e in catalogue_examples(seed=5)[:40]]
+    contexts += [
+        ScoringContext(flapping=True),
+        ScoringContext(service_criticality="critical"),
+        ScoringContext(service_criticality="medium"),
+        ScoringContext(past_ratings={"SEV1": 1}),
+        ScoringContext(past_ratings={"SEV4": 3}),
+        ScoringContext(service_usual_per_hour=1.0, service_alerts_5m=40, service_alerts_60m=45),
+        ScoringContext(service_criticality="low", flapping=True, past_ratings={"SEV1": 3}),
+    ]
+    items = [(a, contexts[i % len(contexts)]) for i, a in enumerate(alerts)]
+    items += [(a, contexts[(i * 7) % len(contexts)]) for i, a in enumerate(alerts)]
+    odd = [changed(a, labels={**a.labels, "severity": "whatever"}) for a in alerts[:20]]
+    return items + [(a, ScoringContext()) for a in odd]
+
+
+def assert_batch_equals_single(model: SeverityModel, items: list[tuple[AlertRecord, ScoringContext]]) -> None:
+    alone = ModelScorer(model, cache_size=0)  # no content part kept: the features of every alert, computed
+    expected = [alone.score(alert, context) for alert, context in items]
+    got = model.scorer().score_batch(items)
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected, strict=True):
+        assert (g.level, g.confidence, g.reasons) == (e.level, e.confidence, e.reasons)
+        assert g == e  # probabilities and model version too, exactly
+    assert {s.level for s in got} != {got[0].level}, "the cases must reach more than one level"
+
+
+@pytest.mark.parametrize("word", [False, True])
+def test_score_batch_equals_scoring_each_alert_alone_on_the_real_rules(
+    default_model: SeverityModel, real_rules: list[dict[str, Any]], word: bool
+) -> None:
+    assert_batch_equals_single(default_model, _batch_cases(rule_alerts(real_rules, word=word)))
+
+
+@pytest.mark.parametrize("word", [False, True])
+def test_score_batch_equals_scoring_each_alert_alone_on_the_catalogue(
+    default_model: SeverityModel, team_model: SeverityModel, word: bool
+) -> None:
+    items = _batch_cases(catalogue_alerts(word=word))
+    assert_batch_equals_single(default_model, items)
+    assert_batch_equals_single(team_model, items[:300])
+
+
+def test_a_context_said_to_add_no_term_settles_to_the_anchor_alone(default_model: SeverityModel) -> None:
+    """The shortcut of ``score`` and ``score_batch`` (the anchor's level and probabilities, no settling)
+    holds exactly where ``settle`` adds no term, for anchors across all levels."""
+    content = default_model.content
+    alert = catalogue_alerts(word=False)[0]
+    contexts = [e.context for e in catalogue_examples(seed=5)[:200]] + [
+        ScoringContext(),
+        ScoringContext(service_criticality="medium"),
+        ScoringContext(service_criticality="low"),
+        ScoringContext(flapping=True),
+        ScoringContext(past_ratings={"SEV2": 1}),
+        ScoringContext(service_usual_per_hour=1.0, service_alerts_5m=40, service_alerts_60m=45),
+    ]
+    said = 0
+    for context in contexts:
+        for anchor in (0.2, 1.4, 2.0, 2.6, 3.7, 4.9):
+            settled = settle(
+                alert=alert, context=context, anchor=anchor, edges=content.edges, sharpness=content.sharpness
+            )
+            if adds_no_term(context):
+                said += 1
+                assert settled.terms == ()
+                assert settled.level == band(anchor, content.edges)
+                assert settled.probabilities == level_probabilities(
+                    anchor, edges=content.edges, sharpness=content.sharpness
+                )
+            elif context.service_criticality != "medium":
+                assert settled.terms != () or context.service_usual_per_hour > 0  # a burst needs a burst
+    assert 0 < said < len(contexts) * 6
