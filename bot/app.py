@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,13 +17,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from analytics.records import ScorerOrigin
 from analytics.scoring import Scorer
-from bot.bootstrap import build_services, build_ticker, outbox_sinks
+from bot.bootstrap import build_services, build_ticker, outbox_sinks, settle_heap
 from bot.clock import utcnow
 from bot.errors import ClientDisconnected, InvalidPayload, PayloadError, Unavailable
 from bot.http import api, docs, health, openapi, pages, postmortem, webhooks
 from bot.http.request_ids import RequestIds
 from bot.ingest.group_commit import GroupCommitter
 from bot.model.serving import ModelWatcher, keep_model_current
+from bot.outbox.child import WorkerChild
 from bot.outbox.retention import keep_pruned
 from bot.outbox.worker import OutboxWorker, Sink
 from bot.settings import Settings
@@ -37,8 +39,16 @@ def create_app(
     scorer: Scorer | None = None,
     sink: Sink | None = None,
     clock: Callable[[], datetime] = utcnow,
+    worker_child: WorkerChild | None = None,
 ) -> FastAPI:
-    """Build a sevbot web app from ``settings``. Tests pass their own settings, scorer, sink and clock."""
+    """Build a sevbot web app from ``settings``. Tests pass their own settings, scorer, sink and clock.
+
+    ``worker_child``: ``sevbot serve``'s outbox worker process (bot.outbox.child), started here once the
+    database is migrated, woken after each commit, stopped with the app; ``settings`` must then not ask
+    for a worker in this process.
+    """
+    if worker_child is not None and settings.worker_in_process:
+        raise ValueError("a worker child and a worker in this process would deliver side by side")
     services = build_services(settings, scorer=scorer, clock=clock)
     # Each outbox topic has its own sink: "slack" messages go to Slack (or the console without a token).
     router = outbox_sinks(services, slack=sink)
@@ -54,8 +64,8 @@ def create_app(
         if settings.worker_in_process
         else None
     )
-    if worker is not None:
-        services.ingestor.on_commit = worker.wake
+    wake = worker.wake if worker is not None else worker_child.wake if worker_child is not None else None
+    services.ingestor.on_commit = wake
     # Escalation and heartbeats tick where the outbox is delivered (`sevbot worker` processes otherwise).
     ticker = build_ticker(services, wake=worker.wake) if worker is not None else None
 
@@ -85,16 +95,24 @@ def create_app(
             if worker is not None
             else None  # `sevbot worker` processes prune instead
         )
+        supervising = None
+        if worker_child is not None:
+            services.db.leave_checkpoints_to_another_process()
+            worker_child.start()
+            supervising = asyncio.create_task(worker_child.supervise(stop))
         close_socket = await slack.start() if slack is not None else None
+        settle_heap()
         try:
             yield
         finally:
             if close_socket is not None:
                 await close_socket()
             stop.set()
-            for running in (task, upkeep, retention, ticking):
+            for running in (task, upkeep, retention, ticking, supervising):
                 if running is not None:
                     await running
+            if worker_child is not None:
+                await anyio.to_thread.run_sync(worker_child.stop)
             services.close()
 
     # The schema and its pages are served by bot.http.docs, behind the API's guard (not FastAPI's open ones).
@@ -103,6 +121,7 @@ def create_app(
     )
     app.state.services = services
     app.state.worker = worker
+    app.state.worker_child = worker_child  # /metrics merges its metrics
     app.state.ticker = ticker
     app.state.sinks = router
     # SQLite has one writer: webhooks queue here (and commit together) rather than in SQLite's busy loop.
@@ -130,7 +149,7 @@ def create_app(
         config=services.config,
         db=services.db,
         clock=clock,
-        wake=worker.wake if worker else lambda: None,
+        wake=wake or (lambda: None),
     )
 
     def count(request: Request, status: int) -> None:

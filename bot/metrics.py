@@ -212,3 +212,41 @@ class Metrics:
                 ["source", "alertname"],
             )
         )
+
+
+def merge_expositions(texts: list[str]) -> bytes:
+    """Several processes' ``/metrics`` texts as one (``sevbot serve`` and its worker child).
+
+    Samples of the same name and labels add up (counters, histograms: each process counted its own
+    events), except gauges, where the largest is kept (a backlog both read from SQL, the model version
+    both serve, the newest timestamp). A family only one process has is kept as it is.
+    """
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.parser import text_string_to_metric_families
+    from prometheus_client.samples import Sample
+
+    merged: dict[str, Metric] = {}
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], Sample]] = {}
+    for text in texts:
+        for family in text_string_to_metric_families(text):
+            into = merged.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+            samples = values.setdefault(family.name, {})
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                seen = samples.get(key)
+                if seen is None:
+                    samples[key] = sample
+                elif family.type == "gauge" or sample.name.endswith("_created"):
+                    samples[key] = sample if sample.value > seen.value else seen
+                else:
+                    samples[key] = seen._replace(value=seen.value + sample.value)
+            into.samples = list(samples.values())
+
+    class Merged(Collector):
+        def collect(self) -> Iterator[Metric]:
+            return iter(merged.values())
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Merged())
+    return generate_latest(registry)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
 import sqlite3
 import threading
 import zlib
@@ -14,7 +16,7 @@ from typing import Any, Literal
 import orjson
 import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -28,14 +30,22 @@ Synchronous = Literal["full", "normal", "extra"]
 
 
 class WriteLock:
-    """The lock SQLite writers of this process queue on, ingestion first.
+    """The lock SQLite writers of this process queue on, ingestion first, and, with ``path``, the lock
+    file that writers of every process queue on.
 
     A writer marked ``first`` (the webhook path's group commit) goes ahead of every other waiting writer
     (the outbox worker's claims and results, the CLI's), so a webhook waits for at most the one
     transaction already running, never for a queue of the worker's small commits, each with its sync.
+
+    Between processes (``serve`` and its worker child, the CLI) SQLite's own lock is unfair: a writer that
+    finds it taken sleeps (1, 2, 5 … then 100 ms at a time) while the other process takes it again, and
+    webhooks waited up to 430 ms behind the child's short transactions. ``flock`` on ``path`` instead
+    queues them in the kernel, which wakes the next writer as soon as the lock is free.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+        self._fd: int | None = None
         self._lock = threading.Lock()  # what writers hold
         self._gate = threading.Condition(threading.Lock())  # where the others wait while one is first
         self._first_waiting = 0
@@ -65,9 +75,21 @@ class WriteLock:
                 if not self._first_waiting:
                     self._gate.notify_all()
         try:
-            yield
+            if self.path is not None:
+                fcntl.flock(self._file(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if self.path is not None:
+                    fcntl.flock(self._file(), fcntl.LOCK_UN)
         finally:
             self._lock.release()
+
+    def _file(self) -> int:
+        if self._fd is None:  # opened on first use, under self._lock
+            assert self.path is not None
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return self._fd
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +160,31 @@ class Database:
             text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ids AS bigint[])) AS k"),
             {"ids": ids},
         )
+
+    def leave_checkpoints_to_another_process(self) -> None:
+        """SQLite: this process's commits never copy the WAL back into the database file (``PRAGMA
+        wal_autocheckpoint=0``); another process calls :meth:`checkpoint` instead.
+
+        For ``sevbot serve`` with its worker child: the commit that crosses SQLite's 1,000-page mark runs
+        the checkpoint before it returns, and with the worker's commits beside the webhooks' that took 100
+        to 400 ms, while every webhook queued behind it. Does nothing on PostgreSQL.
+        """
+        if not self.is_sqlite:
+            return
+        event.listen(self.engine, "connect", _no_autocheckpoint)
+        self.engine.dispose()  # connections opened before (migrations) would still checkpoint
+
+    def checkpoint(self) -> None:
+        """SQLite: a passive WAL checkpoint (it never waits for, nor holds up, a writer)."""
+        if not self.is_sqlite:
+            return
+        raw = self.engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            raw.close()
 
     def ping(self) -> None:
         """Raise unless the database answers a trivial query."""
@@ -214,7 +261,17 @@ def create_database(
             json_serializer=json_dumps,
             json_deserializer=orjson.loads,
         )
-    return Database(engine=engine, _write_lock=WriteLock(), synchronous=synchronous)
+    return Database(engine=engine, _write_lock=WriteLock(_lock_file(parsed)), synchronous=synchronous)
+
+
+def _lock_file(url: URL) -> str | None:
+    """Beside a SQLite database file: the file its writers' processes queue on (None: in memory, or not
+    SQLite)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.database.startswith("file:") or url.query.get("mode") == "memory":
+        return None
+    return f"{url.database}.writer-lock"
 
 
 def _configure_sqlite(
@@ -234,6 +291,10 @@ def _configure_sqlite(
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def _pragma_synchronous(conn: Connection, mode: Synchronous) -> None:

@@ -28,6 +28,11 @@ def register(sub: Any) -> None:
         "--metrics-port", type=int, help="serve this worker's Prometheus metrics on 127.0.0.1:PORT"
     )
     worker.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port")
+    worker.add_argument(
+        "--wake-fd",
+        type=int,
+        help=argparse.SUPPRESS,  # `serve`'s pipe to its worker child (bot.outbox.child)
+    )
     worker.set_defaults(handler=cmd_worker)
 
     db = sub.add_parser("db", help="database maintenance")
@@ -73,7 +78,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     where = f"http://{host}:{port} (database {_safe_url(settings)})"
     if workers == 1:
-        config = _uvicorn_config(create_app(settings), settings, host=host, port=port)
+        child = None
+        if settings.worker_in_process and settings.worker_process:
+            from bot.outbox.child import WorkerChild
+
+            child = WorkerChild()
+            settings = settings.model_copy(update={"worker_in_process": False})
+        app = create_app(settings, worker_child=child)
+        config = _uvicorn_config(app, settings, host=host, port=port)
         print(f"sevbot: serving on {where}", file=sys.stderr)
         server = uvicorn.Server(config)
         server.run()
@@ -120,8 +132,9 @@ def _uvicorn_config(app: Any, settings: Settings, *, host: str, port: int, **opt
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from prometheus_client import start_http_server
 
-    from bot.bootstrap import build_services, build_ticker, outbox_sinks
+    from bot.bootstrap import build_services, build_ticker, outbox_sinks, settle_heap
     from bot.clock import utcnow
+    from bot.outbox.child import ParentPipe, keep_checkpointed
     from bot.outbox.retention import keep_pruned
     from bot.outbox.worker import OutboxWorker
 
@@ -134,6 +147,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         lease=timedelta(seconds=settings.outbox_lease_seconds),
     )
     ticker = build_ticker(services, wake=worker.wake)
+    parent = ParentPipe(args.wake_fd, worker) if args.wake_fd is not None else None  # serve's child
     if args.metrics_port is not None:
         start_http_server(args.metrics_port, addr=args.metrics_host, registry=services.metrics.registry)
 
@@ -142,15 +156,22 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        checkpoints = None
+        if parent is not None:
+            parent.listen(loop, stop)
+            checkpoints = asyncio.create_task(keep_checkpointed(services.db, stop))
         retention = asyncio.create_task(
             keep_pruned(
                 services.db, days=settings.retention_days, stop=stop, clock=utcnow, metrics=services.metrics
             )
         )
         ticking = asyncio.create_task(ticker.run(stop, interval=settings.tick_seconds))
+        settle_heap()
         await worker.run(stop)
         await retention
         await ticking
+        if checkpoints is not None:
+            await checkpoints
 
     asyncio.run(run())
     services.close()

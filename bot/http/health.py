@@ -10,18 +10,23 @@ incidents; ``/metrics`` asks for ``SEVBOT_METRICS_TOKEN`` when set. No metric la
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Response
+import httpx
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.http.deps import MetricsAccess, ServicesDep
+from bot.metrics import merge_expositions
 from storage.migrate import is_current
 from storage.outbox import OutboxRepository
 
+log = logging.getLogger(__name__)
 router = APIRouter()
+CHILD_METRICS_TIMEOUT = 2.0  # seconds for the worker child's metrics
 
 
 @router.get("/healthz")
@@ -62,6 +67,17 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 
 
 @router.get("/metrics", dependencies=[MetricsAccess])
-async def metrics(services: ServicesDep) -> Response:
+async def metrics(request: Request, services: ServicesDep) -> Response:
     body = await anyio.to_thread.run_sync(generate_latest, services.metrics.registry)
+    child = getattr(request.app.state, "worker_child", None)
+    if child is not None:  # `serve`'s worker process: its deliveries, drafts and Slack calls
+        try:
+            async with httpx.AsyncClient(timeout=CHILD_METRICS_TIMEOUT) as client:
+                answer = await client.get(child.metrics_url)
+                answer.raise_for_status()
+        except httpx.HTTPError as exc:  # starting again, or stuck: this process's metrics still count
+            log.warning("worker process metrics unavailable", extra={"error": repr(exc)})
+        else:
+            texts = [body.decode(), answer.text]
+            body = await anyio.to_thread.run_sync(merge_expositions, texts)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=10.0, gt=0)
 
     worker_in_process: bool = True
+    # With one web process, `sevbot serve` runs that worker as a child process of its own (bot.outbox.child),
+    # so deliveries never hold the webhooks' GIL; false: on a thread of the web process.
+    worker_process: bool = True
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     # How long a worker holds a claimed outbox row before another may take it over. Keep it well above
     # SEVBOT_SLACK_TIMEOUT_SECONDS: a takeover while a post is in flight is the one duplicate left.

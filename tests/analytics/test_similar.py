@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import pytest
 
-from analytics.similar import incident_text, most_similar
+from analytics.similar import TIE_DIGITS, WORDS, incident_text, most_similar
 
 
 def text(labels: dict[str, object], *, service: str | None = "checkout") -> str:
@@ -99,3 +102,62 @@ def test_host_like_words_are_kept_whole() -> None:
     found = most_similar("db.eu-1 down", [(1, "db.eu-1 slow"), (2, "db eu 1 slow")], k=2)
 
     assert [incident_id for incident_id, _ in found] == [1]
+
+
+# --- the same ranking as scikit-learn's TfidfVectorizer ---------------------------------------------------
+
+
+def sklearn_most_similar(
+    target: str, candidates: list[tuple[int, str]], *, k: int, min_similarity: float = 0.1
+) -> list[tuple[int, float]]:
+    """What most_similar computed with scikit-learn before (the reference it must equal)."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(token_pattern=WORDS.pattern, sublinear_tf=True)
+    try:
+        matrix = vectorizer.fit_transform([target, *(text for _, text in candidates)])
+    except ValueError:  # "empty vocabulary"
+        return []
+    scores = (matrix[1:] @ matrix[0].T).toarray().ravel()
+    ids = np.array([cid for cid, _ in candidates])
+    order = np.lexsort((-ids, -np.round(scores, TIE_DIGITS)))
+    return [(int(ids[i]), float(scores[i])) for i in order[:k] if scores[i] >= min_similarity]
+
+
+def assert_same_ranking(found: list[tuple[int, float]], expected: list[tuple[int, float]]) -> None:
+    assert [cid for cid, _ in found] == [cid for cid, _ in expected]
+    assert [score for _, score in found] == pytest.approx([score for _, score in expected], abs=1e-12)
+
+
+def test_the_ranking_equals_scikit_learns_on_random_texts() -> None:
+    rng = random.Random(7)
+    words = [f"w{n}" for n in range(60)] + ["db.eu-1", "Checkout", "checkout", "5xx", "pod-3", "Ä", "ß"]
+    for _ in range(200):
+        candidates = [
+            (rng.randrange(1000), " ".join(rng.choices(words, k=rng.randrange(0, 12))))
+            for _ in range(rng.randrange(1, 40))
+        ]
+        target = " ".join(rng.choices(words, k=rng.randrange(0, 10)))
+        for k, minimum in ((3, 0.1), (50, 0.0), (5, 0.4)):
+            assert_same_ranking(
+                most_similar(target, candidates, k=k, min_similarity=minimum),
+                sklearn_most_similar(target, candidates, k=k, min_similarity=minimum),
+            )
+
+
+def test_the_ranking_equals_scikit_learns_on_real_alerts(real_instances: list[dict[str, Any]]) -> None:
+    texts = [
+        incident_text(
+            alertname=item["alertname"],
+            title=str(item.get("annotations", {}).get("summary") or item["alertname"]),
+            service=item.get("labels", {}).get("service") or item.get("labels", {}).get("job"),
+            labels=item.get("labels", {}),
+        )
+        for item in real_instances
+    ]
+    candidates = list(enumerate(texts[:400]))
+    for target in texts[::25]:
+        assert_same_ranking(
+            most_similar(target, candidates, k=5), sklearn_most_similar(target, candidates, k=5)
+        )
