@@ -63,8 +63,10 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-def write_config(path: Path, channels: int) -> Path:
-    routes = [{"match": {"service": f"svc{i}"}, "channel": f"#bench-{i}"} for i in range(channels)]
+def write_config(path: Path, channels: int, services: int) -> Path:
+    """Each incident has a service of its own (one incident of a service within ten minutes of another is
+    a related one, posted in the first one's thread: no root post to time), routed over ``channels``."""
+    routes = [{"match": {"service": f"svc{i}"}, "channel": f"#bench-{i % channels}"} for i in range(services)]
     path.write_text(yaml.safe_dump({"slack": {"routes": routes}}), encoding="utf-8")
     return path
 
@@ -103,7 +105,7 @@ async def _send_incidents(
 
         async def one(i: int) -> None:
             name = f"{prefix}{i}"
-            payload = am_payload([am_alert(name=name, service=f"svc{i % channels}", instance=f"{name}:9100")])
+            payload = am_payload([am_alert(name=name, service=f"svc{i}", instance=f"{name}:9100")])
             headers = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
             try:
                 response = await client.post(f"{url}/webhooks/alertmanager", json=payload, headers=headers)
@@ -185,13 +187,13 @@ def run(mode: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
         with FakeSlack() as slack:
             data_dir = root / f"{mode}-{rate}"
             data_dir.mkdir()
-            config = write_config(root / f"{mode}-{rate}.yml", channels)
+            seconds = max(args.seconds, 20 / rate)  # at least 20 incidents per rate
+            config = write_config(root / f"{mode}-{rate}.yml", channels, max(1, int(rate * seconds)))
             database_url = _fresh_database(args.database_url, f"{mode}_{rate}")
             try:
                 with start(slack, data_dir, config, database_url) as url:
                     if not results["ack"]:
                         results["ack"] = measure_ack(url, slack, args.ack_samples)
-                    seconds = max(args.seconds, 20 / rate)  # at least 20 incidents per rate
                     figures = measure_delivery(url, slack, rate, seconds, channels)
                     results["delivery"][f"{rate}/s"] = {**figures, "channels": channels}
             finally:

@@ -99,6 +99,8 @@ def create_app(
         if worker_child is not None:
             services.db.leave_checkpoints_to_another_process()
             worker_child.start()
+            if not await worker_child.wait_ready():
+                log.error("outbox worker process not ready; serving anyway (messages wait in the outbox)")
             supervising = asyncio.create_task(worker_child.supervise(stop))
         close_socket = await slack.start() if slack is not None else None
         settle_heap()

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import anyio
+import httpx
 
 from bot.ingest.group_commit import QUIET_SECONDS
 from bot.outbox.worker import OutboxWorker
@@ -35,6 +36,7 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 RESTART_PAUSE_SECONDS = 1.0  # before starting a child again that died
+READY_SECONDS = 60.0  # how long serve waits for its worker child to start
 STOP_SECONDS = 15.0  # a stopping child's time to finish what it holds, then SIGKILL
 
 
@@ -82,6 +84,23 @@ class WorkerChild:
             os.close(read_end)  # the child has its copy; ours would hide the parent's end of file
         self._write_end = write_end
         log.info("outbox worker process started", extra={"pid": self._process.pid})
+
+    async def wait_ready(self, seconds: float = READY_SECONDS) -> bool:
+        """Until the child serves its metrics (it has built its services and is about to deliver), it died,
+        or ``seconds``; whether it is ready. ``serve`` answers only then, so the first root posts do not
+        wait for the child's start-up (2 to 4 s of imports and model loading on a 2-core machine)."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            while asyncio.get_running_loop().time() < deadline:
+                if self._process is None or self._process.poll() is not None:
+                    return False
+                try:
+                    if (await client.get(self.metrics_url)).status_code == 200:
+                        return True
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.05)
+        return False
 
     def wake(self) -> None:
         """Tell the child that messages were queued. Never blocks: a full pipe already says so."""

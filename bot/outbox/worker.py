@@ -114,6 +114,7 @@ class OutboxWorker:
         self.max_yield_seconds = max_yield_seconds
         self.busy_batch_size = busy_batch_size
         self._stop = asyncio.Event()
+        self._roots_running = 0  # root posts being delivered now (the other deliveries wait for them)
 
     def wake(self) -> None:
         """Ask the worker to look at the outbox now; safe to call from any thread."""
@@ -164,11 +165,14 @@ class OutboxWorker:
                 await asyncio.gather(*running, return_exceptions=True)
 
     async def _deliver_root(self, item: OutboxItem) -> bool:
+        self._roots_running += 1
         try:
             return await self._deliver(item)
         except Exception:  # its lease runs out and the row is claimed again
             log.exception("outbox root post failed", extra={"outbox_id": item.id})
             return False
+        finally:
+            self._roots_running -= 1
 
     async def _run_all(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -206,16 +210,20 @@ class OutboxWorker:
             return OutboxRepository(conn).next_due_after(self.clock())
 
     async def _make_way(self, stop: asyncio.Event | None = None) -> int:
-        """Wait while ingestion is busy (bounded); how many messages to take next."""
+        """Wait while ingestion is busy or root posts are under way (bounded); how many messages to take
+        next. Root posts go first: a draft or an update started beside one would share its GIL."""
         stop = stop or self._stop
-        if self.yield_to is None or not self.yield_to():
+        if not self._held_back():
             return self.batch_size
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_yield_seconds
-        while self.yield_to() and loop.time() < deadline and not stop.is_set():
+        while self._held_back() and loop.time() < deadline and not stop.is_set():
             with contextlib.suppress(TimeoutError):  # look again shortly, or stop at once
                 await asyncio.wait_for(stop.wait(), timeout=YIELD_STEP_SECONDS)
-        return self.busy_batch_size if self.yield_to() else self.batch_size
+        return self.busy_batch_size if self._held_back() else self.batch_size
+
+    def _held_back(self) -> bool:
+        return self._roots_running > 0 or (self.yield_to is not None and self.yield_to())
 
     async def run_once(self, limit: int | None = None, *, kinds: tuple[str, ...] | None = None) -> int:
         """Claim one batch of due messages (root posts first; ``kinds``: only those) and deliver them in
