@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -116,6 +117,7 @@ def create_app(
             if worker_child is not None:
                 await anyio.to_thread.run_sync(worker_child.stop)
             services.close()
+            gc.unfreeze()  # what start-up built may be collected again (an app of a test, say)
 
     # The schema and its pages are served by bot.http.docs, behind the API's guard (not FastAPI's open ones).
     app = FastAPI(

@@ -59,7 +59,7 @@ def settle_heap() -> None:
     sight each one took 70 to 190 ms of the GIL on a 2-core machine, and a webhook that arrived then
     waited for it (most of the p99 of ``bench/ingest.py`` at a steady 200 alerts/s). ``gc.freeze()``
     moves them to a generation that is never collected; what the service builds later is collected as
-    before.
+    before. The app's shutdown unfreezes them.
     """
     gc.collect()
     gc.freeze()

@@ -4,6 +4,7 @@ writers' lock file shared between processes, the merged metrics text."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -186,3 +187,21 @@ def test_counts_add_up_gauges_keep_the_largest_and_lone_families_are_kept() -> N
     assert samples[("took_seconds_sum", ())] == 4.5
     assert samples[("only_child", ())] == 7.0
     assert merged.count("# TYPE jobs_total counter") == 1
+
+
+# --- start-up's objects out of the collector's sight ------------------------------------------------------
+
+
+def test_what_start_up_built_is_frozen_while_the_app_serves_and_thawed_after(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from bot.app import create_app
+    from tests.support.settings import make_settings
+
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        assert client.get("/healthz").status_code == 200
+        frozen = gc.get_freeze_count()
+    thawed = gc.get_freeze_count()
+
+    assert frozen > 10_000  # the model, the routes, the tables, the modules
+    assert thawed == 0
