@@ -39,7 +39,7 @@ from analytics.features import FeatureOptions, alert_features
 from analytics.fitting import fit_feature_pipeline
 from analytics.lean import URGENCY, ContentModel, LeanScorer
 from analytics.model import SeverityModel
-from analytics.records import Severity
+from analytics.records import AlertRecord, Severity
 from analytics.scoring import map_severity
 from analytics.training import finish_model
 
@@ -73,17 +73,22 @@ def rule_examples_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[TrainingE
         level = map_severity(str(row.get("severity") or ""))
         if level is None:
             continue
-        alert = rule_alert(
-            alertname=str(row["alertname"]),
-            expr=str(row.get("expr") or ""),
-            for_duration=str(row.get("for") or "") or None,
-            labels={str(k): str(v) for k, v in (row.get("labels") or {}).items()},
-            summary=str(row.get("summary") or ""),
-            description=str(row.get("description") or ""),
-        )
+        alert = row_alert(row)
         group = f"{row['source']}::{row.get('path', '')}::{row.get('group', '')}"
         out.append(TrainingExample(alert=alert, level=level, group=group, origin=str(row["source"])))
     return out
+
+
+def row_alert(row: Mapping[str, Any]) -> AlertRecord:
+    """A row of ``alert_rules.jsonl`` as the alert its rule sends (``rule_alert``), without instances."""
+    return rule_alert(
+        alertname=str(row["alertname"]),
+        expr=str(row.get("expr") or ""),
+        for_duration=str(row.get("for") or "") or None,
+        labels={str(k): str(v) for k, v in (row.get("labels") or {}).items()},
+        summary=str(row.get("summary") or ""),
+        description=str(row.get("description") or ""),
+    )
 
 
 def catalogue_rules() -> list[TrainingExample]:

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-from analytics.bundled import OPTION_CHOICES
-from analytics.examples import rule_alert
+from analytics.bundled import OPTION_CHOICES, row_alert
 from analytics.features import (
     FeatureOptions,
     alert_features,
@@ -71,16 +70,9 @@ def test_fixed_words_are_never_stemmed_or_split_into_grams() -> None:
 
 
 def _instances(row: dict[str, Any], n: int) -> list[AlertRecord]:
-    """A rule row's alert, as ``rule_alert`` makes it and as Alertmanager sends it (the query only in the
+    """A rule row's alert, as ``row_alert`` makes it and as Alertmanager sends it (the query only in the
     generator URL), for ``n`` instances with their own instance labels and rendered annotations."""
-    base = rule_alert(
-        alertname=str(row["alertname"]),
-        expr=str(row.get("expr") or ""),
-        for_duration=str(row.get("for") or "") or None,
-        labels={str(k): str(v) for k, v in (row.get("labels") or {}).items()},
-        summary=str(row.get("summary") or ""),
-        description=str(row.get("description") or ""),
-    )
+    base = row_alert(row)
     url = f"http://prometheus:9090/graph?g0.expr={quote_plus(base.expression or '')}&g0.tab=1"
     out = []
     for i in range(n):

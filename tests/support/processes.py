@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -23,6 +21,8 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import yaml
+
+from bot.outbox.child import free_loopback_port, worker_command
 
 T = TypeVar("T")
 
@@ -37,10 +37,7 @@ _FOREIGN_ENV_PREFIXES = ("SEVBOT_", "SLACK_", "OPENAI_")
 
 def free_port(host: str = LOOPBACK) -> int:
     """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_loopback_port(host)
 
 
 def wait_until(
@@ -177,11 +174,8 @@ def _ready(running: RunningProcess, ready_path: str) -> bool:
 
 
 def sevbot_command() -> list[str]:
-    """How to run ``sevbot`` with the interpreter running us: the console script beside it, else ``-m``."""
-    script = Path(sys.executable).with_name("sevbot")
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-m", "bot.cli"]
+    """How to run ``sevbot`` with the interpreter running us (the way ``serve`` starts its worker child)."""
+    return worker_command()
 
 
 def sevbot_env(
