@@ -115,6 +115,7 @@ def create_app(
                 if running is not None:
                     await running
             if worker_child is not None:
+                await worker_child.close_metrics_client()
                 await anyio.to_thread.run_sync(worker_child.stop)
             services.close()
             gc.unfreeze()  # what start-up built may be collected again (an app of a test, say)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import os
 import signal
 import sys
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,12 @@ def register(sub: Any) -> None:
         "--wake-fd",
         type=int,
         help=argparse.SUPPRESS,  # `serve`'s pipe to its worker child (bot.outbox.child)
+    )
+    worker.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="lower this worker's CPU priority by N (os.nice; serve's own worker child runs at 10)",
     )
     worker.set_defaults(handler=cmd_worker)
 
@@ -138,6 +145,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from bot.outbox.retention import keep_pruned
     from bot.outbox.worker import OutboxWorker
 
+    if args.nice:
+        os.nice(args.nice)
     services = build_services(settings)
     worker = OutboxWorker(
         db=services.db,

@@ -26,7 +26,6 @@ from storage.outbox import OutboxRepository
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-CHILD_METRICS_TIMEOUT = 2.0  # seconds for the worker child's metrics
 
 
 @router.get("/healthz")
@@ -72,12 +71,10 @@ async def metrics(request: Request, services: ServicesDep) -> Response:
     child = getattr(request.app.state, "worker_child", None)
     if child is not None:  # `serve`'s worker process: its deliveries, drafts and Slack calls
         try:
-            async with httpx.AsyncClient(timeout=CHILD_METRICS_TIMEOUT) as client:
-                answer = await client.get(child.metrics_url)
-                answer.raise_for_status()
+            child_text = await child.metrics_text()
         except httpx.HTTPError as exc:  # starting again, or stuck: this process's metrics still count
             log.warning("worker process metrics unavailable", extra={"error": repr(exc)})
         else:
-            texts = [body.decode(), answer.text]
+            texts = [body.decode(), child_text]
             body = await anyio.to_thread.run_sync(merge_expositions, texts)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
