@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_POOL_SIZE = 10  # connections kept per process (SQLAlchemy's default keeps 5)
 
 # How SQLite syncs commits to disk. FULL (the default) syncs the WAL on every commit, so a commit that has
 # been acknowledged survives power loss or an OS crash; NORMAL syncs only at checkpoints and may lose the
@@ -122,7 +123,9 @@ class Database:
         webhooks wait for.
         """
         if self.is_sqlite:
-            with self._write_lock.hold(first=first), self.engine.connect() as conn:
+            # The connection first, then the lock: a new connection's set-up (its PRAGMAs) never runs
+            # while other writers wait.
+            with self.engine.connect() as conn, self._write_lock.hold(first=first):
                 conn.execution_options(sevbot_immediate=True)
                 relaxed = not synced and self.synchronous != "normal"
                 if relaxed:  # on the driver's connection: outside any transaction (autocommit)
@@ -237,9 +240,13 @@ def create_database(
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        # A file's connections are kept (its pool holds SQLITE_POOL_SIZE): one opened afresh costs its
+        # PRAGMAs, and overflow connections are closed again when returned.
+        on_file = _lock_file(parsed) is not None
         engine = create_engine(
             url,
             echo=echo,
+            **({"pool_size": SQLITE_POOL_SIZE} if on_file else {}),
             connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
             json_serializer=json_dumps,
             json_deserializer=orjson.loads,

@@ -143,7 +143,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from bot.clock import utcnow
     from bot.outbox.child import ParentPipe, keep_checkpointed
     from bot.outbox.retention import keep_pruned
-    from bot.outbox.worker import OutboxWorker
+    from bot.outbox.worker import WORKER_THREADS, OutboxWorker, limit_threads
 
     if args.nice:
         os.nice(args.nice)
@@ -161,6 +161,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         start_http_server(args.metrics_port, addr=args.metrics_host, registry=services.metrics.registry)
 
     async def run() -> None:
+        limit_threads(WORKER_THREADS)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

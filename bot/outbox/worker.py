@@ -39,6 +39,15 @@ MAX_BACKOFF_SECONDS = 300.0
 YIELD_STEP_SECONDS = 0.02  # how often a yielding worker looks whether ingestion has gone quiet
 ROOT_KINDS: tuple[str, ...] = (OutboxKind.INCIDENT_OPENED,)  # what people wait for: delivered first
 ROOT_TASKS = 32  # root posts under way at once
+# Threads a worker process runs its SQL and rendering on (anyio's default is 40). A writer thread that holds
+# SQLite's write lock needs the GIL back after each statement; with dozens of threads reading grounding
+# and rendering beside it, it waited for it, and serve's webhooks waited for the lock that long.
+WORKER_THREADS = 4
+
+
+def limit_threads(threads: int) -> None:
+    """At most ``threads`` of this event loop's ``anyio.to_thread`` calls at once; the others queue."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = threads
 
 
 class Sink(Protocol):

@@ -7,13 +7,14 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+import anyio
 from sqlalchemy import delete, select
 
 from bot.bootstrap import Services
 from bot.errors import PermanentError, RetryAfter
 from bot.normalize import normalize
 from bot.outbox.console import ConsoleSink
-from bot.outbox.worker import OutboxWorker
+from bot.outbox.worker import WORKER_THREADS, OutboxWorker, limit_threads
 from storage.models import Incident, OutboxMessage
 from storage.outbox import OutboxItem
 from tests.support.clock import Clock
@@ -218,3 +219,26 @@ def test_a_new_incidents_root_post_does_not_wait_for_a_pass_busy_with_another_in
         return seen
 
     assert asyncio.run(scenario()) == ["incident.opened"]
+
+
+def test_a_worker_process_runs_at_most_its_few_threads_at_once() -> None:
+    """``sevbot worker`` limits its threads (WORKER_THREADS): the writer holding SQLite's lock gets the GIL
+    back quickly. The others queue and all finish."""
+    running, most = 0, 0
+    guard = threading.Lock()
+
+    def work() -> None:
+        nonlocal running, most
+        with guard:
+            running += 1
+            most = max(most, running)
+        threading.Event().wait(0.02)
+        with guard:
+            running -= 1
+
+    async def main() -> None:
+        limit_threads(WORKER_THREADS)
+        await asyncio.gather(*(anyio.to_thread.run_sync(work) for _ in range(3 * WORKER_THREADS)))
+
+    asyncio.run(main())
+    assert most == WORKER_THREADS

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from storage.db import WriteLock, create_database
+from storage.db import SQLITE_POOL_SIZE, WriteLock, create_database
 from tests.support.processes import wait_until
 
 # PRAGMA synchronous answers a number: 1 NORMAL, 2 FULL, 3 EXTRA.
@@ -78,5 +78,39 @@ def test_an_unsynced_write_is_normal_for_itself_only(tmp_path: Path, fail: bool)
             assert conn.execute(text("PRAGMA synchronous")).scalar_one() == LEVELS["full"]
             tables = conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 't'")).scalar_one()
         assert tables == (0 if fail else 1)  # committed (or rolled back) as any write
+    finally:
+        db.dispose()
+
+
+def test_a_writer_opens_its_connection_before_it_queues_for_the_lock(tmp_path: Path) -> None:
+    """A new connection's set-up (its PRAGMAs) is not done while other writers wait for the lock."""
+    db = create_database(f"sqlite:///{tmp_path / 'a.db'}")
+    entered = threading.Event()
+
+    def writer() -> None:
+        with db.write() as conn:
+            conn.execute(text("SELECT 1"))
+            entered.set()
+
+    try:
+        with db._write_lock.hold():  # another writer's transaction in progress
+            thread = threading.Thread(target=writer)
+            thread.start()
+            wait_until(lambda: db._write_lock.waiting == 1, what="the writer queued for the lock")
+            assert db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]  # its connection, open
+            assert not entered.is_set()
+        thread.join(timeout=10)
+        assert entered.is_set()
+    finally:
+        db.dispose()
+
+
+def test_a_sqlite_file_keeps_its_connections_for_the_next_use(tmp_path: Path) -> None:
+    db = create_database(f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        with contextlib.ExitStack() as stack:
+            for _ in range(SQLITE_POOL_SIZE):
+                stack.enter_context(db.read())
+        assert db.engine.pool.checkedin() == SQLITE_POOL_SIZE  # type: ignore[attr-defined]  # none closed
     finally:
         db.dispose()
