@@ -17,6 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from analytics.records import OutboxStatus, SilenceTarget
 from storage.models import Incident, OutboxMessage, Silence, SlackChannelPace, SlackEvent, SlackThread
 
+FIRST_LANE = "\x1ffirst"  # the pacing key suffix of a channel's new messages (see reserve_slot)
+
 
 @dataclass(frozen=True, slots=True)
 class SilenceRow:
@@ -63,27 +65,47 @@ class SlackStateRepository:
     # --- pacing ------------------------------------------------------------------------------
 
     def reserve_slot(
-        self, channel: str, *, now: datetime, interval: timedelta, max_wait: timedelta
+        self,
+        channel: str,
+        *,
+        now: datetime,
+        interval: timedelta,
+        max_wait: timedelta,
+        first: bool = False,
     ) -> datetime:
         """When this caller may post to ``channel``; the slot after it goes to the next caller.
 
         If the turn is more than ``max_wait`` away nothing is reserved and that later time is returned,
         so the caller can come back then instead of holding a slot it will not use.
+
+        ``first``: a new channel message (an incident's root, a SEV1 notice), which queues only behind
+        other new channel messages, on a schedule of their own, and pushes the channel's other posts
+        (replies, updates) back by one interval. So a new incident never waits for another incident's
+        draft or update in the same channel, and the channel still sees at most one post per interval
+        but for the moment a new message goes ahead of one already scheduled.
         """
-        _insert_ignore(self.conn, SlackChannelPace, {"channel": channel[:64], "next_at": now})
-        stmt = select(SlackChannelPace.next_at).where(SlackChannelPace.channel == channel[:64])
+        key = channel[:64]
+        own = f"{key[: 64 - len(FIRST_LANE)]}{FIRST_LANE}" if first else key
+        slot = max(now, self._pace_next_at(own, now))
+        if slot - now > max_wait:
+            return slot
+        self._pace_set(own, slot + interval)
+        if first:  # the channel's other posts go after it
+            self._pace_set(key, max(self._pace_next_at(key, now), slot + interval))
+        return slot
+
+    def _pace_next_at(self, key: str, now: datetime) -> datetime:
+        _insert_ignore(self.conn, SlackChannelPace, {"channel": key, "next_at": now})
+        stmt = select(SlackChannelPace.next_at).where(SlackChannelPace.channel == key)
         if self.conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update()
         next_at: datetime = self.conn.execute(stmt).scalar_one()
-        slot = max(now, next_at)
-        if slot - now > max_wait:
-            return slot
+        return next_at
+
+    def _pace_set(self, key: str, next_at: datetime) -> None:
         self.conn.execute(
-            update(SlackChannelPace)
-            .where(SlackChannelPace.channel == channel[:64])
-            .values(next_at=slot + interval)
+            update(SlackChannelPace).where(SlackChannelPace.channel == key).values(next_at=next_at)
         )
-        return slot
 
     # --- thread batching -----------------------------------------------------------------------
 

@@ -48,19 +48,21 @@ class ChannelPacer:
         self.now = now
         self.sleep = sleep
 
-    async def wait_turn(self, channel: str) -> None:
+    async def wait_turn(self, channel: str, *, first: bool = False) -> None:
+        """Wait for ``channel``'s turn (``first``: a new channel message, which goes ahead of replies and
+        updates; see ``SlackStateRepository.reserve_slot``)."""
         if self.interval <= timedelta(0):
             return
         now = self.now()
-        slot = await anyio.to_thread.run_sync(self._reserve, channel, now)
+        slot = await anyio.to_thread.run_sync(self._reserve, channel, now, first)
         delay = (slot - now).total_seconds()
         if slot - now > self.max_sleep:
             raise PaceWait(delay)
         if delay > 0:
             await self.sleep(delay)
 
-    def _reserve(self, channel: str, now: datetime) -> datetime:
+    def _reserve(self, channel: str, now: datetime, first: bool) -> datetime:
         with self.db.write() as conn:
             return SlackStateRepository(conn).reserve_slot(
-                channel, now=now, interval=self.interval, max_wait=self.max_sleep
+                channel, now=now, interval=self.interval, max_wait=self.max_sleep, first=first
             )

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 TOPIC = OutboxTopic.SLACK
 POSTING = "posting"  # progress key: the parts this row was about to post, with when and where
+NEW_MESSAGES = frozenset({Part.ROOT, Part.NOTICE})  # paced ahead of replies and updates (ChannelPacer)
 
 
 class BatchWait(RetryAfter):
@@ -349,7 +350,7 @@ class SlackSink:
         await anyio.to_thread.run_sync(self.state.record, message, progress, None)
         try:
             if self.pacer is not None:  # after the record: the post follows its turn without a gap
-                await self.pacer.wait_turn(pace_key)
+                await self.pacer.wait_turn(pace_key, first=part in NEW_MESSAGES)
             return await self._call(
                 "chat_postMessage",
                 metadata=metadata(incident_id=message.incident_id, outbox_id=message.id, part=part),

@@ -14,9 +14,10 @@ from sqlalchemy import update
 from bot.bootstrap import Services
 from bot.incidents.actions import IncidentActions
 from bot.settings import FileConfig
-from bot.slack.pacing import ChannelPacer
+from bot.slack.pacing import ChannelPacer, wall_clock
 from storage.models import Incident
 from storage.outbox import NewMessage, OutboxRepository
+from storage.slack import SlackStateRepository
 from tests.support.clock import Clock
 from tests.support.fake_slack import FakeSlack
 from tests.support.payloads import T0, am_alert
@@ -397,6 +398,27 @@ def test_a_busy_channel_does_not_hold_up_the_others(
     assert (
         delivery.run() >= 1 and len(slack.calls_to("chat.postMessage")) == 2
     )  # still not its turn (wall clock)
+
+
+def test_a_new_incident_is_posted_at_once_in_a_channel_whose_replies_are_paced(
+    services: Services, slack: FakeSlack, clock: Clock
+) -> None:
+    delivery = make_delivery(services, slack, clock)
+    delivery.sink.pacer = ChannelPacer(services.db, interval=60)
+    with services.db.write() as conn:  # other incidents' replies and updates hold #alerts for a while
+        SlackStateRepository(conn).reserve_slot(
+            "#alerts", now=wall_clock(), interval=timedelta(seconds=600), max_wait=timedelta(0)
+        )
+    fire(services, am_alert(name="A"))
+
+    delivery.run()
+
+    [root] = slack.calls_to("chat.postMessage")
+    assert root.args["channel"] == "#alerts" and "thread_ts" not in root.args
+    fire(services, am_alert(name="A", instance="b"))  # a change of A: a reply, which waits its turn
+    delivery.run()
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert any(str(r["last_error"]).startswith("paced:") for r in delivery.rows())
 
 
 def test_a_flapping_incident_keeps_one_reply_up_to_date_instead_of_posting_each_change(

@@ -3,7 +3,7 @@ slots, silences."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.bootstrap import Services
 from storage.slack import SilenceRepository, SlackStateRepository
@@ -49,6 +49,26 @@ def test_channel_slots_follow_each_other_and_a_far_turn_is_not_reserved(
     assert slots == [clock.now, clock.now + second, clock.now + 2 * second]
     assert other == clock.now
     assert far == again == clock.now + 3 * second  # not taken: the next caller is told the same time
+
+
+def test_a_new_channel_message_goes_ahead_of_replies_and_pushes_them_back(
+    services: Services, clock: Clock
+) -> None:
+    second = timedelta(seconds=1)
+
+    def reserve(first: bool) -> datetime:
+        with services.db.write() as conn:
+            return SlackStateRepository(conn).reserve_slot(
+                "#alerts", now=clock.now, interval=second, max_wait=second * 10, first=first
+            )
+
+    replies = [reserve(first=False) for _ in range(3)]  # other incidents' drafts and updates, scheduled
+    roots = [reserve(first=True) for _ in range(2)]  # two new incidents
+    after = reserve(first=False)
+
+    assert replies == [clock.now, clock.now + second, clock.now + 2 * second]
+    assert roots == [clock.now, clock.now + second]  # behind each other only, not behind the replies
+    assert after == clock.now + 3 * second  # replies still one per interval, after both roots
 
 
 def test_silences_expire_and_can_be_removed(services: Services, clock: Clock) -> None:
