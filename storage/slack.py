@@ -81,8 +81,8 @@ class SlackStateRepository:
         ``first``: a new channel message (an incident's root, a SEV1 notice), which queues only behind
         other new channel messages, on a schedule of their own, and pushes the channel's other posts
         (replies, updates) back by one interval. So a new incident never waits for another incident's
-        draft or update in the same channel, and the channel still sees at most one post per interval
-        but for the moment a new message goes ahead of one already scheduled.
+        draft or update in the same channel; the price is that a channel busy with both may see two posts
+        in one interval (a new message right after a reply), never more.
         """
         key = channel[:64]
         own = f"{key[: 64 - len(FIRST_LANE)]}{FIRST_LANE}" if first else key

@@ -69,6 +69,11 @@ def test_a_new_channel_message_goes_ahead_of_replies_and_pushes_them_back(
     assert replies == [clock.now, clock.now + second, clock.now + 2 * second]
     assert roots == [clock.now, clock.now + second]  # behind each other only, not behind the replies
     assert after == clock.now + 3 * second  # replies still one per interval, after both roots
+    with services.db.write() as conn:  # a quiet channel: its next reply waits one interval after a root
+        quiet = SlackStateRepository(conn)
+        root = quiet.reserve_slot("#db", now=clock.now, interval=second, max_wait=second * 10, first=True)
+        reply = quiet.reserve_slot("#db", now=clock.now, interval=second, max_wait=second * 10)
+    assert (root, reply) == (clock.now, clock.now + second)
 
 
 def test_silences_expire_and_can_be_removed(services: Services, clock: Clock) -> None:
