@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from analytics.features import FeatureOptions
+from analytics.ladders import Ladders
 from analytics.lean import SOFTMAX, URGENCY, ContentModel, LeanScorer, TrainingSummary
 from analytics.model import ModelScorer, SeverityModel, model_version
 from analytics.records import Severity
@@ -68,7 +69,7 @@ def model_document(model: SeverityModel, *, digits: int | None = None) -> dict[s
 
 
 def _content_document(content: ContentModel, coef: Any, intercept: Any) -> dict[str, Any]:
-    return {
+    document = {
         "kind": content.kind,
         "classes": [c.value for c in content.classes],
         "edges": list(content.edges),
@@ -80,6 +81,9 @@ def _content_document(content: ContentModel, coef: Any, intercept: Any) -> dict[
         "intercept": intercept,
         "text": content.text.to_json() if content.text is not None else None,
     }
+    if content.ladders:  # written only when there are some: artifacts without them stay as they were
+        document["ladders"] = content.ladders.to_json()
+    return document
 
 
 def save_model(model: SeverityModel, path: str | Path, *, digits: int | None = None) -> Path:
@@ -162,6 +166,7 @@ def _content(document: Mapping[str, Any]) -> ContentModel:
     if len(edges) != 3 or not edges[0] > edges[1] > edges[2]:
         raise ArtifactError("malformed model artifact: edges must be three decreasing numbers")
     text = document.get("text")
+    ladders = _ladders(document.get("ladders"))
     return ContentModel(
         kind=kind,
         lean=LeanScorer(feature_names=names, coef=coef, intercept=intercept),
@@ -171,7 +176,25 @@ def _content(document: Mapping[str, Any]) -> ContentModel:
         sharpness=float(document["sharpness"]),
         text=TextView.from_json(text) if text is not None else None,
         reads_features=bool(document["reads_features"]),
+        ladders=ladders,
     )
+
+
+def _ladders(data: Any) -> Ladders | None:
+    """The ``ladders`` of a content document (absent in artifacts written before them: none)."""
+    if data is None:
+        return None
+    try:
+        ladders = Ladders.from_json(data)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ArtifactError(f"malformed model artifact: ladders ({exc})") from None
+    for rungs in ladders.rungs.values():
+        for rung in rungs:
+            if any(d not in (-1, 1) or not np.isfinite(v) for v, d in rung):
+                raise ArtifactError(
+                    "malformed model artifact: a ladder's threshold is not a finite directed number"
+                )
+    return ladders or None
 
 
 def _model_from_document(document: Mapping[str, Any]) -> SeverityModel:

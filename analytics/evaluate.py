@@ -32,6 +32,7 @@ import numpy as np
 
 from analytics.examples import TrainingExample
 from analytics.fitting import DEFAULT_C
+from analytics.ladders import Ladders
 from analytics.lean import ContentModel
 from analytics.records import Severity
 from analytics.text import words
@@ -158,11 +159,13 @@ def evaluate(
     base_pred = np.empty(len(data), dtype=object)
     chosen: list[str] = []
     texts = [baseline_text(e) for e in data]
+    # The team's rule files are known when it trains: every rule's thresholds, never a held-out level.
+    ladders = Ladders.of(e.alert for e in data if e.origin == "rules")
     for train_idx, test_idx in splitter.split(np.zeros(len(data)), y, groups):
         train = [data[i] for i in train_idx]
         if len({e.level for e in train}) < 2:
             raise ValueError("a training fold holds a single severity level")
-        model = train_team_model([*train, *extra_training], prior=prior, seed=seed, c=c)
+        model = train_team_model([*train, *extra_training], prior=prior, seed=seed, c=c, ladders=ladders)
         chosen.append(str(model.provenance.get("chosen", "")))
         model_pred[test_idx] = [
             level.value for level in model.content.levels([data[i].alert for i in test_idx])

@@ -120,6 +120,13 @@ _RANGE_WORDS = {
 }
 
 
+_LADDER_WORDS = {
+    "top": "its thresholds are the strictest of the team's rules named {name}",
+    "bottom": "its thresholds are the mildest of the team's rules named {name}",
+    "middle": "its thresholds are between the strictest and mildest of the team's rules named {name}",
+}
+
+
 _SIGNALS: dict[str, str] = {}
 _SIGNALS_LIMIT = 500_000
 
@@ -163,6 +170,8 @@ def describe_signal(signal: str, features: Sequence[str], alert: AlertRecord) ->
         return f"it has a {rest} label"
     if kind == "alert":
         return f"an alert named {alert.alertname} was among the training rules"
+    if kind == "ladder":
+        return _LADDER_WORDS.get(rest, signal).format(name=alert.alertname)
     if kind == "metric":
         return f"its query reads {rest}"
     if kind == "fn":

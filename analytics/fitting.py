@@ -7,13 +7,14 @@ estimators so tests can prove the lean serving path equal to them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from analytics.features import DEFAULT_OPTIONS, FeatureDict, FeatureOptions, alert_features
+from analytics.ladders import BOTTOM, TOP, Ladders, rung_values
 from analytics.lean import URGENCY, ContentModel
 from analytics.paging import NO_RULE, PageRule
 from analytics.records import AlertRecord
@@ -112,8 +113,9 @@ def decision_columns(scores: NDArray[np.float64], n_classes: int) -> NDArray[np.
 
 
 def is_monotone_feature(name: str) -> bool:
-    """True for one of :data:`MONOTONE_WORDS` as a word of the alert, and for the prior's urgency."""
-    if name == PRIOR_FEATURE:
+    """True for one of :data:`MONOTONE_WORDS` as a word of the alert, the prior's urgency and the top rung
+    of a ladder (``analytics.ladders``): features that may only push towards a more urgent level."""
+    if name in (PRIOR_FEATURE, TOP):
         return True
     family, _, rest = name.partition(":")
     return family in WORD_FAMILIES and rest in MONOTONE_WORDS
@@ -144,12 +146,15 @@ def project_monotone(
     """
     coef = np.array(coef, dtype=np.float64, copy=True)
     for j, name in enumerate(feature_names):
-        if not is_monotone_feature(name):
+        # The bottom rung of a ladder may only push towards a less urgent level: the same, sign flipped.
+        sign = 1.0 if is_monotone_feature(name) else -1.0 if name == BOTTOM else 0.0
+        if not sign:
             continue
         if coef.shape[0] == 1:
-            coef[0, j] = max(coef[0, j], 0.0) if binary_positive_is_urgent else min(coef[0, j], 0.0)
+            urgent = coef[0, j] if binary_positive_is_urgent else -coef[0, j]
+            coef[0, j] = coef[0, j] if sign * urgent >= 0 else 0.0
         else:
-            coef[:, j] = non_increasing(coef[:, j].tolist())
+            coef[:, j] = sign * np.array(non_increasing((sign * coef[:, j]).tolist()))
     return coef
 
 
@@ -177,6 +182,8 @@ class ReferenceModel:
     page: PageRule = NO_RULE  # added to the page levels' columns (``pages``): see analytics.paging
     page_prior: ContentModel | None = None
     pages: tuple[bool, ...] = ()
+    ladders: Ladders | None = None
+    ladder_step: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # paging.ladder_columns
 
     def decision(self, alerts: Sequence[AlertRecord]) -> NDArray[np.float64]:
         total = np.zeros((len(alerts), self.n_classes))
@@ -185,8 +192,13 @@ class ReferenceModel:
             if self.page_prior is not None:
                 term += self.page.prior_weight * np.array([prior_urgency(a, self.page_prior) for a in alerts])
             total[:, np.array(self.pages, dtype=bool)] += term[:, None]
+        if self.page.ladder:
+            rungs = rung_values(self.ladders, alerts)
+            total += self.page.ladder * rungs[:, None] * self.ladder_step[None, :]
         if self.alpha > 0:
-            rows = [feature_row(a, options=self.options, prior=self.prior) for a in alerts]
+            rows = [
+                feature_row(a, options=self.options, prior=self.prior, ladders=self.ladders) for a in alerts
+            ]
             total += self.alpha * decision_columns(self.features.decision_function(rows), self.n_classes)
         if self.alpha < 1:
             texts = [alert_text(a) for a in alerts]
@@ -194,9 +206,14 @@ class ReferenceModel:
         return total
 
 
-def feature_row(alert: AlertRecord, *, options: FeatureOptions, prior: ContentModel | None) -> FeatureDict:
-    """The feature model's input: ``alert_features``, plus the prior's centred urgency when there is one."""
+def feature_row(
+    alert: AlertRecord, *, options: FeatureOptions, prior: ContentModel | None, ladders: Ladders | None = None
+) -> FeatureDict:
+    """The feature model's input: ``alert_features`` and the alert's ladder rung (``analytics.ladders``),
+    plus the prior's centred urgency when there is one."""
     row = alert_features(alert, options=options)
+    if ladders:
+        row.update(ladders.features(alert))
     if prior is not None:
         row[PRIOR_FEATURE] = prior_urgency(alert, prior)
     return row

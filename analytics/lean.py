@@ -14,6 +14,7 @@ from analytics.explain import (
     signal_of,
 )
 from analytics.features import FeatureDict, FeatureOptions, alert_features
+from analytics.ladders import Ladders
 from analytics.policy import WORD_EDGES
 from analytics.records import AlertRecord, Severity
 from analytics.tfidf import TextView, alert_text
@@ -143,6 +144,8 @@ class ContentModel:
     SEV2 and SEV3) with ``sharpness`` logits per level for the probabilities. ``kind`` ``"softmax"``: one
     column per class in ``classes`` (most urgent first). ``text`` is the TF-IDF view when the map reads
     ``tok:`` features; ``reads_features`` is False for a text-only model (no ``alert_features`` needed).
+    ``ladders``: the team's rules of one name at several thresholds (``analytics.ladders``), when the map
+    reads ``ladder:`` features.
     """
 
     kind: str
@@ -153,9 +156,12 @@ class ContentModel:
     sharpness: float = 1.0
     text: TextView | None = None
     reads_features: bool = True
+    ladders: Ladders | None = None
 
     def features(self, alert: AlertRecord) -> FeatureDict:
         out: FeatureDict = alert_features(alert, options=self.options) if self.reads_features else {}
+        if self.ladders:
+            out.update(self.ladders.features(alert))
         if self.text is not None:
             out.update(self.text.features(alert_text(alert)))
         return out

@@ -258,7 +258,8 @@ def adds_no_term(context: ScoringContext) -> bool:
 
 
 def model_version(content: ContentModel) -> str:
-    """A digest of everything that decides a score: kind, classes, edges, vocabulary, weights, text view."""
+    """A digest of everything that decides a score: kind, classes, edges, vocabulary, weights, text view,
+    ladders."""
     digest = hashlib.sha256()
     header = {
         "kind": content.kind,
@@ -274,4 +275,6 @@ def model_version(content: ContentModel) -> str:
     if content.text is not None:
         digest.update("\n".join(content.text.tokens).encode())
         digest.update(np.array([content.text.idf[t] for t in content.text.tokens]).tobytes())
+    if content.ladders:
+        digest.update(json.dumps(content.ladders.to_json(), sort_keys=True).encode())
     return f"sevlr-{digest.hexdigest()[:12]}"

@@ -15,11 +15,12 @@ and the feature model with or without the prior, whichever has the best macro-F1
 grouped cross-validation on the training examples alone (ties go to the smaller α, towards the baseline:
 α = 0 *is* the baseline). With fewer than :data:`MIN_GROUPS_TO_CHOOSE` rule groups there is no choice to
 make reliably, and the baseline serves. With the blend the same inner cross-validation chooses a page
-rule (``analytics.paging``: the bundled urgency's weight and a shift on the SEV1/SEV2 logits; none is a
-candidate), on out-of-fold macro-F1 + critical-F1 (SEV1–2 against SEV3–4), the two figures a team is
-judged by. All three are linear in their features, so the blend is one
-linear map over the union of their features (the prior folded into its own features' coefficients):
-exact per-feature terms and one gather-and-dot at serving (the page rule's terms fold in the same way).
+rule (``analytics.paging``: the bundled urgency's weight and a shift on the SEV1/SEV2 logits, and the
+weight of a ladder's rungs, ``analytics.ladders``; none is a candidate), on out-of-fold macro-F1 +
+critical-F1 (SEV1–2 against SEV3–4), the two figures a team is judged by. All three are linear in their
+features, so the blend is one linear map over the union of their features (the prior folded into its
+own features' coefficients): exact per-feature terms and one gather-and-dot at serving (the page rule's
+terms fold in the same way).
 
 Monotone words: a feature that is the word "critical", "prod" or "production" (in the name, the text or
 the query) must never push towards a less urgent level. After fitting, each such feature's coefficients
@@ -38,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from analytics.examples import TrainingExample
-from analytics.features import DEFAULT_OPTIONS, FeatureOptions, alert_features
+from analytics.features import DEFAULT_OPTIONS, FeatureOptions
 from analytics.fitting import (
     DEFAULT_C,
     PRIOR_CENTRE,
@@ -52,9 +53,17 @@ from analytics.fitting import (
     prior_urgency,
     usable_prior,
 )
+from analytics.ladders import BOTTOM, LADDER_PREFIX, TOP, Ladders, rung_values
 from analytics.lean import SOFTMAX, ContentModel, LeanScorer, TrainingSummary
 from analytics.model import SeverityModel, model_version
-from analytics.paging import NO_RULE, PageRule, macro_and_page_f1, page_columns
+from analytics.paging import (
+    DEFAULT_LADDER,
+    NO_RULE,
+    PageRule,
+    ladder_columns,
+    macro_and_page_f1,
+    page_columns,
+)
 from analytics.paging import apply as apply_page_rule
 from analytics.paging import rules as page_rules
 from analytics.tfidf import TOKEN_PREFIX, TextView, alert_text
@@ -110,8 +119,11 @@ def choose_blend(
     folds: int = INNER_FOLDS,
     seed: int = 0,
     c: float = DEFAULT_C,
+    ladders: Ladders | None = None,
 ) -> Choice:
-    """Grouped cross-validation on ``examples`` alone: out-of-fold logits of each model, then every blend."""
+    """Grouped cross-validation on ``examples`` alone: out-of-fold logits of each model, then every blend.
+
+    ``ladders`` (the team's rule files, levels unread) give the feature models their ladder rungs."""
     from sklearn.model_selection import StratifiedGroupKFold
 
     groups = np.array([e.group or f"row-{i}" for i, e in enumerate(examples)])
@@ -126,8 +138,12 @@ def choose_blend(
         np.zeros(len(y)), y, groups
     )
     prior = usable_prior(prior, options)
-    plain = [alert_features(e.alert, options=options) for e in examples]
-    with_prior = [feature_row(e.alert, options=options, prior=prior) for e in examples] if prior else None
+    plain = [feature_row(e.alert, options=options, prior=None, ladders=ladders) for e in examples]
+    with_prior = (
+        [feature_row(e.alert, options=options, prior=prior, ladders=ladders) for e in examples]
+        if prior
+        else None
+    )
     texts = [alert_text(e.alert) for e in examples]
     n = len(classes)
     oof = {name: np.zeros((len(y), n)) for name in ("features", "prior", "text")}
@@ -154,6 +170,8 @@ def choose_blend(
             block[:, positions] = scores
             oof[name][test_idx] = block
     urgency = np.array([prior_urgency(e.alert, prior) for e in examples]) if prior is not None else None
+    rungs = rung_values(ladders, [e.alert for e in examples])
+    ladder = ladder_columns(classes)
     y_index = np.array([classes.index(v) for v in y.tolist()], dtype=np.intp)
     pages = page_columns(classes)
     results: dict[str, float] = {}
@@ -163,8 +181,8 @@ def choose_blend(
             logits = alpha * oof["prior" if use_prior else "features"] + (1 - alpha) * oof["text"]
             if alpha == 0.0:
                 logits = oof["text"]
-            for rule in page_rules(urgency is not None):
-                ruled = apply_page_rule(logits, pages, rule, urgency)
+            for rule in page_rules(urgency is not None, bool(rungs.any())):
+                ruled = apply_page_rule(logits, pages, rule, urgency, rungs, ladder)
                 macro, page = macro_and_page_f1(y_index, ruled.argmax(axis=1), pages)
                 if not rule.active:
                     results[_candidate_key(alpha, use_prior)] = macro
@@ -173,7 +191,12 @@ def choose_blend(
                 if best is None or macro + page > best[0]:
                     best = (macro + page, alpha, use_prior, rule)
     assert best is not None
-    return Choice(alpha=best[1], with_prior=best[2], scores=results, page=best[3])
+    rule = best[3]
+    if ladders and not rungs.any():
+        # No training rule is on a ladder, so no candidate could show what the rungs are worth: the
+        # default weight (what published rules of other organisations say, see analytics.paging).
+        rule = replace(rule, ladder=DEFAULT_LADDER)
+    return Choice(alpha=best[1], with_prior=best[2], scores=results, page=rule)
 
 
 def train_team_model(
@@ -184,11 +207,14 @@ def train_team_model(
     c: float = DEFAULT_C,
     options: FeatureOptions | None = None,
     choice: Choice | None = None,
+    ladders: Ladders | None = None,
 ) -> SeverityModel:
     """The team's content model: the blend :func:`choose_blend` picks (or ``choice``), fitted on all examples.
 
     Feedback is simply more examples (``origin="feedback"``) with a larger ``weight``. The feature model
     reads the alert with the prior's feature options (so the prior folds into it), else the defaults.
+    ``ladders`` index the team's rule files (``analytics.ladders``); by default the examples that are rules
+    (evaluation passes every rule of the evaluated files: their thresholds, never their levels).
     """
     if options is None:
         options = prior.options if prior is not None else DEFAULT_OPTIONS
@@ -196,8 +222,11 @@ def train_team_model(
     levels = sorted({e.level for e in examples}, key=lambda s: s.rank)
     if len(levels) < 2:
         raise ValueError("training needs examples of at least two severity levels")
+    if ladders is None:
+        ladders = Ladders.of(e.alert for e in examples if e.origin == "rules")
     if choice is None:
-        choice = choose_blend(examples, prior=prior, options=options, seed=seed, c=c)
+        choice = choose_blend(examples, prior=prior, options=options, seed=seed, c=c, ladders=ladders)
+    served_ladders = ladders if ladders and (choice.alpha > 0 or choice.page.ladder) else None
     prior_used = usable_prior(prior, options) if choice.with_prior else None
     y = [e.level.value for e in examples]
     weights = [e.weight for e in examples]
@@ -206,7 +235,7 @@ def train_team_model(
     reference = ReferenceModel(alpha=choice.alpha, n_classes=n, prior=prior_used, options=options)
     text_view: TextView | None = None
     if choice.alpha > 0:
-        rows = [feature_row(e.alert, options=options, prior=prior_used) for e in examples]
+        rows = [feature_row(e.alert, options=options, prior=prior_used, ladders=ladders) for e in examples]
         pipeline = fit_feature_pipeline(rows, y, weights=weights, seed=seed, c=c)
         names = [str(f) for f in pipeline.named_steps["vectorize"].feature_names_]
         classifier = pipeline.named_steps["classify"]
@@ -216,7 +245,12 @@ def train_team_model(
             names, coef, intercept = _fold_prior(names, coef, intercept, prior_used)
         parts.append((names, coef, intercept))
         reference = ReferenceModel(
-            alpha=choice.alpha, n_classes=n, features=pipeline, prior=prior_used, options=options
+            alpha=choice.alpha,
+            n_classes=n,
+            features=pipeline,
+            prior=prior_used,
+            options=options,
+            ladders=served_ladders,
         )
     if choice.alpha < 1:
         texts = [alert_text(e.alert) for e in examples]
@@ -233,6 +267,7 @@ def train_team_model(
             text=text_pipeline,
             prior=prior_used,
             options=options,
+            ladders=served_ladders,
         )
     names, coef, intercept = _merge(parts, n)
     page_prior = usable_prior(prior, options) if choice.page.prior_weight else None
@@ -240,6 +275,12 @@ def train_team_model(
     if choice.page.active:
         names, coef, intercept = _fold_page_rule(names, coef, intercept, pages, choice.page, page_prior)
         reference = replace(reference, page=choice.page, page_prior=page_prior, pages=tuple(pages.tolist()))
+    if choice.page.ladder:
+        step = choice.page.ladder * ladder_columns([level.value for level in levels])
+        names, coef, intercept = _merge(
+            [(names, coef, intercept), ([TOP, BOTTOM], np.stack([step, -step], axis=1), np.zeros(n))], n
+        )
+        reference = replace(reference, ladders=served_ladders, ladder_step=step / choice.page.ladder)
     content = ContentModel(
         kind=SOFTMAX,
         lean=LeanScorer(feature_names=names, coef=coef, intercept=intercept),
@@ -247,6 +288,7 @@ def train_team_model(
         classes=tuple(levels),
         text=text_view,
         reads_features=choice.alpha > 0 or page_prior is not None,
+        ladders=_used(served_ladders, names),
     )
     return finish_model(
         content,
@@ -263,6 +305,13 @@ def train_team_model(
             "page_rule": {"prior_weight": choice.page.prior_weight, "shift": choice.page.shift},
         },
     )
+
+
+def _used(ladders: Ladders | None, names: Sequence[str]) -> Ladders | None:
+    """The ladders when the fitted map reads a rung (a ladder feature unseen in training has no weight)."""
+    if ladders and any(name.startswith(LADDER_PREFIX) for name in names):
+        return ladders
+    return None
 
 
 def _fold_prior(
