@@ -186,14 +186,8 @@ def _ladders(data: Any) -> Ladders | None:
         return None
     try:
         ladders = Ladders.from_json(data)
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise ArtifactError(f"malformed model artifact: ladders ({exc})") from None
-    for rungs in ladders.rungs.values():
-        for rung in rungs:
-            if any(d not in (-1, 1) or not np.isfinite(v) for v, d in rung):
-                raise ArtifactError(
-                    "malformed model artifact: a ladder's threshold is not a finite directed number"
-                )
+    except ValueError as exc:
+        raise ArtifactError(f"malformed model artifact: {exc}") from None
     return ladders or None
 
 

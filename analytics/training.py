@@ -302,7 +302,11 @@ def train_team_model(
             "alpha": choice.alpha,
             "prior": choice.with_prior,
             "inner_macro_f1": dict(choice.scores),
-            "page_rule": {"prior_weight": choice.page.prior_weight, "shift": choice.page.shift},
+            "page_rule": {
+                "prior_weight": choice.page.prior_weight,
+                "shift": choice.page.shift,
+                "ladder": choice.page.ladder,
+            },
         },
     )
 

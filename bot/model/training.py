@@ -20,6 +20,7 @@ import numpy as np
 
 from analytics.artifact import bundled_model, model_to_bytes
 from analytics.examples import TrainingExample, feedback_example
+from analytics.ladders import Ladders
 from analytics.model import SeverityModel
 from analytics.records import AlertRecord, AlertStatus, Severity
 from analytics.scoring import Scorer
@@ -98,13 +99,17 @@ def _predict(model: Scorer | SeverityModel, example: TrainingExample) -> str:
     return scorer.score(example.alert, example.context).level.value
 
 
-def team_model(examples: Sequence[TrainingExample], *, seed: int) -> SeverityModel:
-    """The team's model, or the bundled content model described by the team data when it cannot train one."""
+def team_model(
+    examples: Sequence[TrainingExample], *, seed: int, ladders: Ladders | None = None
+) -> SeverityModel:
+    """The team's model, or the bundled content model described by the team data when it cannot train one.
+
+    ``ladders``: the team's rule ladders (``analytics.ladders``), by default those of ``examples``."""
     prior = bundled_model()
     if len({e.level for e in examples}) < 2:
         provenance = {**prior.provenance, "kind": "bundled", "why": "team data holds fewer than two levels"}
         return with_summary(prior, examples, provenance=provenance)
-    return train_team_model(examples, prior=prior.content, seed=seed)
+    return train_team_model(examples, prior=prior.content, seed=seed, ladders=ladders)
 
 
 def split_heldout(examples: Sequence[TrainingExample], seed: int) -> tuple[list[int], list[int]] | None:
@@ -153,7 +158,10 @@ def train_and_register(
     split = split_heldout(team, seed) if team and promote == "auto" else None
     if split is not None:
         train_idx, test_idx = split
-        candidate = team_model([team[i] for i in train_idx], seed=seed)
+        # The candidate knows every rule's thresholds, as the model trained on all of them will: held-out
+        # twins of a ladder are on their rungs (their levels stay unread).
+        ladders = Ladders.of(e.alert for e in team if e.origin == "rules")
+        candidate = team_model([team[i] for i in train_idx], seed=seed, ladders=ladders)
         test = [team[i] for i in test_idx]
         heldout = HeldOut(
             n=len(test),

@@ -119,7 +119,7 @@ def test_the_page_rule_moves_only_the_page_levels_by_the_published_urgency(
     expected = before[:, :2] + (2.0 * urgency - 0.5)[:, None]
     assert np.abs(after[:, :2] - expected).max() < 1e-9
     assert np.abs(after - ruled.reference.decision(alerts)).max() < 1e-9
-    assert ruled.provenance["page_rule"] == {"prior_weight": 2.0, "shift": -0.5}
+    assert ruled.provenance["page_rule"] == {"prior_weight": 2.0, "shift": -0.5, "ladder": 0.0}
     assert "page levels 2 · published-rules urgency -0.5" in ruled.provenance["chosen"]
     # The text baseline with a page rule reads the features the prior needs, and nothing else changes.
     text = train_team_model(

@@ -153,3 +153,38 @@ def test_evaluate_prints_the_model_beside_the_baseline_as_json(
     assert doc["n"] > 100
     assert 0.0 <= doc["baseline_macro_f1"] <= 1.0 and 0.0 <= doc["macro_f1"] <= 1.0
     assert set(doc["per_class"]) <= {"SEV1", "SEV2", "SEV3", "SEV4"}
+
+
+def test_the_held_out_check_before_promotion_knows_every_rules_ladder(
+    model_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twins of a ladder share a rule group: the held-out candidate must see the held-out twins' thresholds
+    (never their levels), as ``sevbot model evaluate`` does and the model trained on all rules will."""
+    import bot.model.training as training
+
+    groups = []
+    for topic in ["disk", "memory", "queue", "cache", "socket", "backup", "token", "proxy", "volume", "dns"]:
+        rules = [
+            {
+                "alert": f"{topic.title()}Pressure",
+                "expr": f"{topic}_used * 100 > {threshold}",
+                "labels": {"severity": word},
+            }
+            for word, threshold in (("warning", 90), ("critical", 93))
+        ]
+        rules.append(
+            {"alert": f"{topic.title()}Down", "expr": f"{topic}_up == 0", "labels": {"severity": "critical"}}
+        )
+        groups.append({"name": topic, "rules": rules})
+    (tmp_path / "rules.json").write_text(json.dumps({"groups": groups}))  # JSON is YAML
+    seen: list[Any] = []
+    original = training.team_model
+
+    def spy(examples: Any, *, seed: int, ladders: Any = None) -> Any:
+        seen.append(ladders)
+        return original(examples, seed=seed, ladders=ladders)
+
+    monkeypatch.setattr(training, "team_model", spy)
+    assert main(["model", "train", "--rules", str(tmp_path / "rules.json")]) == 0
+    candidate_ladders = seen[0]
+    assert candidate_ladders is not None and len(candidate_ladders.rungs) == 10  # all ten, held-out ones too
