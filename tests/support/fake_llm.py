@@ -73,7 +73,7 @@ class FakeLLM:
         """Let held answers go (and every later ``hold`` answer pass at once)."""
         self._released.set()
 
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[Request]:
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Request]:
         with self._cond:
             if not self._cond.wait_for(lambda: len(self.requests) >= count, timeout):
                 raise AssertionError(f"expected {count} LLM requests, got {len(self.requests)}")

@@ -293,7 +293,7 @@ class FakeSlack:
         count: int = 1,
         *,
         where: Callable[[Call], bool] | None = None,
-        timeout: float = 10.0,
+        timeout: float = 30.0,
     ) -> list[Call]:
         """Block until at least ``count`` calls match (``method`` and ``where``), then return them all.
 
