@@ -32,11 +32,10 @@ import numpy as np
 
 from analytics.examples import TrainingExample
 from analytics.fitting import DEFAULT_C
-from analytics.ladders import Ladders
 from analytics.lean import ContentModel
 from analytics.records import Severity
 from analytics.text import words
-from analytics.training import train_team_model
+from analytics.training import rule_ladders, train_team_model
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +159,7 @@ def evaluate(
     chosen: list[str] = []
     texts = [baseline_text(e) for e in data]
     # The team's rule files are known when it trains: every rule's thresholds, never a held-out level.
-    ladders = Ladders.of(e.alert for e in data if e.origin == "rules")
+    ladders = rule_ladders(data)
     for train_idx, test_idx in splitter.split(np.zeros(len(data)), y, groups):
         train = [data[i] for i in train_idx]
         if len({e.level for e in train}) < 2:

@@ -209,9 +209,6 @@ def _rung(rungs: Sequence[Thresholds], expr: str | None) -> str | None:
     return MIDDLE
 
 
-NO_LADDERS = Ladders({})
-
-
 def rung_values(ladders: Ladders | None, alerts: Sequence[AlertRecord]) -> NDArray[np.float64]:
     """Per alert: +1 on a ladder's top rung, −1 on its bottom rung, 0 otherwise (the page rule's input)."""
     out = np.zeros(len(alerts))

@@ -223,7 +223,7 @@ def train_team_model(
     if len(levels) < 2:
         raise ValueError("training needs examples of at least two severity levels")
     if ladders is None:
-        ladders = Ladders.of(e.alert for e in examples if e.origin == "rules")
+        ladders = rule_ladders(examples)
     if choice is None:
         choice = choose_blend(examples, prior=prior, options=options, seed=seed, c=c, ladders=ladders)
     served_ladders = ladders if ladders and (choice.alpha > 0 or choice.page.ladder) else None
@@ -276,11 +276,12 @@ def train_team_model(
         names, coef, intercept = _fold_page_rule(names, coef, intercept, pages, choice.page, page_prior)
         reference = replace(reference, page=choice.page, page_prior=page_prior, pages=tuple(pages.tolist()))
     if choice.page.ladder:
-        step = choice.page.ladder * ladder_columns([level.value for level in levels])
+        per_level = ladder_columns([level.value for level in levels])
+        step = choice.page.ladder * per_level
         names, coef, intercept = _merge(
             [(names, coef, intercept), ([TOP, BOTTOM], np.stack([step, -step], axis=1), np.zeros(n))], n
         )
-        reference = replace(reference, ladders=served_ladders, ladder_step=step / choice.page.ladder)
+        reference = replace(reference, ladder_step=per_level)
     content = ContentModel(
         kind=SOFTMAX,
         lean=LeanScorer(feature_names=names, coef=coef, intercept=intercept),
@@ -309,6 +310,11 @@ def train_team_model(
             },
         },
     )
+
+
+def rule_ladders(examples: Iterable[TrainingExample]) -> Ladders:
+    """The ladders of the examples that are rules (people's corrections are alerts, not rules)."""
+    return Ladders.of(e.alert for e in examples if e.origin == "rules")
 
 
 def _used(ladders: Ladders | None, names: Sequence[str]) -> Ladders | None:

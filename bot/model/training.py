@@ -24,7 +24,7 @@ from analytics.ladders import Ladders
 from analytics.model import SeverityModel
 from analytics.records import AlertRecord, AlertStatus, Severity
 from analytics.scoring import Scorer
-from analytics.training import macro_f1, train_team_model, with_summary
+from analytics.training import macro_f1, rule_ladders, train_team_model, with_summary
 from bot.model.rulefiles import RuleLoad, load_rule_paths, rule_examples
 from storage.db import Database
 from storage.feedback import FeedbackRepository, LabelledAlert
@@ -160,7 +160,7 @@ def train_and_register(
         train_idx, test_idx = split
         # The candidate knows every rule's thresholds, as the model trained on all of them will: held-out
         # twins of a ladder are on their rungs (their levels stay unread).
-        ladders = Ladders.of(e.alert for e in team if e.origin == "rules")
+        ladders = rule_ladders(team)
         candidate = team_model([team[i] for i in train_idx], seed=seed, ladders=ladders)
         test = [team[i] for i in test_idx]
         heldout = HeldOut(
