@@ -110,7 +110,6 @@ def _ordered(rungs: Sequence[Thresholds]) -> bool:
 # Rungs looked up per (name, query, URL) are kept; an alert with a longer query or URL is read each time.
 _RUNG_CACHE_SIZE = 4096
 _RUNG_CACHE_INPUT = 16384
-_UNSEEN = "unseen"
 
 
 @dataclass(frozen=True)
@@ -147,9 +146,10 @@ class Ladders:
         if not rungs:
             return None
         key = (alert.alertname, alert.expression, alert.generator_url)
-        seen = self._seen.get(key, _UNSEEN)  # one lookup: another thread may clear the cache meanwhile
-        if seen is not _UNSEEN:
-            return seen
+        try:  # one lookup: another thread may clear the cache between a check and a read
+            return self._seen[key]
+        except KeyError:
+            pass
         found = _rung(rungs, expression_of_parts(alert.expression, alert.generator_url))
         if len(alert.expression or "") + len(alert.generator_url or "") <= _RUNG_CACHE_INPUT:
             if len(self._seen) >= _RUNG_CACHE_SIZE:

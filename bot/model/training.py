@@ -154,13 +154,13 @@ def train_and_register(
         raise ValueError("no usable rules: every rule lacked a known severity label")
 
     heldout: HeldOut | None = None
+    # The candidate knows every rule's thresholds, as the model trained on all of them will: held-out
+    # twins of a ladder are on their rungs (their levels stay unread). Indexed once for both fits.
+    ladders = rule_ladders(team)
     # Held-out evaluation decides automatic promotion; an explicit choice does not need the extra fit.
     split = split_heldout(team, seed) if team and promote == "auto" else None
     if split is not None:
         train_idx, test_idx = split
-        # The candidate knows every rule's thresholds, as the model trained on all of them will: held-out
-        # twins of a ladder are on their rungs (their levels stay unread).
-        ladders = rule_ladders(team)
         candidate = team_model([team[i] for i in train_idx], seed=seed, ladders=ladders)
         test = [team[i] for i in test_idx]
         heldout = HeldOut(
@@ -170,7 +170,7 @@ def train_and_register(
             current_macro_f1=heldout_macro_f1(current, test),
             current_version=current.version,
         )
-    model = team_model(team, seed=seed)
+    model = team_model(team, seed=seed, ladders=ladders)
     metrics: dict[str, Any] = {"heldout": _heldout_json(heldout), "chosen": model.provenance.get("chosen")}
     summary = model.summary
     with db.write() as conn:
