@@ -6,6 +6,7 @@ SevbotError
 │   ├── PayloadTooLarge      over the body size limit (HTTP 413; ``limit``)
 │   ├── BodyTimeout          the body did not arrive in time (HTTP 408; ``seconds``)
 │   ├── MalformedPayload     not JSON at all, or not UTF-8 (HTTP 400)
+│   ├── NotSignedBySlack     a request to ``/slack/events`` without Slack's valid, fresh signature (HTTP 401)
 │   ├── InvalidPayload       JSON of the wrong shape (HTTP 422; ``errors``: each field and what is wrong)
 │   └── RefusedByStorage     the database refused this payload's own data (HTTP 422)
 ├── ClientDisconnected       the sender hung up before its whole body arrived (one log line, no answer)
@@ -72,6 +73,12 @@ class BodyTimeout(PayloadError):
 
 class MalformedPayload(PayloadError):
     status_code = 400
+
+
+class NotSignedBySlack(PayloadError):
+    """``POST /slack/events`` without a valid signature of Slack's, or one older than five minutes."""
+
+    status_code = 401
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,6 +45,7 @@ from bot.slack.blocks import (
 from bot.slack.capture import register_capture
 from bot.slack.commands import Command, parse
 from bot.slack.directory import SlackDirectory
+from bot.slack.edge import check_shape, verify_signature
 from bot.slack.handlers import Reply, SlackHandlers
 from bot.slack.interactions import button_command, mention_command
 from bot.slack.permissions import Gatekeeper, Requester, requester_of
@@ -214,7 +216,7 @@ def build_bolt_app(
         who = requester_of(body)
         channel = event.get("channel") or ""
         thread_ts = event.get("thread_ts") or event.get("ts")
-        text = _MENTION.sub("", event.get("text", "")).strip()
+        text = _MENTION.sub("", event.get("text") or "").strip()
         incident_id = await anyio.to_thread.run_sync(
             handlers.incident_for_thread, event.get("channel"), event.get("thread_ts")
         )
@@ -337,19 +339,20 @@ def mount_slack(
     )
     if secret is not None:
         handler = AsyncSlackRequestHandler(bolt)
+        signing_secret = secret.get_secret_value()
 
         @app.post("/slack/events", include_in_schema=False)
         async def slack_events(request: Request) -> Response:
-            # The webhooks' size limit applies before anything is read whole (a 413 past it), and a body
-            # Bolt could not decode is a 400 here: Bolt parses it before it checks the signature.
+            # The webhooks' size limit applies before anything is read whole (a 413 past it); then Slack's
+            # signature (a 401 without it) and the shape of what Slack signed (a 400 naming the field),
+            # both before Bolt, which parses a body before it checks the signature (bot.slack.edge).
             body = await read_body(request, settings.max_body_bytes)
+            verify_signature(request.headers, body, signing_secret, now=time.time())
             try:
-                body.decode("utf-8")
+                text = body.decode("utf-8")
             except UnicodeDecodeError:
                 raise MalformedPayload("the body is not UTF-8") from None
-            try:
-                return await handler.handle(replaying(request, body))
-            except (ValueError, RecursionError) as exc:  # JSON that is not JSON, or nested too deep
-                raise MalformedPayload(f"not a Slack request: {type(exc).__name__}") from None
+            check_shape(text, request.headers.get("content-type", "").split(";")[0] or None)
+            return await handler.handle(replaying(request, body))
 
     return SlackRuntime(bolt=bolt, handlers=handlers, app_token=app_token)

@@ -92,7 +92,7 @@ class Requester:
 def requester_of(body: Mapping[str, Any]) -> Requester:
     """The requester of a slash command, a ``block_actions`` payload or an ``event_callback`` (pure)."""
     if body.get("type") == "event_callback":
-        event = body.get("event") or {}
+        event = _object(body.get("event"))
         return Requester(
             user_id=str(event.get("user") or ""),
             team_id=_text(body.get("team_id")),
@@ -101,12 +101,12 @@ def requester_of(body: Mapping[str, Any]) -> Requester:
             channel_id=_text(event.get("channel")),
         )
     if isinstance(body.get("user"), Mapping):  # interactivity
-        user, team = body["user"], body.get("team") or {}
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        user, team = body["user"], _object(body.get("team"))
+        channel = _object(body.get("channel")).get("id") or _object(body.get("container")).get("channel_id")
         return Requester(
             user_id=str(user.get("id") or ""),
             team_id=_text(team.get("id")) or _text(user.get("team_id")),
-            enterprise_id=_text((body.get("enterprise") or {}).get("id")),
+            enterprise_id=_text(_object(body.get("enterprise")).get("id")),
             user_team_id=_text(user.get("team_id")),
             channel_id=_text(channel),
         )
@@ -117,6 +117,11 @@ def requester_of(body: Mapping[str, Any]) -> Requester:
         user_team_id=_text(body.get("user_team_id")),
         channel_id=_text(body.get("channel_id")),
     )
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is an object, else an empty one (a field Slack sends as an object, or not at all)."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _text(value: Any) -> str | None:

@@ -42,6 +42,7 @@ def browser() -> Iterator[Any]:
     options.add_argument("--window-size=1280,2000")
     driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
     driver.set_page_load_timeout(60)
+    driver.implicitly_wait(10)  # an element looked for is waited for, up to 10 s, not missed on a slow load
     try:
         yield driver
     finally:
@@ -59,6 +60,7 @@ def test_the_incident_page_reads_in_a_real_browser(
     browser: Any, tmp_path: Path, sqlite_url: str, clock: Clock
 ) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
 
     with page_site(tmp_path, sqlite_url, clock) as site:
         incident_id = checkout_incident(site, clock)
@@ -68,6 +70,8 @@ def test_the_incident_page_reads_in_a_real_browser(
         assert "CheckoutHighErrorRate" not in browser.page_source
         browser.find_element(By.NAME, "token").send_keys(API_TOKEN)
         browser.find_element(By.CSS_SELECTOR, "form.signin button").click()
+        # The click submits the form; the incident page loads after it returns (slowly on a loaded runner).
+        WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".headline .badge"))
 
         assert browser.current_url == f"{site.url}/incidents/{incident_id}"
         title = browser.find_element(By.TAG_NAME, "h1")

@@ -1,0 +1,223 @@
+"""The edge of ``POST /slack/events``: Slack's signature first, then the shape of what it signed (pure).
+
+Bolt parses a request's body, and reads ids out of it, before it checks the signature, and assumes the
+body is what Slack sends: a JSON array, a bad timestamp header or a ``null`` user made it raise (a 500 to
+anyone on the internet). So the route checks here first:
+
+1. :func:`verify_signature`: both headers present, the timestamp a whole number of seconds within five
+   minutes of now, and ``v0=`` + HMAC-SHA256 of ``v0:{timestamp}:{body}`` with the signing secret, as
+   Slack signs (https://api.slack.com/authentication/verifying-requests-from-slack). Anything else is a
+   401 (:class:`~bot.errors.NotSignedBySlack`), before the body is parsed at all.
+2. :func:`check_shape`: the body parsed as Bolt parses it (JSON, a form, or a form's ``payload`` JSON) is
+   an object, and each field Bolt or sevbot reads has the type Slack gives it (a string, an object, a list
+   of objects, or ``null``); the kinds sevbot answers have their required fields. Else a 400 naming the
+   field (:class:`~bot.errors.MalformedPayload`). Fields nobody reads (blocks, views, …) are not checked.
+
+Bolt verifies the signature again; that costs one HMAC and keeps its own guarantees intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+from urllib.parse import parse_qsl
+
+from bot.errors import MalformedPayload, NotSignedBySlack
+
+MAX_AGE_SECONDS = 300  # Slack's and Bolt's window for a request's timestamp
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+
+
+def verify_signature(headers: Mapping[str, str], body: bytes, secret: str, *, now: float) -> None:
+    """Raise :class:`NotSignedBySlack` unless ``body`` carries a valid, fresh Slack signature.
+
+    ``headers``: case-insensitive, as Starlette's. ``now``: seconds since the epoch."""
+    timestamp = headers.get("x-slack-request-timestamp")
+    signature = headers.get("x-slack-signature")
+    if not timestamp or not signature:
+        raise NotSignedBySlack("missing X-Slack-Request-Timestamp or X-Slack-Signature")
+    if not _TIMESTAMP.fullmatch(timestamp):
+        raise NotSignedBySlack("X-Slack-Request-Timestamp is not a whole number of seconds")
+    if abs(now - int(timestamp)) > MAX_AGE_SECONDS:
+        raise NotSignedBySlack("X-Slack-Request-Timestamp is more than five minutes from now")
+    base = b"v0:" + timestamp.encode("ascii") + b":" + body
+    expected = b"v0=" + hmac.new(secret.encode("utf-8"), base, hashlib.sha256).hexdigest().encode("ascii")
+    if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
+        raise NotSignedBySlack("the X-Slack-Signature does not match the body")
+
+
+# ---- shapes -------------------------------------------------------------------------------------------
+
+_TEXT = (str,)
+_FLAG = (bool, str)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """An object's checked fields: leaf types (``None`` always allowed), nested objects, lists of objects."""
+
+    leaves: Mapping[str, tuple[type, ...]] = field(default_factory=dict)
+    objects: Mapping[str, Shape] = field(default_factory=dict)
+    lists: Mapping[str, Shape] = field(default_factory=dict)
+    # Fields that are a string id or an object holding one (``user``, ``channel``, ``team``, …).
+    ids: Mapping[str, Shape] = field(default_factory=dict)
+
+
+def _texts(*names: str) -> dict[str, tuple[type, ...]]:
+    return dict.fromkeys(names, _TEXT)
+
+
+_ID_OBJECT = Shape(leaves=_texts("id", "team_id", "enterprise_id", "name", "username"))
+_IDS = dict.fromkeys(("user", "channel", "team", "enterprise"), _ID_OBJECT)
+_MESSAGE = Shape(
+    leaves=_texts("type", "subtype", "ts", "thread_ts", "text", "user", "username", "bot_id", "team"),
+    objects={"bot_profile": Shape(leaves=_texts("name", "id"))},
+)
+_EVENT = Shape(
+    leaves={
+        **_texts("type", "subtype", "ts", "thread_ts", "event_ts", "text", "user_team", "reaction", "bot_id"),
+        **_texts("user_id", "channel_id", "channel_type"),
+    },
+    objects={
+        "item": Shape(leaves=_texts("type", "channel", "ts")),
+        "message": _MESSAGE,
+        "previous_message": _MESSAGE,
+    },
+    ids=_IDS,
+)
+_ACTION = Shape(
+    leaves=_texts("action_id", "block_id", "value", "type", "action_ts"),
+    objects={"selected_option": Shape(leaves=_texts("value"))},
+)
+_AUTHORIZATION = Shape(
+    leaves={**_texts("team_id", "enterprise_id", "user_id"), "is_bot": _FLAG, "is_enterprise_install": _FLAG}
+)
+_BODY = Shape(
+    leaves={
+        **_texts("type", "token", "challenge", "api_app_id", "event_id", "callback_id", "trigger_id"),
+        **_texts("team_id", "enterprise_id", "user_id", "user_team_id", "channel_id", "thread_ts"),
+        **_texts("command", "text", "response_url", "context_team_id", "context_enterprise_id"),
+        "is_ext_shared_channel": _FLAG,
+        "is_enterprise_install": _FLAG,
+        "event_time": (int,),
+    },
+    objects={
+        "event": _EVENT,
+        "message": _MESSAGE,
+        "container": Shape(
+            leaves={**_texts("type", "message_ts", "channel_id", "thread_ts"), "is_ephemeral": _FLAG}
+        ),
+    },
+    lists={"authorizations": _AUTHORIZATION, "actions": _ACTION},
+    ids=_IDS,
+)
+
+# What each kind sevbot answers must carry (paths into the body, and their type), beyond the types above.
+_REQUIRED: Mapping[str, tuple[tuple[str, type], ...]] = {
+    "command": (("command", str), ("user_id", str)),
+    "event_callback": (("event", dict), ("event.type", str)),
+    "app_mention": (("event.channel", str), ("event.ts", str), ("event.user", str)),
+    "reaction_added": (("event.item", dict),),
+    "block_actions": (("user.id", str), ("actions", list)),
+    "message_action": (("user.id", str),),
+    "url_verification": (("challenge", str),),
+}
+
+
+def parse_like_bolt(body: str, content_type: str | None) -> Any:
+    """The body as Bolt's ``parse_body`` reads it (JSON, a form's ``payload`` JSON, or the form)."""
+    if not body:
+        return {}
+    if content_type == "application/json" or body.startswith("{"):
+        return json.loads(body)
+    if "payload" in body:
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        return json.loads(form["payload"]) if "payload" in form else {}
+    return dict(parse_qsl(body, keep_blank_values=True))
+
+
+def check_shape(body: str, content_type: str | None) -> None:
+    """Raise :class:`MalformedPayload` naming the field unless the body has the shape Slack sends.
+
+    ``content_type`` without parameters (``application/json``), as Bolt compares it."""
+    try:
+        parsed = parse_like_bolt(body, content_type)
+    except (ValueError, RecursionError) as exc:  # JSON that is not JSON, or nested too deep
+        raise MalformedPayload(f"not a Slack request: {type(exc).__name__}") from None
+    if not isinstance(parsed, dict):
+        raise MalformedPayload(f"not a Slack request: the body is a JSON {_kind(parsed)}, not an object")
+    _check(parsed, _BODY, "")
+    kinds = [str(parsed.get("type") or "")]
+    if "command" in parsed and "type" not in parsed:
+        kinds = ["command"]
+    event = parsed.get("event")
+    if isinstance(event, dict):
+        kinds.append(str(event.get("type") or ""))
+    for kind in kinds:
+        for path, kind_of in _REQUIRED.get(kind, ()):
+            value = _at(parsed, path)
+            if value is None or value in ("", [], {}):
+                raise MalformedPayload(f"not a Slack request: {kind} without {path}")
+            if not isinstance(value, kind_of):
+                raise MalformedPayload(
+                    f"not a Slack request: {kind}'s {path} is {_article(value)}, not {_NAMES[kind_of]}"
+                )
+
+
+def _check(obj: Mapping[str, Any], shape: Shape, where: str) -> None:
+    for name, value in obj.items():
+        if value is None:
+            continue
+        path = f"{where}{name}"
+        if name in shape.leaves:
+            types = shape.leaves[name]
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                _wrong(path, value, " or ".join(_NAMES[t] for t in types))
+        elif name in shape.ids:
+            if isinstance(value, dict):
+                _check(value, shape.ids[name], path + ".")
+            elif not isinstance(value, str):
+                _wrong(path, value, "a string or an object")
+        elif name in shape.objects:
+            if not isinstance(value, dict):
+                _wrong(path, value, "an object")
+            _check(value, shape.objects[name], path + ".")
+        elif name in shape.lists:
+            if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+                _wrong(path, value, "a list of objects")
+            for i, item in enumerate(value):
+                _check(item, shape.lists[name], f"{path}[{i}].")
+
+
+def _at(obj: Mapping[str, Any], path: str) -> Any:
+    value: Any = obj
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _wrong(path: str, value: Any, expected: str) -> NoReturn:
+    raise MalformedPayload(f"not a Slack request: {path} is {_article(value)}, not {expected}")
+
+
+_NAMES: Mapping[type, str] = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+}
+
+
+def _article(value: Any) -> str:
+    return "null" if value is None else _NAMES.get(type(value), f"a {type(value).__name__}")
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else _NAMES.get(type(value), type(value).__name__).split(" ", 1)[-1]
