@@ -95,7 +95,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         config = _uvicorn_config(app, settings, host=host, port=port)
         print(f"sevbot: serving on {where}", file=sys.stderr)
         server = uvicorn.Server(config)
-        server.run()
+        try:
+            server.run()
+        except KeyboardInterrupt:  # Ctrl-C: uvicorn shut down cleanly, then re-raised the signal
+            print("sevbot: stopped", file=sys.stderr)
+            return 130
         return 0 if server.started else 1
     # Several processes: migrate and warm the model cache once here, then each process builds its own app
     # from the same environment. They share the database exactly as replicas behind a load balancer do.
@@ -108,7 +112,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         "bot.app:app_from_environment", settings, host=host, port=port, factory=True, workers=workers
     )
     print(f"sevbot: serving on {where} with {workers} processes", file=sys.stderr)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    try:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    except KeyboardInterrupt:
+        print("sevbot: stopped", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -38,7 +38,7 @@ async def receive_webhook(source: str, request: Request) -> JSONResponse:
         )
     body = await read_body(request, services.settings.max_body_bytes)
     # Validation happens here, before the batch joins a group commit: a bad payload fails alone.
-    batch = normalize(source, body, services.config.grouping.by)
+    batch = normalize(source, body, services.config.grouping.by, now=services.ingestor.clock())
     result = await request.app.state.committer.submit(batch)
     metrics.ingest_seconds.labels(source).observe(time.perf_counter() - started)
     metrics.webhook_requests.labels(source, "202").inc()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from analytics.records import AlertRecord
 from bot.normalize import alertmanager, generic, grafana
@@ -17,7 +18,8 @@ class Batch:
     truncated: int = 0
 
 
-Normalizer = Callable[[bytes, Sequence[str]], tuple[list[AlertRecord], int]]
+# (body, group_by, now): ``now`` is sevbot's clock, for times a sender's clock cannot have reached yet.
+Normalizer = Callable[[bytes, Sequence[str], datetime | None], tuple[list[AlertRecord], int]]
 
 NORMALIZERS: dict[str, Normalizer] = {
     alertmanager.SOURCE: alertmanager.normalize,
@@ -26,7 +28,9 @@ NORMALIZERS: dict[str, Normalizer] = {
 }
 
 
-def normalize(source: str, body: bytes, group_by: Sequence[str]) -> Batch:
-    """Parse and validate ``body`` as sent by ``source``; raises a ``PayloadError`` naming the problem."""
-    alerts, truncated = NORMALIZERS[source](body, group_by)
+def normalize(source: str, body: bytes, group_by: Sequence[str], *, now: datetime | None = None) -> Batch:
+    """Parse and validate ``body`` as sent by ``source``; raises a ``PayloadError`` naming the problem.
+
+    With ``now``, a start or resolution more than an hour after it is refused too (``time_errors``)."""
+    alerts, truncated = NORMALIZERS[source](body, group_by, now)
     return Batch(alerts=alerts, truncated=truncated)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.records import AlertRecord, AlertStatus
+from bot.errors import FieldError, InvalidPayload
 from bot.normalize.common import (
     MAX_ALERTS,
     Count,
@@ -17,8 +19,10 @@ from bot.normalize.common import (
     clean_text,
     fit_group_key,
     label_fingerprint,
+    label_group_key,
     parse_body,
     promql_from_generator_url,
+    time_errors,
     utc,
 )
 
@@ -52,14 +56,25 @@ class AMPayload(BaseModel):
     alerts: list[AMAlert] = Field(max_length=MAX_ALERTS)
 
 
-def normalize(body: bytes, group_by: Sequence[str]) -> tuple[list[AlertRecord], int]:
-    """Every alert of the notification, keyed by Alertmanager's own groupKey and fingerprints."""
+def normalize(
+    body: bytes, group_by: Sequence[str], now: datetime | None = None
+) -> tuple[list[AlertRecord], int]:
+    """Every alert of the notification, keyed by Alertmanager's own groupKey and fingerprints.
+
+    A blank groupKey (no Alertmanager sends one) groups by labels, as for a sender without one."""
     payload = parse_body(AMPayload, body)
-    group_key = fit_group_key(clean_text(payload.groupKey))
+    given_key = clean_text(payload.groupKey).strip()
     records = []
-    for alert in payload.alerts:
+    errors: list[FieldError] = []
+    for i, alert in enumerate(payload.alerts):
         labels = clean_mapping(alert.labels)
         status = AlertStatus(alert.status)
+        starts_at = utc(alert.startsAt)
+        ends_at = utc(alert.endsAt) if status is AlertStatus.RESOLVED else None
+        errors += time_errors(
+            starts_at, ends_at, fields=(f"alerts.{i}.startsAt", f"alerts.{i}.endsAt"), now=now
+        )
+        group_key = fit_group_key(given_key) if given_key else label_group_key(labels, group_by)
         links = {"source": clean_text(alert.generatorURL)} if alert.generatorURL else {}
         if payload.externalURL:
             links["alertmanager"] = clean_text(payload.externalURL)
@@ -72,12 +87,14 @@ def normalize(body: bytes, group_by: Sequence[str]) -> tuple[list[AlertRecord], 
                 status=status,
                 labels=labels,
                 annotations=clean_mapping(alert.annotations),
-                starts_at=utc(alert.startsAt),
-                ends_at=utc(alert.endsAt) if status is AlertStatus.RESOLVED else None,
+                starts_at=starts_at,
+                ends_at=ends_at,
                 group_key=group_key,
                 generator_url=clean_text(alert.generatorURL) if alert.generatorURL else None,
                 expression=promql_from_generator_url(alert.generatorURL),
                 links=links,
             )
         )
+    if errors:
+        raise InvalidPayload(errors)
     return records, payload.truncatedAlerts

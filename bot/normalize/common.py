@@ -8,7 +8,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -132,6 +132,39 @@ def utc(value: datetime | None) -> datetime | None:
         return None
     value = _in_utc(value)
     return None if value < _EPOCH_FLOOR else value
+
+
+# How far ahead of sevbot's clock a sender's may run: a start (or a resolution) later than that has not
+# happened yet, and would open an incident "in the future" that no report or list could place.
+MAX_CLOCK_AHEAD = timedelta(hours=1)
+
+
+def time_errors(
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    *,
+    fields: tuple[str, str],
+    now: datetime | None,
+) -> list[FieldError]:
+    """What is wrong with one alert's times (UTC, ``None`` for none): a resolution before the start, or a
+    time more than :data:`MAX_CLOCK_AHEAD` after ``now`` (``None``: no clock, not checked).
+
+    ``fields``: the start's and the end's paths in the payload, for the error."""
+    errors = []
+    start, end = fields
+    if starts_at is not None and ends_at is not None and ends_at < starts_at:
+        errors.append(FieldError(end, f"is before {start.rsplit('.', 1)[-1]} ({_iso(starts_at)})"))
+    if now is not None:
+        for field, value in ((start, starts_at), (end, ends_at)):
+            if value is not None and value > now + MAX_CLOCK_AHEAD:
+                errors.append(
+                    FieldError(field, f"is more than an hour after sevbot's clock ({_iso(now)}): not yet")
+                )
+    return errors
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def json_number(value: Any) -> Any:

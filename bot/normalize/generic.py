@@ -14,11 +14,13 @@ Without ``started_at`` the alert is matched to the one already firing under the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from analytics.records import AlertRecord, AlertStatus
+from bot.errors import InvalidPayload
 from bot.normalize.common import (
     MAX_ALERTS,
     Labels,
@@ -28,6 +30,7 @@ from bot.normalize.common import (
     label_fingerprint,
     label_group_key,
     load_json,
+    time_errors,
     utc,
     validate,
 )
@@ -63,13 +66,27 @@ class GenericBatch(BaseModel):
     alerts: list[GenericAlert] = Field(min_length=1, max_length=MAX_ALERTS)
 
 
-def normalize(body: bytes, group_by: Sequence[str]) -> tuple[list[AlertRecord], int]:
+def normalize(
+    body: bytes, group_by: Sequence[str], now: datetime | None = None
+) -> tuple[list[AlertRecord], int]:
     data = load_json(body)
     if isinstance(data, dict) and "alerts" in data:
         alerts = validate(GenericBatch, data).alerts
+        prefixes = [f"alerts.{i}." for i in range(len(alerts))]
     else:
         alerts = [validate(GenericAlert, data)]
-    return [_record(alert, group_by) for alert in alerts], 0
+        prefixes = [""]
+    records = [_record(alert, group_by) for alert in alerts]
+    errors = [
+        error
+        for record, prefix in zip(records, prefixes, strict=True)
+        for error in time_errors(
+            record.starts_at, record.ends_at, fields=(f"{prefix}started_at", f"{prefix}ended_at"), now=now
+        )
+    ]
+    if errors:
+        raise InvalidPayload(errors)
+    return records, 0
 
 
 def _record(alert: GenericAlert, group_by: Sequence[str]) -> AlertRecord:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.records import AlertRecord, AlertStatus
+from bot.errors import FieldError, InvalidPayload
 from bot.normalize.common import (
     MAX_ALERTS,
     Count,
@@ -20,6 +22,7 @@ from bot.normalize.common import (
     label_fingerprint,
     label_group_key,
     parse_body,
+    time_errors,
     utc,
 )
 
@@ -62,22 +65,27 @@ class GrafanaPayload(BaseModel):
     message: str | None = None
 
 
-def normalize(body: bytes, group_by: Sequence[str]) -> tuple[list[AlertRecord], int]:
+def normalize(
+    body: bytes, group_by: Sequence[str], now: datetime | None = None
+) -> tuple[list[AlertRecord], int]:
     payload = parse_body(GrafanaPayload, body)
+    given_key = clean_text(payload.groupKey).strip() if payload.groupKey else ""
     records = []
-    for alert in payload.alerts:
+    errors: list[FieldError] = []
+    for i, alert in enumerate(payload.alerts):
         labels = clean_mapping(alert.labels)
         status = AlertStatus(alert.status)
+        starts_at = utc(alert.startsAt)
+        ends_at = utc(alert.endsAt) if status is AlertStatus.RESOLVED else None
+        errors += time_errors(
+            starts_at, ends_at, fields=(f"alerts.{i}.startsAt", f"alerts.{i}.endsAt"), now=now
+        )
         links = {name: clean_text(url) for attr, name in _LINKS.items() if (url := getattr(alert, attr))}
         values = {clean_text(str(k), 64): v for k, v in (alert.values or {}).items()}
         annotations = clean_mapping(alert.annotations)
         if alert.valueString and "value_string" not in annotations:
             annotations["value_string"] = clean_text(alert.valueString)
-        group_key = (
-            fit_group_key(clean_text(payload.groupKey))
-            if payload.groupKey
-            else label_group_key(labels, group_by)
-        )
+        group_key = fit_group_key(given_key) if given_key else label_group_key(labels, group_by)
         records.append(
             AlertRecord(
                 source=SOURCE,
@@ -87,8 +95,8 @@ def normalize(body: bytes, group_by: Sequence[str]) -> tuple[list[AlertRecord], 
                 status=status,
                 labels=labels,
                 annotations=annotations,
-                starts_at=utc(alert.startsAt),
-                ends_at=utc(alert.endsAt) if status is AlertStatus.RESOLVED else None,
+                starts_at=starts_at,
+                ends_at=ends_at,
                 group_key=group_key,
                 generator_url=links.get("source"),
                 expression=None,
@@ -96,4 +104,6 @@ def normalize(body: bytes, group_by: Sequence[str]) -> tuple[list[AlertRecord], 
                 values=values,
             )
         )
+    if errors:
+        raise InvalidPayload(errors)
     return records, payload.truncatedAlerts

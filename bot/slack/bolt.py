@@ -5,8 +5,9 @@ Every listener acknowledges Slack first (well within its 3 seconds), checks the 
 ``slack.permissions`` (:mod:`bot.slack.permissions`: a refusal is shown to the person alone, with the
 reason), works out which incidents it may see (:mod:`bot.slack.visibility`), then does the work in a thread
 and answers: commands through their ``response_url`` (ephemeral), buttons and mentions in the incident's
-thread. Request signatures are always verified (Bolt's ``RequestVerification``: HMAC and a five-minute
-timestamp window). Slack retries an event it thinks was not acknowledged (``X-Slack-Retry-Num``); the
+thread. Request signatures are always verified, first by :mod:`bot.slack.edge` before anything parses the
+body (HMAC and a five-minute timestamp window; then the shape of what Slack signed), then again by Bolt's
+``RequestVerification``. Slack retries an event it thinks was not acknowledged (``X-Slack-Retry-Num``); the
 event id is recorded in SQL first, so a retry is dropped by whichever process receives it.
 """
 

@@ -50,7 +50,7 @@ _ALIASES = {
     "summary": "summarize",
     "?": "help",
 }
-_ID = re.compile(r"^#?(\d{1,12})$")
+_ID = re.compile(r"^#?([0-9]{1,12})$")  # ASCII digits: "１" (fullwidth) is not incident 1
 _REMOTE_ID = re.compile(r"^[0-9A-Fa-f][0-9A-Fa-f-]{7,63}$")  # Alertmanager's silence ids are UUIDs
 
 

@@ -41,7 +41,7 @@ def button_command(action: dict[str, Any], *, thread_incident: int | None = None
         raw = block.split(":", 1)[1]
     if not raw and thread_incident is not None:
         raw = str(thread_incident)
-    if not isinstance(raw, str) or not raw.isdigit() or len(raw) > 12:
+    if not isinstance(raw, str) or not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
         return None
     incident_id = int(raw)
     if action_id == ACTION_SEVERITY:

@@ -62,7 +62,9 @@ def flapping(services: Any) -> None:
 def render(case: str) -> dict[str, Any]:
     clock = Clock(T0 + timedelta(hours=2))
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack:
-        services = build_services(make_settings(Path(tmp), f"sqlite:///{tmp}/sevbot.db"), clock=clock)
+        # The service's default scorer (the tests' settings use the fixed-word "rules" scorer).
+        settings = make_settings(Path(tmp), f"sqlite:///{tmp}/sevbot.db", scorer="model")
+        services = build_services(settings, clock=clock)
         try:
             delivery = make_delivery(services, slack, clock, mention="<!subteam^S0SEARCH>")
             {"storm": storm, "flapping": flapping}[case](services)

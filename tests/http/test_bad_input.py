@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,29 @@ def test_a_time_after_year_9999_in_utc_is_refused_naming_the_field(client: TestC
         assert fields_of(response) == {f"alerts.0.{field}"}
         assert "9999-12-31" in response.json()["error"]
     assert nothing_written(client)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_impossible_times_are_refused_naming_the_field_and_nothing_is_written(
+    client: TestClient, source: str, clock: Clock
+) -> None:
+    # A resolution before the start made a negative MTTR; a start days ahead of sevbot's clock opened an
+    # incident in the future that no list or report could place.
+    backwards = {START[source]: "2026-11-20T08:00:00Z", END[source]: "2026-11-19T08:00:00Z"}
+    ahead = {START[source]: (clock() + timedelta(days=2)).isoformat()}
+    skewed = {START[source]: (clock() + timedelta(minutes=30)).isoformat()}  # a clock a little ahead: fine
+
+    refused = post(client, source, payload_of(source, status="resolved", **backwards))
+    future = post(client, source, payload_of(source, **ahead))
+    nothing = nothing_written(client)
+    accepted = post(client, source, payload_of(source, **skewed))
+
+    assert refused.status_code == 422 and fields_of(refused) == {f"alerts.0.{END[source]}"}
+    assert f"is before {START[source]}" in refused.json()["error"]
+    assert future.status_code == 422 and fields_of(future) == {f"alerts.0.{START[source]}"}
+    assert "more than an hour after sevbot's clock" in future.json()["error"]
+    assert nothing
+    assert accepted.status_code == 202
 
 
 @pytest.mark.parametrize("source", SOURCES)

@@ -118,6 +118,8 @@ def test_in_an_incident_thread_the_id_may_be_left_out() -> None:
         ("frobnicate", "Unknown subcommand 'frobnicate'"),
         ("ack", "Which incident? Slash commands need the incident's ID (`/incident ack 12`)"),
         ("ack twelve", "'twelve' is not an incident ID."),
+        ("show １", "'１' is not an incident ID."),  # fullwidth digits read as 1 by int()
+        ("silence remove ١٢", "Give the silence ID"),  # Arabic-Indic digits likewise
         ("show 3 4", "`show` takes only an incident ID."),
         ("sev 3", "Give the new severity"),
         ("sev 3 loud", "'loud' is not a severity. Give the new severity"),
