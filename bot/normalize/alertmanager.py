@@ -9,7 +9,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.records import AlertRecord, AlertStatus
-from bot.errors import FieldError, InvalidPayload
 from bot.normalize.common import (
     MAX_ALERTS,
     Count,
@@ -18,12 +17,11 @@ from bot.normalize.common import (
     clean_mapping,
     clean_text,
     fit_group_key,
+    go_times,
     label_fingerprint,
     label_group_key,
     parse_body,
     promql_from_generator_url,
-    time_errors,
-    utc,
 )
 
 SOURCE = "alertmanager"
@@ -65,15 +63,9 @@ def normalize(
     payload = parse_body(AMPayload, body)
     given_key = clean_text(payload.groupKey).strip()
     records = []
-    errors: list[FieldError] = []
-    for i, alert in enumerate(payload.alerts):
+    for alert, (starts_at, ends_at) in zip(payload.alerts, go_times(payload.alerts, now), strict=True):
         labels = clean_mapping(alert.labels)
         status = AlertStatus(alert.status)
-        starts_at = utc(alert.startsAt)
-        ends_at = utc(alert.endsAt) if status is AlertStatus.RESOLVED else None
-        errors += time_errors(
-            starts_at, ends_at, fields=(f"alerts.{i}.startsAt", f"alerts.{i}.endsAt"), now=now
-        )
         group_key = fit_group_key(given_key) if given_key else label_group_key(labels, group_by)
         links = {"source": clean_text(alert.generatorURL)} if alert.generatorURL else {}
         if payload.externalURL:
@@ -95,6 +87,4 @@ def normalize(
                 links=links,
             )
         )
-    if errors:
-        raise InvalidPayload(errors)
     return records, payload.truncatedAlerts

@@ -163,6 +163,23 @@ def time_errors(
     return errors
 
 
+def go_times(alerts: Sequence[Any], now: datetime | None) -> list[tuple[datetime | None, datetime | None]]:
+    """Each alert's start and end in UTC (an end only once resolved), for the Go senders' shape (``status``,
+    ``startsAt``, ``endsAt``: Alertmanager and Grafana); every impossible one refused at once (a 422)."""
+    times = []
+    errors: list[FieldError] = []
+    for i, alert in enumerate(alerts):
+        starts_at = utc(alert.startsAt)
+        ends_at = utc(alert.endsAt) if alert.status == "resolved" else None
+        errors += time_errors(
+            starts_at, ends_at, fields=(f"alerts.{i}.startsAt", f"alerts.{i}.endsAt"), now=now
+        )
+        times.append((starts_at, ends_at))
+    if errors:
+        raise InvalidPayload(errors)
+    return times
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 

@@ -9,7 +9,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics.records import AlertRecord, AlertStatus
-from bot.errors import FieldError, InvalidPayload
 from bot.normalize.common import (
     MAX_ALERTS,
     Count,
@@ -19,11 +18,10 @@ from bot.normalize.common import (
     clean_mapping,
     clean_text,
     fit_group_key,
+    go_times,
     label_fingerprint,
     label_group_key,
     parse_body,
-    time_errors,
-    utc,
 )
 
 SOURCE = "grafana"
@@ -71,15 +69,9 @@ def normalize(
     payload = parse_body(GrafanaPayload, body)
     given_key = clean_text(payload.groupKey).strip() if payload.groupKey else ""
     records = []
-    errors: list[FieldError] = []
-    for i, alert in enumerate(payload.alerts):
+    for alert, (starts_at, ends_at) in zip(payload.alerts, go_times(payload.alerts, now), strict=True):
         labels = clean_mapping(alert.labels)
         status = AlertStatus(alert.status)
-        starts_at = utc(alert.startsAt)
-        ends_at = utc(alert.endsAt) if status is AlertStatus.RESOLVED else None
-        errors += time_errors(
-            starts_at, ends_at, fields=(f"alerts.{i}.startsAt", f"alerts.{i}.endsAt"), now=now
-        )
         links = {name: clean_text(url) for attr, name in _LINKS.items() if (url := getattr(alert, attr))}
         values = {clean_text(str(k), 64): v for k, v in (alert.values or {}).items()}
         annotations = clean_mapping(alert.annotations)
@@ -104,6 +96,4 @@ def normalize(
                 values=values,
             )
         )
-    if errors:
-        raise InvalidPayload(errors)
     return records, payload.truncatedAlerts
