@@ -159,7 +159,7 @@ def build_bolt_app(
             handlers.incident_for_thread, command.get("channel_id"), command.get("thread_ts")
         )
         try:
-            parsed = parse(command.get("text", ""), thread_incident=thread_incident, command=command_name)
+            parsed = parse(command.get("text") or "", thread_incident=thread_incident, command=command_name)
         except UsageError as exc:
             await ack(text=str(exc))  # ephemeral by default; what it echoes of the input is escaped
             return
@@ -214,6 +214,8 @@ def build_bolt_app(
 
     @app.event("app_mention")
     async def on_mention(body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient) -> None:
+        if not event.get("user"):
+            return  # a bot's or a workflow's mention (only ``bot_id``): nobody to answer or to permit
         who = requester_of(body)
         channel = event.get("channel") or ""
         thread_ts = event.get("thread_ts") or event.get("ts")

@@ -112,21 +112,34 @@ _BODY = Shape(
         "container": Shape(
             leaves={**_texts("type", "message_ts", "channel_id", "thread_ts"), "is_ephemeral": _FLAG}
         ),
+        "view": Shape(leaves=_texts("id", "type", "team_id", "app_installed_team_id", "callback_id")),
     },
-    lists={"authorizations": _AUTHORIZATION, "actions": _ACTION},
+    lists={
+        "authorizations": _AUTHORIZATION,
+        "actions": _ACTION,
+        "response_urls": Shape(leaves=_texts("response_url", "block_id", "action_id", "channel_id")),
+    },
     ids=_IDS,
 )
 
 # What each kind sevbot answers must carry (paths into the body, and their type), beyond the types above.
+# A mention need not have a user: a bot's or a workflow's has only ``bot_id`` (sevbot does not answer it).
 _REQUIRED: Mapping[str, tuple[tuple[str, type], ...]] = {
-    "command": (("command", str), ("user_id", str)),
+    "command": (("command", str), ("user_id", str), ("response_url", str)),
     "event_callback": (("event", dict), ("event.type", str)),
-    "app_mention": (("event.channel", str), ("event.ts", str), ("event.user", str)),
+    "app_mention": (("event.channel", str), ("event.ts", str)),
     "reaction_added": (("event.item", dict),),
-    "block_actions": (("user.id", str), ("actions", list)),
-    "message_action": (("user.id", str),),
+    "block_actions": (("user.id", str), ("actions.0.action_id", str)),
+    "message_action": (("user.id", str), ("channel.id", str), ("response_url", str)),
     "url_verification": (("challenge", str),),
 }
+# Where present, of this type (an object where Slack sends the id itself reads as a garbled id).
+_TYPED: Mapping[str, tuple[tuple[str, type], ...]] = {
+    "app_mention": (("event.user", str),),
+    "reaction_added": (("event.user", str),),
+}
+# Where sevbot answers: an absolute http(s) URL (Bolt's ``respond`` posts there).
+_URL = re.compile(r"https?://[^\s/]+(/\S*)?")
 
 
 def parse_like_bolt(body: str, content_type: str | None) -> Any:
@@ -163,10 +176,22 @@ def check_shape(body: str, content_type: str | None) -> None:
             value = _at(parsed, path)
             if value is None or value in ("", [], {}):
                 raise MalformedPayload(f"not a Slack request: {kind} without {path}")
-            if not isinstance(value, kind_of):
-                raise MalformedPayload(
-                    f"not a Slack request: {kind}'s {path} is {_article(value)}, not {_NAMES[kind_of]}"
-                )
+            _typed(kind, path, value, kind_of)
+        for path, kind_of in _TYPED.get(kind, ()):
+            if (value := _at(parsed, path)) is not None:
+                _typed(kind, path, value, kind_of)
+    urls = [parsed.get("response_url")]
+    urls += [u.get("response_url") for u in parsed.get("response_urls") or ()]
+    for url in urls:
+        if url is not None and not _URL.fullmatch(url):
+            raise MalformedPayload("not a Slack request: response_url is not an http(s) URL")
+
+
+def _typed(kind: str, path: str, value: Any, kind_of: type) -> None:
+    if not isinstance(value, kind_of):
+        raise MalformedPayload(
+            f"not a Slack request: {kind}'s {path} is {_article(value)}, not {_NAMES[kind_of]}"
+        )
 
 
 def _check(obj: Mapping[str, Any], shape: Shape, where: str) -> None:
@@ -178,6 +203,8 @@ def _check(obj: Mapping[str, Any], shape: Shape, where: str) -> None:
             types = shape.leaves[name]
             if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
                 _wrong(path, value, " or ".join(_NAMES[t] for t in types))
+            if isinstance(value, str) and not _is_unicode(value):
+                raise MalformedPayload(f"not a Slack request: {path} is not valid Unicode (a lone surrogate)")
         elif name in shape.ids:
             if isinstance(value, dict):
                 _check(value, shape.ids[name], path + ".")
@@ -195,10 +222,25 @@ def _check(obj: Mapping[str, Any], shape: Shape, where: str) -> None:
 
 
 def _at(obj: Mapping[str, Any], path: str) -> Any:
+    """The value at ``path`` (``actions.0.action_id``: a number indexes a list), or None."""
     value: Any = obj
     for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit():
+            value = value[int(part)] if int(part) < len(value) else None
+        else:
+            return None
     return value
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a string holding a lone UTF-16 surrogate (JSON's ``"\\ud800"``): no database stores it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _wrong(path: str, value: Any, expected: str) -> NoReturn:

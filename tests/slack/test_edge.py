@@ -115,6 +115,23 @@ REAL_BODIES = [
     (event_body(app_mention("ack", thread_ts="1700000000.000100")), JSON),
     (event_body(reaction_added("pushpin", channel="C0ALERTS", ts="1.2")), JSON),
     (json.dumps({"type": "url_verification", "token": "t", "challenge": "abc"}).encode(), JSON),
+    # A workflow's or a bot's mention has no user, only bot_id; an org-wide install's click has no team.
+    (event_body({k: v for k, v in app_mention("hi").items() if k != "user"} | {"bot_id": "B1"}), JSON),
+    (
+        _form_payload(_payload(block_actions_body(button("incident_ack", "12"))) | {"team": None}).encode(),
+        FORM,
+    ),
+    (
+        _form_payload(
+            {
+                "type": "view_submission",
+                "user": {"id": "U1"},
+                "view": {"id": "V1", "state": {"values": {}}},
+                "response_urls": [{"response_url": "https://hooks.slack.com/app/x", "channel_id": "C1"}],
+            }
+        ).encode(),
+        FORM,
+    ),
     (
         json.dumps(
             {"type": "event_callback", "event": {"type": "channel_created", "channel": {"id": "C1"}}}
@@ -133,6 +150,14 @@ def _mention(**changes: Any) -> str:
     event = app_mention("ack", thread_ts="1700000000.000100")
     event.update(changes)
     return event_body(event).decode()
+
+
+def _shortcut(**changes: Any) -> str:
+    payload = _payload(
+        message_shortcut_body("add_to_timeline", {"type": "message", "ts": "1.2", "text": "x"})
+    )
+    payload.update(changes)
+    return _form_payload(payload)
 
 
 def _click(action: dict[str, Any], **changes: Any) -> str:
@@ -175,6 +200,32 @@ def _click(action: dict[str, Any], **changes: Any) -> str:
         (_mention(text=7), JSON, "event.text is a number"),
         (_mention(ts=True), JSON, "event.ts is a boolean"),
         (_mention(channel=None), JSON, "app_mention without event.channel"),
+        (_mention(user={"id": "U1"}), JSON, "app_mention's event.user is an object, not a string"),
+        (_mention(event_ts="\ud800"), JSON, "event.event_ts is not valid Unicode"),
+        (
+            _click(button("incident_ack", "12"), actions=[{}]),
+            FORM,
+            "block_actions without actions.0.action_id",
+        ),
+        (
+            _click(button("incident_ack", "12"), response_urls=[None]),
+            FORM,
+            "response_urls is a list, not a list",
+        ),
+        (_click(button("incident_ack", "12"), response_urls=5), FORM, "response_urls is a number"),
+        (_click(button("incident_ack", "12"), view=[]), FORM, "view is a list, not an object"),
+        (
+            _click(button("incident_ack", "12"), response_url="javascript:x"),
+            FORM,
+            "response_url is not an http(s) URL",
+        ),
+        (_shortcut(channel="C0ALERTS"), FORM, "message_action without channel.id"),
+        (_shortcut(response_url=""), FORM, "message_action without response_url"),
+        (
+            urllib.parse.urlencode({"command": "/incident", "user_id": "U1"}),
+            FORM,
+            "command without response_url",
+        ),
         (_mention(channel={"id": "C1"}), JSON, "app_mention's event.channel is an object, not a string"),
         (json.dumps({"type": "event_callback", "event": [{"type": "app_mention"}]}), JSON, "event is a list"),
         (json.dumps({"type": "event_callback"}), JSON, "event_callback without event"),
@@ -190,6 +241,11 @@ def _click(action: dict[str, Any], **changes: Any) -> str:
         ),
         (json.dumps({"type": "url_verification"}), JSON, "url_verification without challenge"),
         (urllib.parse.urlencode({"command": "/incident", "text": "help"}), FORM, "command without user_id"),
+        (
+            json.dumps({"command": "/incident", "user_id": "U1", "response_url": "ftp://x"}),
+            JSON,
+            "not an http(s)",
+        ),
     ],
 )
 def test_a_signed_body_of_another_shape_is_refused_naming_the_field(
@@ -206,15 +262,8 @@ _JSON_VALUES = st.recursive(
     max_leaves=8,
 )
 _FIELDS = [
-    "user",
-    "actions",
-    "container",
-    "channel",
-    "team",
-    "message",
-    "type",
-    "enterprise",
-    "authorizations",
+    *("user", "actions", "container", "channel", "team", "message", "type", "enterprise", "authorizations"),
+    *("response_url", "response_urls", "view", "trigger_id"),
 ]
 _EVENT_FIELDS = ["type", "user", "channel", "ts", "thread_ts", "text", "item", "team", "message"]
 
@@ -339,3 +388,10 @@ def test_over_http_unsigned_is_401_and_signed_of_another_shape_is_400_and_neithe
     )
     assert ok.status_code == 200
     wait_until(lambda: slack.calls_to("response_url"), what="the help answer", timeout=10)
+    # A bot's or a workflow's mention (no user, only bot_id) is Slack's own shape: a 200, and no answer.
+    bot_mention = {k: v for k, v in app_mention("status").items() if k != "user"} | {"bot_id": "B1"}
+    mention_body = event_body(bot_mention, event_id="EvBot1")
+    mention_headers = signed_headers(SIGNING_SECRET, mention_body, content_type=JSON)
+    assert http.post(f"{url}/slack/events", content=mention_body, headers=mention_headers).status_code == 200
+    time.sleep(0.5)
+    assert slack.calls_to("chat.postMessage") == [] and slack.calls_to("chat.postEphemeral") == []
