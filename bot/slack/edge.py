@@ -132,6 +132,8 @@ _REQUIRED: Mapping[str, tuple[tuple[str, type], ...]] = {
     "block_actions": (("user.id", str), ("actions.0.action_id", str)),
     "message_action": (("user.id", str), ("channel.id", str), ("response_url", str)),
     "url_verification": (("challenge", str),),
+    "view_submission": (("view", dict),),  # sevbot has no modal; Bolt still reads the view to match
+    "view_closed": (("view", dict),),
 }
 # Where present, of this type (an object where Slack sends the id itself reads as a garbled id).
 _TYPED: Mapping[str, tuple[tuple[str, type], ...]] = {
@@ -164,6 +166,8 @@ def check_shape(body: str, content_type: str | None) -> None:
         raise MalformedPayload(f"not a Slack request: {type(exc).__name__}") from None
     if not isinstance(parsed, dict):
         raise MalformedPayload(f"not a Slack request: the body is a JSON {_kind(parsed)}, not an object")
+    if "response_urls" in parsed and parsed["response_urls"] is None:  # Bolt takes its length if present
+        raise MalformedPayload("not a Slack request: response_urls is null, not a list of objects")
     _check(parsed, _BODY, "")
     kinds = [str(parsed.get("type") or "")]
     if "command" in parsed and "type" not in parsed:
@@ -204,12 +208,14 @@ def _check(obj: Mapping[str, Any], shape: Shape, where: str) -> None:
             if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
                 _wrong(path, value, " or ".join(_NAMES[t] for t in types))
             if isinstance(value, str) and not _is_unicode(value):
-                raise MalformedPayload(f"not a Slack request: {path} is not valid Unicode (a lone surrogate)")
+                _not_unicode(path)
         elif name in shape.ids:
             if isinstance(value, dict):
                 _check(value, shape.ids[name], path + ".")
             elif not isinstance(value, str):
                 _wrong(path, value, "a string or an object")
+            elif not _is_unicode(value):
+                _not_unicode(path)
         elif name in shape.objects:
             if not isinstance(value, dict):
                 _wrong(path, value, "an object")
@@ -232,6 +238,10 @@ def _at(obj: Mapping[str, Any], path: str) -> Any:
         else:
             return None
     return value
+
+
+def _not_unicode(path: str) -> NoReturn:
+    raise MalformedPayload(f"not a Slack request: {path} is not valid Unicode (a lone surrogate)")
 
 
 def _is_unicode(text: str) -> bool:

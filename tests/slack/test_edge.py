@@ -202,6 +202,7 @@ def _click(action: dict[str, Any], **changes: Any) -> str:
         (_mention(channel=None), JSON, "app_mention without event.channel"),
         (_mention(user={"id": "U1"}), JSON, "app_mention's event.user is an object, not a string"),
         (_mention(event_ts="\ud800"), JSON, "event.event_ts is not valid Unicode"),
+        (_mention(channel="C\ud800"), JSON, "event.channel is not valid Unicode"),
         (
             _click(button("incident_ack", "12"), actions=[{}]),
             FORM,
@@ -214,6 +215,12 @@ def _click(action: dict[str, Any], **changes: Any) -> str:
         ),
         (_click(button("incident_ack", "12"), response_urls=5), FORM, "response_urls is a number"),
         (_click(button("incident_ack", "12"), view=[]), FORM, "view is a list, not an object"),
+        (_click(button("incident_ack", "12"), response_urls=None), FORM, "response_urls is null"),
+        (
+            _form_payload({"type": "view_submission", "user": {"id": "U1"}, "view": None}),
+            FORM,
+            "without view",
+        ),
         (
             _click(button("incident_ack", "12"), response_url="javascript:x"),
             FORM,
