@@ -31,6 +31,6 @@ NORMALIZERS: dict[str, Normalizer] = {
 def normalize(source: str, body: bytes, group_by: Sequence[str], *, now: datetime | None = None) -> Batch:
     """Parse and validate ``body`` as sent by ``source``; raises a ``PayloadError`` naming the problem.
 
-    With ``now``, a start or resolution more than an hour after it is refused too (``time_errors``)."""
+    With ``now``, a start or resolution more than an hour after it is refused too (``common.alert_times``)."""
     alerts, truncated = NORMALIZERS[source](body, group_by, now)
     return Batch(alerts=alerts, truncated=truncated)

@@ -14,10 +14,10 @@ from bot.normalize.common import (
     Count,
     Labels,
     Timestamp,
+    alert_times,
     clean_mapping,
     clean_text,
     fit_group_key,
-    go_times,
     label_fingerprint,
     label_group_key,
     parse_body,
@@ -63,7 +63,7 @@ def normalize(
     payload = parse_body(AMPayload, body)
     given_key = clean_text(payload.groupKey).strip()
     records = []
-    for alert, (starts_at, ends_at) in zip(payload.alerts, go_times(payload.alerts, now), strict=True):
+    for alert, (starts_at, ends_at) in zip(payload.alerts, alert_times(payload.alerts, now), strict=True):
         labels = clean_mapping(alert.labels)
         status = AlertStatus(alert.status)
         group_key = fit_group_key(given_key) if given_key else label_group_key(labels, group_by)

@@ -139,41 +139,30 @@ def utc(value: datetime | None) -> datetime | None:
 MAX_CLOCK_AHEAD = timedelta(hours=1)
 
 
-def time_errors(
-    starts_at: datetime | None,
-    ends_at: datetime | None,
-    *,
-    fields: tuple[str, str],
+def alert_times(
+    alerts: Sequence[Any],
     now: datetime | None,
-) -> list[FieldError]:
-    """What is wrong with one alert's times (UTC, ``None`` for none): a resolution before the start, or a
-    time more than :data:`MAX_CLOCK_AHEAD` after ``now`` (``None``: no clock, not checked).
-
-    ``fields``: the start's and the end's paths in the payload, for the error."""
-    errors = []
-    start, end = fields
-    if starts_at is not None and ends_at is not None and ends_at < starts_at:
-        errors.append(FieldError(end, f"is before {start.rsplit('.', 1)[-1]} ({_iso(starts_at)})"))
-    if now is not None:
-        for field, value in ((start, starts_at), (end, ends_at)):
-            if value is not None and value > now + MAX_CLOCK_AHEAD:
-                errors.append(
-                    FieldError(field, f"is more than an hour after sevbot's clock ({_iso(now)}): not yet")
-                )
-    return errors
-
-
-def go_times(alerts: Sequence[Any], now: datetime | None) -> list[tuple[datetime | None, datetime | None]]:
-    """Each alert's start and end in UTC (an end only once resolved), for the Go senders' shape (``status``,
-    ``startsAt``, ``endsAt``: Alertmanager and Grafana); every impossible one refused at once (a 422)."""
+    *,
+    start: str = "startsAt",
+    end: str = "endsAt",
+    paths: Sequence[str] | None = None,
+) -> list[tuple[datetime | None, datetime | None]]:
+    """Each validated alert's start and end in UTC (an end only once resolved; ``None`` for no time), read
+    from its ``start`` and ``end`` attributes; every impossible one refused at once, a 422 naming each field:
+    a resolution before the start, or a time more than :data:`MAX_CLOCK_AHEAD` after ``now`` (``None``: no
+    clock, not checked). ``paths``: each alert's place in the payload (default ``alerts.{i}.``)."""
     times = []
     errors: list[FieldError] = []
     for i, alert in enumerate(alerts):
-        starts_at = utc(alert.startsAt)
-        ends_at = utc(alert.endsAt) if alert.status == "resolved" else None
-        errors += time_errors(
-            starts_at, ends_at, fields=(f"alerts.{i}.startsAt", f"alerts.{i}.endsAt"), now=now
-        )
+        where = f"alerts.{i}." if paths is None else paths[i]
+        starts_at = utc(getattr(alert, start))
+        ends_at = utc(getattr(alert, end)) if alert.status == "resolved" else None
+        if starts_at is not None and ends_at is not None and ends_at < starts_at:
+            errors.append(FieldError(where + end, f"is before {start} ({_iso(starts_at)})"))
+        for name, value in ((start, starts_at), (end, ends_at)):
+            if now is not None and value is not None and value > now + MAX_CLOCK_AHEAD:
+                message = f"is more than an hour after sevbot's clock ({_iso(now)}): not yet"
+                errors.append(FieldError(where + name, message))
         times.append((starts_at, ends_at))
     if errors:
         raise InvalidPayload(errors)

@@ -20,18 +20,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from analytics.records import AlertRecord, AlertStatus
-from bot.errors import InvalidPayload
 from bot.normalize.common import (
     MAX_ALERTS,
     Labels,
     Timestamp,
+    alert_times,
     clean_mapping,
     clean_text,
     label_fingerprint,
     label_group_key,
     load_json,
-    time_errors,
-    utc,
     validate,
 )
 
@@ -71,25 +69,16 @@ def normalize(
 ) -> tuple[list[AlertRecord], int]:
     data = load_json(body)
     if isinstance(data, dict) and "alerts" in data:
-        alerts = validate(GenericBatch, data).alerts
-        prefixes = [f"alerts.{i}." for i in range(len(alerts))]
+        alerts, paths = validate(GenericBatch, data).alerts, None
     else:
-        alerts = [validate(GenericAlert, data)]
-        prefixes = [""]
-    records = [_record(alert, group_by) for alert in alerts]
-    errors = [
-        error
-        for record, prefix in zip(records, prefixes, strict=True)
-        for error in time_errors(
-            record.starts_at, record.ends_at, fields=(f"{prefix}started_at", f"{prefix}ended_at"), now=now
-        )
-    ]
-    if errors:
-        raise InvalidPayload(errors)
-    return records, 0
+        alerts, paths = [validate(GenericAlert, data)], [""]  # one alert: its fields are top-level
+    times = alert_times(alerts, now, start="started_at", end="ended_at", paths=paths)
+    return [_record(alert, group_by, *when) for alert, when in zip(alerts, times, strict=True)], 0
 
 
-def _record(alert: GenericAlert, group_by: Sequence[str]) -> AlertRecord:
+def _record(
+    alert: GenericAlert, group_by: Sequence[str], starts_at: datetime | None, ends_at: datetime | None
+) -> AlertRecord:
     labels = clean_mapping(alert.labels)
     labels.setdefault("alertname", clean_text(alert.title, 255))
     if alert.severity:
@@ -107,8 +96,8 @@ def _record(alert: GenericAlert, group_by: Sequence[str]) -> AlertRecord:
         status=status,
         labels=labels,
         annotations=annotations,
-        starts_at=utc(alert.started_at),
-        ends_at=utc(alert.ended_at) if status is AlertStatus.RESOLVED else None,
+        starts_at=starts_at,
+        ends_at=ends_at,
         group_key=label_group_key(labels, group_by),
         generator_url=url,
         links={"source": url} if url else {},

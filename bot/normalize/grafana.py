@@ -15,10 +15,10 @@ from bot.normalize.common import (
     GrafanaValues,
     Labels,
     Timestamp,
+    alert_times,
     clean_mapping,
     clean_text,
     fit_group_key,
-    go_times,
     label_fingerprint,
     label_group_key,
     parse_body,
@@ -69,7 +69,7 @@ def normalize(
     payload = parse_body(GrafanaPayload, body)
     given_key = clean_text(payload.groupKey).strip() if payload.groupKey else ""
     records = []
-    for alert, (starts_at, ends_at) in zip(payload.alerts, go_times(payload.alerts, now), strict=True):
+    for alert, (starts_at, ends_at) in zip(payload.alerts, alert_times(payload.alerts, now), strict=True):
         labels = clean_mapping(alert.labels)
         status = AlertStatus(alert.status)
         links = {name: clean_text(url) for attr, name in _LINKS.items() if (url := getattr(alert, attr))}

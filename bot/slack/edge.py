@@ -45,6 +45,8 @@ def verify_signature(headers: Mapping[str, str], body: bytes, secret: str, *, no
         raise NotSignedBySlack("X-Slack-Request-Timestamp is not a whole number of seconds")
     if abs(now - int(timestamp)) > MAX_AGE_SECONDS:
         raise NotSignedBySlack("X-Slack-Request-Timestamp is more than five minutes from now")
+    # Not slack_sdk's SignatureVerifier: it decodes the body as UTF-8 first (raising on any other bytes,
+    # before the signature says whether the sender matters) and compares str, which raises on non-ASCII.
     base = b"v0:" + timestamp.encode("ascii") + b":" + body
     expected = b"v0=" + hmac.new(secret.encode("utf-8"), base, hashlib.sha256).hexdigest().encode("ascii")
     if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
@@ -59,13 +61,15 @@ _FLAG = (bool, str)
 
 @dataclass(frozen=True)
 class Shape:
-    """An object's checked fields: leaf types (``None`` always allowed), nested objects, lists of objects."""
+    """An object's checked fields: leaf types, nested objects, lists of objects; ``None`` is allowed for
+    each (as absent) except the lists named in ``not_null``."""
 
     leaves: Mapping[str, tuple[type, ...]] = field(default_factory=dict)
     objects: Mapping[str, Shape] = field(default_factory=dict)
     lists: Mapping[str, Shape] = field(default_factory=dict)
     # Fields that are a string id or an object holding one (``user``, ``channel``, ``team``, …).
     ids: Mapping[str, Shape] = field(default_factory=dict)
+    not_null: frozenset[str] = frozenset()
 
 
 def _texts(*names: str) -> dict[str, tuple[type, ...]]:
@@ -120,6 +124,7 @@ _BODY = Shape(
         "response_urls": Shape(leaves=_texts("response_url", "block_id", "action_id", "channel_id")),
     },
     ids=_IDS,
+    not_null=frozenset({"response_urls"}),  # Bolt takes its length whenever the key is there
 )
 
 # What each kind sevbot answers must carry (paths into the body, and their type), beyond the types above.
@@ -166,8 +171,6 @@ def check_shape(body: str, content_type: str | None) -> None:
         raise MalformedPayload(f"not a Slack request: {type(exc).__name__}") from None
     if not isinstance(parsed, dict):
         raise MalformedPayload(f"not a Slack request: the body is a JSON {_kind(parsed)}, not an object")
-    if "response_urls" in parsed and parsed["response_urls"] is None:  # Bolt takes its length if present
-        raise MalformedPayload("not a Slack request: response_urls is null, not a list of objects")
     _check(parsed, _BODY, "")
     kinds = [str(parsed.get("type") or "")]
     if "command" in parsed and "type" not in parsed:
@@ -200,9 +203,11 @@ def _typed(kind: str, path: str, value: Any, kind_of: type) -> None:
 
 def _check(obj: Mapping[str, Any], shape: Shape, where: str) -> None:
     for name, value in obj.items():
-        if value is None:
-            continue
         path = f"{where}{name}"
+        if value is None:
+            if name in shape.not_null:
+                _wrong(path, value, "a list of objects")
+            continue
         if name in shape.leaves:
             types = shape.leaves[name]
             if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
