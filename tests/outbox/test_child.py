@@ -45,8 +45,16 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def command_line(pid: int) -> str:
+    """A process's command line, or "" once it has gone (between listing /proc and reading it)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
 def workers_of(pid: int) -> list[int]:
-    return [p for p in child_processes(pid) if "worker" in Path(f"/proc/{p}/cmdline").read_text()]
+    return [p for p in child_processes(pid) if "worker" in command_line(p)]
 
 
 # --- serve with its worker child -------------------------------------------------------------------------
