@@ -29,7 +29,9 @@ def test_a_hanging_llm_holds_up_neither_webhooks_nor_slack_and_drafts_fall_back(
 ) -> None:
     llm = FakeLLM()
     llm.script(*[Answer(hold=True) for _ in range(50)])  # every request hangs (until the test ends)
-    settings = slack_settings(slack, llm_timeout_seconds="1", llm_max_retries="0", llm_model="hung-model")
+    # 5 s: long enough that the roots' ordering before the first draft does not depend on how soon the
+    # niced worker child is scheduled (at 1 s, a stall of the child could put a root after a draft).
+    settings = slack_settings(slack, llm_timeout_seconds="5", llm_max_retries="0", llm_model="hung-model")
     with (
         llm.running(),
         start_sevbot(

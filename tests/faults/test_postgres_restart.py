@@ -4,6 +4,7 @@ sevbot recovers by itself, without a restart."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,19 @@ BEFORE = 1000  # alerts acknowledged before the crash
 AFTER = 1000  # more alerts acknowledged after PostgreSQL is back
 
 
+def readyz_becomes(url: str, expected: int, *, timeout: float = 30.0) -> int | None:
+    """``/readyz``'s status once it is ``expected``, or the last one seen after ``timeout`` seconds.
+
+    One check could time out while the load keeps serve busy; the status is what is asserted, not how fast.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        status = http_status(url + "/readyz", timeout=10.0)
+        if status == expected or time.monotonic() >= deadline:
+            return status
+        time.sleep(0.2)
+
+
 def test_a_postgres_restart_under_load_gives_503s_loses_nothing_and_heals_itself(tmp_path: Path) -> None:
     if postgres_bin_dir() is None:
         missing("PostgreSQL server binaries (initdb, pg_ctl) not found")
@@ -34,11 +48,11 @@ def test_a_postgres_restart_under_load_gives_503s_loses_nothing_and_heals_itself
             load.wait_acknowledged(BEFORE, timeout=60)
             cluster.stop("immediate")  # a crash: no checkpoint; the next start recovers from the WAL
             load.wait_answers(503, 20, timeout=30)
-            ready_while_down = http_status(sevbot.url + "/readyz")
+            ready_while_down = readyz_becomes(sevbot.url, 503)
             acknowledged_at_restart = load.acknowledged_count()
             cluster.start()
             load.wait_acknowledged(acknowledged_at_restart + AFTER, timeout=60)
-            ready_after = http_status(sevbot.url + "/readyz")
+            ready_after = readyz_becomes(sevbot.url, 200)
         finally:
             tally = load.stop()
         stored = stored_fingerprints(cluster.url)

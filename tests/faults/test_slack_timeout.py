@@ -22,10 +22,11 @@ def test_a_post_answered_after_the_timeout_and_taken_over_after_the_lease_is_pos
     tmp_path: Path, database_url: str, slack: FakeSlack
 ) -> None:
     services = build_services(make_settings(tmp_path, database_url))  # the schema, before the workers
-    # The first root post: accepted at once, answered only after 6 s; each client gives up after 3 s, and
-    # a claim's lease is 1 s, so the other worker takes the row over while the first still waits.
-    held = slack.hold_next("chat.postMessage", seconds=6, where=lambda args: "thread_ts" not in args)
-    settings = slack_settings(slack, outbox_lease_seconds="1", slack_timeout_seconds="3")
+    # The first root post: accepted at once, answered only after 10 s; each client gives up after 5 s, and
+    # a claim's lease is 2 s, so the other worker takes the row over while the first still waits. (The lease
+    # must outlast the claimant's way from its claim to its post: 1 s could be too short on a busy machine.)
+    held = slack.hold_next("chat.postMessage", seconds=10, where=lambda args: "thread_ts" not in args)
+    settings = slack_settings(slack, outbox_lease_seconds="2", slack_timeout_seconds="5")
 
     with (
         start_worker(

@@ -69,7 +69,13 @@ def test_a_revoked_token_parks_rows_and_retry_parked_delivers_them_once_in_order
         degraded = wait_until(parked, what="every incident's first row parked", timeout=30)
         for step in range(1, UPDATES + 1):  # Slack still refuses; webhooks go on as usual
             codes += send(step)
-        parked_total = metric(sevbot.url + "/metrics", "sevbot_outbox_parked_total", reason="token_revoked")
+
+        def parked_counted() -> float | None:
+            # Counted in the worker child; serve's /metrics leaves out a child that is slow to answer.
+            total = metric(sevbot.url + "/metrics", "sevbot_outbox_parked_total", reason="token_revoked")
+            return total if total >= INCIDENTS else None
+
+        parked_total = wait_until(parked_counted, what="the worker child's parked counter", timeout=30)
         refused = len(slack.calls)
 
         slack.restore()  # the operator installs a good token …

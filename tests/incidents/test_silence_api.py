@@ -27,7 +27,7 @@ def am() -> Iterator[FakeAlertmanager]:
 
 
 def api_for(url: str, **kwargs: object) -> SilenceApi:
-    return SilenceApi(target=SilenceTarget.ALERTMANAGER, base_url=url, timeout=2.0, **kwargs)  # type: ignore[arg-type]
+    return SilenceApi(target=SilenceTarget.ALERTMANAGER, base_url=url, timeout=10.0, **kwargs)  # type: ignore[arg-type]
 
 
 def create(api: SilenceApi) -> str:
@@ -69,7 +69,7 @@ def test_basic_auth_and_grafanas_prefix() -> None:
         expected = "Basic " + base64.b64encode(b"sevbot:s3cret-pass").decode()
         assert am.requests[0].headers["authorization"] == expected
     with FakeAlertmanager(prefix=GRAFANA_PREFIX).running() as grafana:
-        api = SilenceApi(target=SilenceTarget.GRAFANA, base_url=grafana.url, timeout=2.0, token="glsa_x")
+        api = SilenceApi(target=SilenceTarget.GRAFANA, base_url=grafana.url, timeout=10.0, token="glsa_x")
         create(api)
         [request] = grafana.requests
         assert request.path == "/api/alertmanager/grafana/api/v2/silences"

@@ -42,7 +42,7 @@ def desk(services: Services, url: str | None) -> IncidentSilences:
     apis = {}
     if url is not None:
         apis[SilenceTarget.ALERTMANAGER] = SilenceApi(
-            target=SilenceTarget.ALERTMANAGER, base_url=url, timeout=1.0
+            target=SilenceTarget.ALERTMANAGER, base_url=url, timeout=10.0
         )
     return IncidentSilences(db=services.db, apis=apis)
 
@@ -178,10 +178,10 @@ def test_a_grafana_incident_is_silenced_in_grafanas_alertmanager(services: Servi
     ):
         apis = {
             SilenceTarget.GRAFANA: SilenceApi(
-                target=SilenceTarget.GRAFANA, base_url=grafana.url, timeout=1.0, token="glsa_t"
+                target=SilenceTarget.GRAFANA, base_url=grafana.url, timeout=10.0, token="glsa_t"
             ),
             SilenceTarget.ALERTMANAGER: SilenceApi(
-                target=SilenceTarget.ALERTMANAGER, base_url=am.url, timeout=1.0
+                target=SilenceTarget.ALERTMANAGER, base_url=am.url, timeout=10.0
             ),
         }
         created = silence(IncidentSilences(db=services.db, apis=apis), clock)

@@ -225,15 +225,16 @@ def test_a_worker_process_runs_at_most_its_few_threads_at_once() -> None:
     """``sevbot worker`` limits its threads (WORKER_THREADS): the writer holding SQLite's lock gets the GIL
     back quickly. The others queue and all finish."""
     running, most = 0, 0
-    guard = threading.Lock()
+    guard = threading.Condition()
 
     def work() -> None:
         nonlocal running, most
         with guard:
             running += 1
             most = max(most, running)
-        threading.Event().wait(0.02)
-        with guard:
+            guard.notify_all()
+            # Stay until as many run as may (not a fixed pause, which a slow thread start could miss).
+            guard.wait_for(lambda: running >= WORKER_THREADS, timeout=2.0)
             running -= 1
 
     async def main() -> None:

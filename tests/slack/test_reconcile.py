@@ -54,11 +54,12 @@ def test_every_post_carries_its_metadata(delivery: Delivery, slack: FakeSlack) -
 def test_a_root_post_whose_answer_never_came_is_found_and_not_posted_again(
     services: Services, slack: FakeSlack, clock: Clock
 ) -> None:
-    delivery = make_delivery(services, slack, clock, timeout=1)
+    delivery = make_delivery(services, slack, clock, timeout=2)
     fire(services, am_alert())
-    slack.hold_next("chat.postMessage", seconds=5, where=is_root)  # Slack posts it; the answer is late
+    held = slack.hold_next("chat.postMessage", seconds=30, where=is_root)  # posted; the answer is late
 
-    delivery.run()  # the client gives up after 1 s: outcome unknown, retried later
+    delivery.run()  # the client gives up after 2 s: outcome unknown, retried later
+    held.released.set()
     [row] = delivery.rows()
     assert row["status"] == "pending" and "TimeoutError" in (row["last_error"] or "")
     clock.now += timedelta(seconds=2)
@@ -132,10 +133,12 @@ def test_a_refused_post_is_retried_without_looking(
 def test_a_worker_whose_lease_was_taken_over_posts_nothing_more_and_changes_nothing(
     services: Services, slack: FakeSlack, clock: Clock
 ) -> None:
-    slow = make_delivery(services, slack, clock, timeout=2, lease=timedelta(seconds=1), name="slow")
+    slow = make_delivery(services, slack, clock, timeout=30, lease=timedelta(seconds=1), name="slow")
     other = make_delivery(services, slack, clock, lease=timedelta(seconds=1), name="other")
     fire(services, am_alert())
-    slack.hold_next("chat.postMessage", seconds=1.5, where=is_root)  # posted; the answer comes late
+    # Posted; the answer comes only once the other worker has taken over (leases run on the test's clock,
+    # so however long the takeover takes on a busy machine, the slow worker is still waiting).
+    held = slack.hold_next("chat.postMessage", seconds=30, where=is_root)
 
     # Both workers take root posts only: the incident's other rows (its summary draft, which these workers
     # have no sink for) would be claimed with the root by the slow worker and, on a loaded machine, still
@@ -146,6 +149,7 @@ def test_a_worker_whose_lease_was_taken_over_posts_nothing_more_and_changes_noth
         clock.now += timedelta(seconds=2)  # … and its lease runs out meanwhile
         # Taken over: finds the post, adopts it, completes.
         assert await other.worker.run_once(kinds=ROOT_KINDS) == 1
+        held.released.set()
         await first  # the slow worker's answer arrives: its writes are refused
 
     asyncio.run(both())

@@ -27,7 +27,9 @@ from bot.outbox.child import free_loopback_port, worker_command
 T = TypeVar("T")
 
 LOOPBACK = "127.0.0.1"
-START_TIMEOUT_S = 30.0
+# Above serve's own wait for its worker child (bot.outbox.child.READY_SECONDS, 60 s) plus its start-up: the
+# child runs at nice 10 and, on two busy cores, may get a tenth of one.
+START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 10.0
 # Variables a developer's shell may hold that must not leak into a sevbot started by a test.
 # Shared by every test that scores with the bundled model, so it is trained once, not once per test.
