@@ -166,7 +166,15 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     ticker = build_ticker(services, wake=worker.wake)
     parent = ParentPipe(args.wake_fd, worker) if args.wake_fd is not None else None  # serve's child
     if args.metrics_port is not None:
-        start_http_server(args.metrics_port, addr=args.metrics_host, registry=services.metrics.registry)
+        try:
+            start_http_server(args.metrics_port, addr=args.metrics_host, registry=services.metrics.registry)
+        except OSError as exc:  # taken, or not an address of this machine
+            print(
+                f"sevbot: cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc}",
+                file=sys.stderr,
+            )
+            services.close()
+            return 2
 
     async def run() -> None:
         limit_threads(WORKER_THREADS)

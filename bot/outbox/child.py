@@ -61,7 +61,10 @@ class WorkerChild:
     """One ``sevbot worker`` child, woken through a pipe; ``wake`` is safe from any thread."""
 
     def __init__(self, *, command: list[str] | None = None, metrics_port: int | None = None) -> None:
+        """``metrics_port``: where the child serves its metrics; by default a free port, picked again at
+        every start (a port free when picked may be taken before the child binds it, or while it is down)."""
         self.command = command or worker_command()
+        self._fixed_port = metrics_port
         self.metrics_port = metrics_port or free_loopback_port()
         self.restarts = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -78,6 +81,8 @@ class WorkerChild:
         return self._process.pid if self._process is not None else None
 
     def start(self) -> None:
+        if self._fixed_port is None and self._process is not None:  # a restart
+            self.metrics_port = free_loopback_port()
         read_end, write_end = os.pipe()
         os.set_blocking(write_end, False)
         argv = [*self.command, "worker", "--wake-fd", str(read_end), "--metrics-port", str(self.metrics_port)]

@@ -4,9 +4,11 @@ writers' lock file shared between processes, the merged metrics text."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -15,14 +17,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.metrics import merge_expositions
+from bot.outbox import child as child_module
+from bot.outbox.child import WorkerChild
 from storage.db import WriteLock, create_database
 from tests.cli.test_serve import TOKEN, child_processes, post
 from tests.support.faults import metric
 from tests.support.payloads import am_alert, am_payload
-from tests.support.processes import kill_hard, start_sevbot
+from tests.support.processes import kill_hard, sevbot_command, sevbot_env, start_sevbot
 
 WAIT_S = 30.0
 
@@ -89,6 +94,65 @@ def test_a_dead_child_is_started_again_and_one_killed_with_serve_stops(tmp_path:
         eventually(lambda: not alive(second))  # the pipe's end of file stopped it
 
     assert second != first
+
+
+def test_a_child_whose_metrics_port_was_taken_is_started_again_on_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve picks the child's port, the child binds it seconds later: another process may take it first.
+    The child says so and exits; the next start picks a new port, so deliveries resume."""
+    for name in list(os.environ):
+        monkeypatch.delenv(name)
+    for name, value in sevbot_env(data_dir=tmp_path, token=None, scorer="rules", log_level="WARNING").items():
+        monkeypatch.setenv(name, value)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        picks = iter([taken])
+        real_pick = child_module.free_loopback_port
+        monkeypatch.setattr(child_module, "free_loopback_port", lambda: next(picks, None) or real_pick())
+        worker = WorkerChild()
+
+        async def scenario() -> tuple[bool, bool, int]:
+            stop = asyncio.Event()
+            worker.start()
+            first = await worker.wait_ready(WAIT_S)  # it cannot bind: it exits
+            supervising = asyncio.create_task(worker.supervise(stop, poll_seconds=0.1))
+            await asyncio.to_thread(eventually, lambda: worker.restarts)
+            second = await worker.wait_ready(WAIT_S)
+            stop.set()
+            await supervising
+            await worker.close_metrics_client()
+            return first, second, worker.restarts
+
+        try:
+            first, second, restarts = asyncio.run(scenario())
+        finally:
+            worker.stop()
+
+    assert (first, second, restarts) == (False, True, 1)
+    assert worker.metrics_port != taken
+
+
+def test_a_worker_whose_metrics_port_is_taken_says_so_and_exits(tmp_path: Path) -> None:
+    env = sevbot_env(data_dir=tmp_path, token=None, scorer="rules", log_level="WARNING")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        ran = subprocess.run(
+            [*sevbot_command(), "worker", "--metrics-port", str(taken)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert ran.returncode == 2
+    assert f"sevbot: cannot serve metrics on 127.0.0.1:{taken}: " in ran.stderr
+    assert "Traceback" not in ran.stderr
 
 
 # --- the writers' lock file ------------------------------------------------------------------------------
