@@ -275,7 +275,7 @@ _FIELDS = [
 _EVENT_FIELDS = ["type", "user", "channel", "ts", "thread_ts", "text", "item", "team", "message"]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)  # the same examples on every run
 @given(where=st.sampled_from(_FIELDS), value=_JSON_VALUES)
 def test_any_value_in_any_field_of_a_click_passes_or_is_a_400(where: str, value: Any) -> None:
     payload = _payload(block_actions_body(button("incident_ack", "12")))
@@ -287,7 +287,7 @@ def test_any_value_in_any_field_of_a_click_passes_or_is_a_400(where: str, value:
             button_command(action, thread_incident=None)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)  # the same examples on every run
 @given(
     where=st.sampled_from(["action_id", "block_id", "value", "selected_option", "type"]), value=_JSON_VALUES
 )
@@ -299,7 +299,7 @@ def test_any_value_in_any_field_of_an_action_passes_or_is_a_400(where: str, valu
         button_command(payload["actions"][0], thread_incident=None)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)  # the same examples on every run
 @given(where=st.sampled_from(_EVENT_FIELDS), value=_JSON_VALUES)
 def test_any_value_in_any_field_of_an_event_passes_or_is_a_400(where: str, value: Any) -> None:
     event = app_mention("ack")
