@@ -201,10 +201,19 @@ class LeaseLost(SevbotError):
         self.message_id = message_id
 
 
+MAX_RETRY_AFTER_SECONDS = 300.0  # a receiver's wait, however long it asks for: asking again costs one call
+
+
 class RetryAfter(DeliveryError):
-    """The receiver asked us to wait this many seconds before trying again."""
+    """The receiver asked us to wait this many seconds before trying again.
+
+    Bounded to ``[0, MAX_RETRY_AFTER_SECONDS]`` (not a number: the most): a ``Retry-After: 99999999`` from
+    a broken proxy must not put an incident's post off for years."""
 
     def __init__(self, seconds: float) -> None:
+        seconds = (
+            min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS) if seconds == seconds else MAX_RETRY_AFTER_SECONDS
+        )
         super().__init__(f"retry after {seconds:.1f}s")
         self.seconds = seconds
 

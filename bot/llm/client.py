@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # importing openai takes a second: only when a draft is first
 
 # A compatible server without authentication still needs some key for the client to send.
 NO_KEY = "sk-no-key-needed"
+MODEL_NAME_CHARS = 128  # llm_calls.model
+MAX_TOKEN_COUNT = 2**31 - 1  # llm_calls.tokens_in/out are INTEGER (int4 on PostgreSQL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +137,12 @@ class DraftingClient:
         latency_ms = (time.perf_counter() - started) * 1000
         text = _text_of(response)
         usage = getattr(response, "usage", None)
+        model = getattr(response, "model", None)
         return Completion(
             text=text,
-            model=str(getattr(response, "model", None) or self.model),
-            tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
-            tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
+            model=model[:MODEL_NAME_CHARS] if isinstance(model, str) and model.strip() else self.model,
+            tokens_in=_token_count(getattr(usage, "prompt_tokens", None)),
+            tokens_out=_token_count(getattr(usage, "completion_tokens", None)),
             latency_ms=latency_ms,
         )
 
@@ -147,6 +150,15 @@ class DraftingClient:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def _token_count(value: object) -> int:
+    """A token count as the endpoint reported it, or 0 when it is not a count (a string, a negative or a
+    number no column holds): the draft is kept either way, and the count is only bookkeeping, so an odd
+    ``usage`` must not fail the delivery and call the LLM again."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_COUNT:
+        return value
+    return 0
 
 
 def _text_of(response: Any) -> str:

@@ -25,7 +25,6 @@ from storage.outbox import OutboxItem
 log = logging.getLogger(__name__)
 
 PAGERDUTY_SEVERITY = {"SEV1": "critical", "SEV2": "error", "SEV3": "warning", "SEV4": "info"}
-MAX_RETRY_AFTER = 300.0
 
 
 async def post_json(
@@ -49,7 +48,7 @@ async def post_json(
     if status == 429:
         wait = _seconds(retry_after)
         if wait is not None:
-            raise RetryAfter(min(wait, MAX_RETRY_AFTER))
+            raise RetryAfter(wait)  # bounded by RetryAfter
         raise PagerFailure(target=target, status=status, detail="rate limited (429)")
     if status >= 500:
         raise PagerFailure(target=target, status=status, detail=f"answered {status}: {text[:200]}")

@@ -80,7 +80,9 @@ def translate(method: str, exc: SlackApiError, *, errors: Counter | None = None)
             seconds = float(response.headers.get("Retry-After", DEFAULT_RETRY_AFTER))
         except (TypeError, ValueError):
             seconds = DEFAULT_RETRY_AFTER
-        return RetryAfter(max(1.0, seconds))
+        if seconds != seconds:  # "nan": no wait given
+            seconds = DEFAULT_RETRY_AFTER
+        return RetryAfter(max(1.0, seconds))  # at most RetryAfter's bound however long it asks for
     if status >= 500 or error in TRANSIENT_ERRORS:
         return SlackApiFailure(method=api, error=error, status=status)
     if error in PARK_ERRORS:

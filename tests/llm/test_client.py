@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -69,3 +70,52 @@ def test_a_compatible_server_without_auth_gets_a_placeholder_key(llm: FakeLLM) -
 
     assert failure.value.outcome == "error"
     assert llm.requests[0].headers["authorization"] == "Bearer sk-no-key-needed"
+
+
+def _completion_body(usage: object, model: object) -> str:
+    return json.dumps(
+        {
+            "id": "chatcmpl-odd",
+            "object": "chat.completion",
+            "created": 0,
+            "model": model,
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "A draft."}}
+            ],
+            "usage": usage,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": "abc", "completion_tokens": "12"},  # strings
+        {"prompt_tokens": -5, "completion_tokens": -1},  # a counter cannot go down
+        {"prompt_tokens": 10**30, "completion_tokens": 2**31},  # no INTEGER column holds these
+        {"prompt_tokens": 1.5, "completion_tokens": True},
+        None,
+        "lots",
+    ],
+)
+def test_an_odd_token_usage_counts_zero_and_keeps_the_draft(llm: FakeLLM, usage: object) -> None:
+    client = DraftingClient(
+        ClientConfig.from_settings(Settings(openai_base_url=llm.base_url, llm_max_retries=0))
+    )
+    llm.script(Answer(body=_completion_body(usage, "m" * 500)))
+
+    completion = asyncio.run(client.complete(system="s", user="u", max_tokens=10))
+
+    assert (completion.text, completion.tokens_in, completion.tokens_out) == ("A draft.", 0, 0)
+    assert completion.model == "m" * 128  # what llm_calls.model holds
+
+
+def test_a_real_token_usage_and_model_are_kept(llm: FakeLLM) -> None:
+    client = DraftingClient(
+        ClientConfig.from_settings(Settings(openai_base_url=llm.base_url, llm_max_retries=0))
+    )
+    llm.script(Answer(body=_completion_body({"prompt_tokens": 812, "completion_tokens": 95}, "llama3.1:8b")))
+
+    completion = asyncio.run(client.complete(system="s", user="u", max_tokens=10))
+
+    assert (completion.model, completion.tokens_in, completion.tokens_out) == ("llama3.1:8b", 812, 95)

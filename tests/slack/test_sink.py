@@ -8,6 +8,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from prometheus_client import generate_latest
 from sqlalchemy import update
 
@@ -449,6 +450,24 @@ def test_a_flapping_incident_keeps_one_reply_up_to_date_instead_of_posting_each_
     edits = [c for c in slack.calls_to("chat.update") if c.args["ts"] == flap.response["ts"]]
     assert len(edits) == 3 and all("Flapping" in c.args["text"] for c in edits)
     assert delivery.pending() == 0
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "waited"), [("99999999", 300), ("1e12", 300), ("inf", 300), ("nan", 30), ("-5", 1)]
+)
+def test_an_absurd_retry_after_waits_five_minutes_at_most_not_years(
+    delivery: Delivery, slack: FakeSlack, clock: Clock, retry_after: str, waited: int
+) -> None:
+    fire(delivery.services, am_alert())
+    slack.fail_next("chat.postMessage", status=429, retry_after=retry_after)  # a broken proxy, say
+
+    delivery.run()
+    [row] = delivery.rows()
+    assert row["status"] == "pending" and row["last_error"] == f"retry after {waited:.1f}s"
+    clock.now += timedelta(seconds=waited)
+    delivery.run()
+
+    assert [c.ok for c in slack.calls_to("chat.postMessage")] == [False, True]
 
 
 def test_a_retry_after_the_reply_went_out_does_not_swallow_newer_updates(

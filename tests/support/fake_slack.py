@@ -75,7 +75,7 @@ class Failure:
 
     status: int = 200
     error: str | None = None
-    retry_after: int | None = None
+    retry_after: int | str | None = None  # a str for odd values ("inf")
     body: str | None = None  # a raw body (e.g. an HTML error page) instead of JSON
     where: Callable[[dict[str, Any]], bool] | None = None  # only calls whose arguments match
 
@@ -214,7 +214,7 @@ class FakeSlack:
         *,
         status: int = 200,
         error: str | None = None,
-        retry_after: int | None = None,
+        retry_after: int | str | None = None,
         body: str | None = None,
         times: int = 1,
         where: Callable[[dict[str, Any]], bool] | None = None,
