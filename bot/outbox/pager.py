@@ -28,23 +28,43 @@ PAGERDUTY_SEVERITY = {"SEV1": "critical", "SEV2": "error", "SEV3": "warning", "S
 
 
 async def post_json(
-    *, target: str, url: str, body: dict[str, Any], headers: dict[str, str], seconds: float
+    *,
+    target: str,
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    seconds: float,
+    json_answer: bool = False,
 ) -> dict[str, Any]:
     """POST ``body``; what the receiver answered (status and body), or the outbox's exception for it."""
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds)) as session,
-            session.post(
-                url, data=json.dumps(body), headers={"Content-Type": "application/json", **headers}
+            session.post(  # never followed: a redirect would carry the key elsewhere, or end on a page
+                url,
+                data=json.dumps(body),
+                headers={"Content-Type": "application/json", **headers},
+                allow_redirects=False,
             ) as r,
         ):
             text = (await r.text())[:500]
             status = r.status
             retry_after = r.headers.get("Retry-After")
+            location = r.headers.get("Location")
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise PagerFailure(target=target, status=None, detail=f"not reached ({exc!r})") from exc
-    if 200 <= status < 300:
+    if 200 <= status < 300 and (not json_answer or _json_object(text)):
         return {"status": status, "answer": text}
+    if 200 <= status < 300:  # a proxy's page, not the receiver's answer: the event may not have arrived
+        raise PagerFailure(
+            target=target, status=status, detail=f"answered {status} without its JSON: {text[:200]}"
+        )
+    if 300 <= status < 400:
+        raise DeliveryBlocked(
+            f"{target} redirected the event ({status} to {(location or 'nowhere')[:200]}); "
+            "set its URL to where it goes",
+            reason=f"{target}_{status}",
+        )
     if status == 429:
         wait = _seconds(retry_after)
         if wait is not None:
@@ -53,6 +73,13 @@ async def post_json(
     if status >= 500:
         raise PagerFailure(target=target, status=status, detail=f"answered {status}: {text[:200]}")
     raise DeliveryBlocked(f"{target} refused the event ({status}): {text[:200]}", reason=f"{target}_{status}")
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def _seconds(value: str | None) -> float | None:
@@ -96,7 +123,12 @@ class PagerDutySink:
     async def deliver(self, message: OutboxItem, incident: Incident | None) -> dict[str, Any]:
         payload = _check(message)
         answer = await post_json(
-            target="pagerduty", url=self.url, body=self.body(payload), headers={}, seconds=self.timeout
+            target="pagerduty",
+            url=self.url,
+            body=self.body(payload),
+            headers={},
+            seconds=self.timeout,
+            json_answer=True,  # PagerDuty answers 202 {"status": "success", …}
         )
         log.info(
             "pager event delivered",

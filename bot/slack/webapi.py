@@ -3,7 +3,9 @@
 429 → :class:`RetryAfter` (its ``Retry-After``), 5xx and transient errors → :class:`SlackApiFailure`
 (retried with backoff), errors an operator must fix (``invalid_auth``, ``token_revoked``,
 ``not_in_channel``, ``channel_not_found`` …) → :class:`SlackBlocked` (the row is parked), every other
-``{"ok": false}`` → :class:`SlackPermanentFailure`. Slack's error code travels as a field, never parsed
+``{"ok": false}`` → :class:`SlackPermanentFailure`. A 2xx (or a redirect's end) that is no answer of
+Slack's (an HTML page, a cut body, ``null``, ``ok: false`` without an error) → :class:`SlackApiFailure`:
+Slack may have posted, so the retry looks first. Slack's error code travels as a field, never parsed
 back out of a message.
 """
 
@@ -71,7 +73,8 @@ def translate(method: str, exc: SlackApiError, *, errors: Counter | None = None)
     response = exc.response
     status = int(getattr(response, "status_code", 0) or 0)
     data = response.data if isinstance(getattr(response, "data", None), dict) else {}
-    error = str(data.get("error") or f"http_{status}")
+    said = data.get("error")
+    error = str(said or f"http_{status}")
     api = api_name(method)
     if errors is not None:
         errors.labels(api, error).inc()
@@ -85,6 +88,8 @@ def translate(method: str, exc: SlackApiError, *, errors: Counter | None = None)
         return RetryAfter(max(1.0, seconds))  # at most RetryAfter's bound however long it asks for
     if status >= 500 or error in TRANSIENT_ERRORS:
         return SlackApiFailure(method=api, error=error, status=status)
+    if status < 400 and not (isinstance(said, str) and said):  # a success status but no answer Slack
+        return SlackApiFailure(method=api, error=error, status=status)  # gives: it may have posted; look
     if error in PARK_ERRORS:
         return SlackBlocked(method=api, error=error, status=status)
     return SlackPermanentFailure(method=api, error=error, status=status)

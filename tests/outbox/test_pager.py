@@ -104,6 +104,32 @@ def test_pagerduty_rate_limits_and_outages_are_retried_and_a_refusal_is_parked(
         assert len(pager.requests) == 4  # parked: not sent again until an operator retries it
 
 
+def test_a_pagerduty_redirect_is_parked_not_followed_and_a_proxys_page_is_retried(
+    tmp_path: Path, database_url: str, clock: Clock, slack: FakeSlack, pager: FakePager
+) -> None:
+    page = "  page: {SEV1: open}\n"
+    with escalation(
+        tmp_path, database_url, clock, slack, pagerduty_config(pager, page), pagerduty_routing_key=ROUTING_KEY
+    ) as esc:
+        fire(esc.services, am_alert())
+        esc.tick()
+        pager.fail_next(200, page="<html>Sign in to the guest Wi-Fi</html>")  # not PagerDuty's answer
+        esc.deliver(1)
+        assert [r["status"] for r in esc.rows("pagerduty")] == ["pending"]  # retried, not counted done
+        clock.now += timedelta(seconds=5)
+        esc.deliver(1)
+        assert [r.status for r in pager.requests] == [200, 202]
+
+        pager.fail_next(302, location="http://127.0.0.1:9/elsewhere")
+        esc.ack()
+        esc.tick()
+        esc.deliver(1)
+        [_, parked] = esc.rows("pagerduty")
+        assert parked["status"] == "parked" and parked["parked_reason"] == "pagerduty_302"
+        assert "redirected the event (302 to http://127.0.0.1:9/elsewhere)" in parked["last_error"]
+        assert len(pager.requests) == 3  # the redirect was not followed
+
+
 def test_the_generic_webhook_gets_the_incident_and_the_event(
     tmp_path: Path, database_url: str, clock: Clock, slack: FakeSlack, pager: FakePager
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from prometheus_client import generate_latest
 
 from bot.bootstrap import Services
@@ -114,6 +115,25 @@ def test_a_post_that_never_reached_slack_is_looked_for_then_posted(
     assert slack.post_counts() == {PostKey(1, 1, "root"): 1}
     metrics = generate_latest(delivery.metrics.registry).decode()
     assert 'sevbot_slack_post_lookups_total{outcome="absent",part="root"} 1.0' in metrics
+
+
+@pytest.mark.parametrize("answer", ["<html>proxy says hi</html>", '{"ok": tr', "null", '{"ok": false}'])
+def test_a_post_answered_with_no_answer_of_slacks_is_looked_up_not_failed_or_posted_twice(
+    delivery: Delivery, slack: FakeSlack, clock: Clock, answer: str
+) -> None:
+    fire(delivery.services, am_alert())
+    slack.fail_next("chat.postMessage", status=200, body=answer, posted=True, where=is_root)
+
+    delivery.run()
+    [row] = delivery.rows()
+    assert row["status"] == "pending"  # outcome unknown: not failed for good
+    clock.now += timedelta(minutes=5)
+    delivery.drain()
+
+    assert len([c for c in slack.calls_to("chat.postMessage") if is_root(c.args)]) == 1  # posted once
+    [root] = [m for m in slack.messages() if m.thread_ts in (None, m.ts)]
+    assert delivery.incident().slack_ts == root.ts  # found and adopted
+    assert all(r["status"] == "done" for r in delivery.rows())
 
 
 def test_a_refused_post_is_retried_without_looking(

@@ -25,7 +25,7 @@ class PagerRequest:
 class FakePager:
     def __init__(self) -> None:
         self.requests: list[PagerRequest] = []
-        self._failures: list[tuple[int, dict[str, str]]] = []
+        self._failures: list[tuple[int, dict[str, str], str | None]] = []
         self._cond = threading.Condition()
         fake = self
 
@@ -37,13 +37,13 @@ class FakePager:
                     body = json.loads(raw)
                 except ValueError:
                     body = {"unparsed": raw.decode(errors="replace")}
-                status, headers = fake._answer()
+                status, headers, page = fake._answer()
                 answer = (
                     {"status": "success", "message": "Event processed", "dedup_key": body.get("dedup_key")}
                     if status == 202
                     else {"status": "invalid event", "message": f"answered {status}"}
                 )
-                data = json.dumps(answer).encode()
+                data = json.dumps(answer).encode() if page is None else page.encode()
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -76,14 +76,23 @@ class FakePager:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def fail_next(self, *statuses: int, retry_after: str | None = None) -> None:
+    def fail_next(
+        self,
+        *statuses: int,
+        retry_after: str | None = None,
+        location: str | None = None,
+        page: str | None = None,
+    ) -> None:
+        """The next requests answer these statuses; ``page``: this body instead of PagerDuty's JSON."""
         headers = {"Retry-After": retry_after} if retry_after else {}
+        if location:
+            headers["Location"] = location
         with self._cond:
-            self._failures.extend((status, headers) for status in statuses)
+            self._failures.extend((status, headers, page) for status in statuses)
 
-    def _answer(self) -> tuple[int, dict[str, str]]:
+    def _answer(self) -> tuple[int, dict[str, str], str | None]:
         with self._cond:
-            return self._failures.pop(0) if self._failures else (202, {})
+            return self._failures.pop(0) if self._failures else (202, {}, None)
 
     def accepted(self) -> list[PagerRequest]:
         with self._cond:

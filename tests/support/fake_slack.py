@@ -78,6 +78,7 @@ class Failure:
     retry_after: int | str | None = None  # a str for odd values ("inf")
     body: str | None = None  # a raw body (e.g. an HTML error page) instead of JSON
     where: Callable[[dict[str, Any]], bool] | None = None  # only calls whose arguments match
+    posted: bool = False  # do the call's work first (the message is posted), then answer this instead
 
 
 @dataclass(slots=True)
@@ -218,18 +219,23 @@ class FakeSlack:
         body: str | None = None,
         times: int = 1,
         where: Callable[[dict[str, Any]], bool] | None = None,
+        posted: bool = False,
     ) -> None:
         """Make the next ``times`` calls of ``method`` fail.
 
         ``status=429, retry_after=N`` is Slack's rate limit; ``status=500`` (optionally with a raw ``body``)
         an outage; ``error="channel_not_found"`` an ``{"ok": false}`` answer with HTTP 200, as Slack does.
         ``where`` limits the failures to calls whose arguments match (``lambda args: "#1" in args["text"]``).
+        ``posted=True``: the call does its work (the message is posted) and then answers the failure: a
+        proxy's page or a cut body after Slack did the work.
         """
-        if error is None and status == 200:
+        if error is None and status == 200 and body is None:
             raise ValueError("fail_next needs an error, or a status other than 200")
         with self._cond:
             self._state.failures.setdefault(method, []).extend(
-                Failure(status=status, error=error, retry_after=retry_after, body=body, where=where)
+                Failure(
+                    status=status, error=error, retry_after=retry_after, body=body, where=where, posted=posted
+                )
                 for _ in range(times)
             )
 
@@ -411,6 +417,8 @@ class FakeSlack:
         failure = next((f for f in queued if f.where is None or f.where(args)), None)
         if failure is not None:
             queued.remove(failure)
+            if failure.posted:
+                self._answer(method, path, headers, args, raw)
             extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             if failure.body is not None:
                 extra["Content-Type"] = "text/html"
