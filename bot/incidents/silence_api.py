@@ -13,6 +13,7 @@ read. Response bodies are cut short before they go into a problem: an error page
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -133,8 +134,10 @@ class SilenceApi:
             async with httpx.AsyncClient(
                 timeout=self.timeout, transport=self._transport, auth=self._auth, headers=self._headers
             ) as client:
-                response = await client.request(method, self.api_url + path, json=json)
-        except httpx.TimeoutException:
+                # httpx's timeout bounds each read; a trickled answer needs a deadline for the whole call
+                async with asyncio.timeout(self.timeout):
+                    response = await client.request(method, self.api_url + path, json=json)
+        except (httpx.TimeoutException, TimeoutError):
             raise SilenceApiFailed(
                 target=self.name, problem=f"no answer from {self.base_url} within {self.timeout:g}s"
             ) from None

@@ -109,17 +109,23 @@ class DraftingClient:
         import openai
 
         started = time.perf_counter()
+        # The client's timeout bounds each read, so an answer trickled a byte at a time never times out:
+        # the whole call, retries included, gets the timeout once per attempt.
+        deadline = self.config.timeout * (self.config.max_retries + 1)
         try:
-            response: Any = await self._openai().chat.completions.create(
-                model=self.config.azure_deployment or self.config.model
-                if self.config.azure_endpoint
-                else self.config.model,
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-                max_tokens=max_tokens,
-                temperature=0.2,
-            )
+            async with asyncio.timeout(deadline):
+                response: Any = await self._openai().chat.completions.create(
+                    model=self.config.azure_deployment or self.config.model
+                    if self.config.azure_endpoint
+                    else self.config.model,
+                    messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                    max_tokens=max_tokens,
+                    temperature=0.2,
+                )
         except openai.APITimeoutError as exc:
             raise LlmFailure("timeout", f"no answer within {self.config.timeout:g}s") from exc
+        except TimeoutError as exc:
+            raise LlmFailure("timeout", f"no whole answer within {deadline:g}s") from exc
         except openai.RateLimitError as exc:
             raise LlmFailure(
                 "error", f"rate limited (HTTP 429) after {self.config.max_retries} retries"

@@ -297,7 +297,7 @@ class Drafter:
 
     def _store_llm(self, prepared: Prepared, completion: Completion) -> dict[str, Any]:
         request = prepared.request
-        text = _defuse(completion.text)
+        text = _defuse(self.redactor(completion.text))  # a model may repeat or invent a secret
         if prepared.postmortem is not None:
             label = draft_label(DraftSource.LLM, prepared.model)
             text = postmortem_document(prepared.postmortem, label=label, narrative=text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -145,3 +146,13 @@ def test_the_settings_name_the_apis() -> None:
     )
     assert apis[SilenceTarget.ALERTMANAGER].api_url == "http://am:9093/api/v2"
     assert apis[SilenceTarget.GRAFANA].api_url == "https://grafana.example.com" + GRAFANA_PREFIX
+
+
+def test_an_answer_trickled_a_byte_at_a_time_is_a_timeout_not_a_wait(am: FakeAlertmanager) -> None:
+    am.trickle_next(0.1)  # each read gets a byte within the timeout; the whole answer takes 20 s
+    api = SilenceApi(target=SilenceTarget.ALERTMANAGER, base_url=am.url, timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(SilenceApiFailed) as raised:
+        create(api)
+    assert "no answer" in raised.value.problem and "1s" in raised.value.problem
+    assert time.monotonic() - started < 10  # generous: hostile input

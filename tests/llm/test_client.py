@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
@@ -119,3 +120,20 @@ def test_a_real_token_usage_and_model_are_kept(llm: FakeLLM) -> None:
     completion = asyncio.run(client.complete(system="s", user="u", max_tokens=10))
 
     assert (completion.model, completion.tokens_in, completion.tokens_out) == ("llama3.1:8b", 812, 95)
+
+
+def test_an_answer_trickled_a_byte_at_a_time_times_out_as_a_whole(llm: FakeLLM) -> None:
+    client = DraftingClient(
+        ClientConfig.from_settings(
+            Settings(openai_base_url=llm.base_url, llm_max_retries=0, llm_timeout_seconds=1)
+        )
+    )
+    llm.script(Answer(trickle=0.2))  # every read gets a byte within the timeout; the whole never comes
+
+    started = time.monotonic()
+    with pytest.raises(LlmFailure, match="no whole answer within 1s") as failure:
+        asyncio.run(client.complete(system="s", user="u", max_tokens=10))
+    llm.release()
+
+    assert failure.value.outcome == "timeout"
+    assert time.monotonic() - started < 10  # generous: the answer alone would take about a minute

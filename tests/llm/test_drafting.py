@@ -368,3 +368,14 @@ def test_a_waiting_redraft_does_not_hold_back_the_resolution_draft(bot: Bot, llm
 
     assert [d.kind for d in bot.drafts()] == ["summary", "resolution"]  # ... for half a minute at most
     assert bot.results("llm")[1] == ("done", {"skipped": "incident resolved; the resolution draft stands"})
+
+
+def test_a_secret_in_the_models_answer_is_redacted_before_it_is_posted(bot: Bot, llm: FakeLLM) -> None:
+    key = "AKIA" + "IOSFODNN7EXAMPLE"  # AWS's documented example key, built so no scanner flags this file
+    llm.script(Answer(text=f"Checkout is down. Rotate the key {key} now."))
+    bot.alert(am_alert())
+    bot.run()
+
+    [draft] = bot.drafts()
+    assert draft.source == "llm" and key not in draft.text and "[REDACTED:" in draft.text
+    assert key not in bot.lines[-1]  # what was posted

@@ -37,6 +37,7 @@ class Failure:
     status: int
     body: str = '"injected failure"'
     hold: bool = False  # never answer in time
+    trickle: float = 0.0  # answer one byte every this many seconds (each read is quick, the whole never)
 
 
 class FakeAlertmanager:
@@ -58,6 +59,12 @@ class FakeAlertmanager:
         with self._lock:
             self._failures.extend([Failure(status, body)] * times)
 
+    def trickle_next(self, seconds_per_byte: float) -> None:
+        with self._lock:
+            self._failures.append(
+                Failure(200, json.dumps({"silenceID": "x" * 200}), trickle=seconds_per_byte)
+            )
+
     def hold_next(self, *, times: int = 1) -> None:
         with self._lock:
             self._failures.extend([Failure(0, hold=True)] * times)
@@ -71,11 +78,13 @@ class FakeAlertmanager:
         with self._lock:
             self.silences[silence_id]["status"]["state"] = "expired"
 
-    def _handle(self, request: Request) -> tuple[int, Any] | None:
+    def _handle(self, request: Request) -> tuple[int, Any] | Failure | None:
         with self._lock:
             self.requests.append(request)
             failure = self._failures.pop(0) if self._failures else None
             if failure is not None:
+                if failure.trickle:
+                    return failure
                 return None if failure.hold else (failure.status, failure.body)
             path = request.path.split("?", 1)[0]
             if not path.startswith(self.prefix):
@@ -116,14 +125,21 @@ class FakeAlertmanager:
                 if answer is None:
                     fake._gone.wait(30)
                     return
-                status, text = answer
+                trickle = answer.trickle if isinstance(answer, Failure) else 0.0
+                status, text = (answer.status, answer.body) if isinstance(answer, Failure) else answer
                 data = text.encode()
                 with suppress(BrokenPipeError, ConnectionResetError):
                     self.send_response(status)
                     self.send_header("content-type", "application/json")
                     self.send_header("content-length", str(len(data)))
                     self.end_headers()
-                    self.wfile.write(data)
+                    if not trickle:
+                        self.wfile.write(data)
+                    for at in range(len(data) if trickle else 0):
+                        if fake._gone.wait(trickle):
+                            return
+                        self.wfile.write(data[at : at + 1])
+                        self.wfile.flush()
 
             do_GET = do_POST = do_DELETE = _any
 

@@ -49,6 +49,7 @@ class Answer:
     body: str | None = None  # a raw body instead of a completion
     hold: bool = False  # wait for release() before answering
     text: str | None = None  # the completion's text instead of fake.reply
+    trickle: float = 0.0  # send the answer one byte every this many seconds (each read is quick)
 
 
 class FakeLLM:
@@ -126,9 +127,12 @@ class FakeLLM:
                     headers = {"retry-after": answer.retry_after} if answer.retry_after is not None else {}
                     self._send(answer.status, json.dumps(error), headers)
                 else:
-                    self._send(200, json.dumps(fake.completion(request, answer.text or fake.reply)))
+                    completion = json.dumps(fake.completion(request, answer.text or fake.reply))
+                    self._send(200, completion, trickle=answer.trickle)
 
-            def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self, status: int, body: str, headers: dict[str, str] | None = None, *, trickle: float = 0.0
+            ) -> None:
                 data = body.encode()
                 # The client may have given up (timed out) before the answer: nothing to send it then.
                 with suppress(BrokenPipeError, ConnectionResetError):
@@ -138,7 +142,13 @@ class FakeLLM:
                     for name, value in (headers or {}).items():
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(data)
+                    if not trickle:
+                        self.wfile.write(data)
+                    for at in range(len(data) if trickle else 0):
+                        if fake._released.wait(trickle):
+                            return
+                        self.wfile.write(data[at : at + 1])
+                        self.wfile.flush()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
