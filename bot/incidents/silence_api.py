@@ -185,6 +185,8 @@ def _silence(item: Any) -> RemoteSilence | None:
     status = item.get("status")
     if not isinstance(status, Mapping):
         status = {}
+    listed = item.get("matchers")
+    state = status.get("state")
     matchers = tuple(
         Matcher(
             name=str(m.get("name", "")),
@@ -192,12 +194,12 @@ def _silence(item: Any) -> RemoteSilence | None:
             is_regex=bool(m.get("isRegex", False)),
             is_equal=bool(m.get("isEqual", True)),
         )
-        for m in item.get("matchers") or []
+        for m in (listed if isinstance(listed, list) else [])
         if isinstance(m, Mapping)
     )
     return RemoteSilence(
         id=item["id"],
-        state=str(status.get("state", "")),
+        state=state if isinstance(state, str) else "",  # "": unreadable
         matchers=matchers,
         starts_at=_time(item.get("startsAt")),
         ends_at=_time(item.get("endsAt")),

@@ -275,9 +275,13 @@ class IncidentSilences:
                 listed.rows.append(row)
                 listed.unknown[row.id] = NAMES[target]
                 continue
-            state, ends_at = states[target].get(row.remote_id or "", ("", None))
-            if state not in ("active", "pending"):
+            state, ends_at = states[target].get(row.remote_id or "", ("expired", None))  # unlisted: gone
+            if state == "expired":
                 gone.append(row.id)
+                continue
+            if state not in ("active", "pending"):  # listed, but in no state sevbot can read: ask, don't end
+                listed.rows.append(row)
+                listed.unknown[row.id] = NAMES[target]
                 continue
             listed.rows.append(row)
             if ends_at is not None:

@@ -276,3 +276,21 @@ def test_the_list_shows_both_kinds_and_ends_what_alertmanager_expired(
     assert down.unknown == {kept.silence_id: "Alertmanager"} and down.problems[0].startswith(
         "Alertmanager: HTTP 500"
     )
+
+
+def test_a_listed_silence_in_a_state_sevbot_cannot_read_is_kept_as_unknown_not_ended(
+    services: Services, clock: Clock, am: FakeAlertmanager
+) -> None:
+    fire(services, am_alert())
+    silences = desk(services, am.url)
+    made = silence(silences, clock)
+    assert made.remote_id is not None
+    am.silences[made.remote_id]["status"] = "active"  # a string where Alertmanager sends an object
+    am.silences[made.remote_id]["matchers"] = 5  # and a number where it sends a list
+
+    listed = asyncio.run(silences.active(now=clock()))
+
+    assert [r.id for r in listed.rows] == [made.silence_id]
+    assert listed.unknown == {made.silence_id: "Alertmanager"}
+    with services.db.read() as conn:  # still on record: it may well be silencing alerts
+        assert made.silence_id in [r.id for r in SilenceRepository(conn).active(clock(), target=None)]
