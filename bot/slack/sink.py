@@ -33,7 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from analytics.records import DraftKind, DraftSource, IncidentStatus, OutboxKind, OutboxTopic, Severity
 from bot.clock import utcnow
-from bot.errors import DeliveryBlocked, PermanentError, RetryAfter, SlackPermanentFailure
+from bot.errors import DeliveryBlocked, PermanentError, RetryAfter, SlackApiFailure, SlackPermanentFailure
 from bot.metrics import Metrics
 from bot.outbox.messages import draft_label
 from bot.settings import FileConfig
@@ -351,11 +351,15 @@ class SlackSink:
         try:
             if self.pacer is not None:  # after the record: the post follows its turn without a gap
                 await self.pacer.wait_turn(pace_key, first=part in NEW_MESSAGES)
-            return await self._call(
+            response = await self._call(
                 "chat_postMessage",
                 metadata=metadata(incident_id=message.incident_id, outbox_id=message.id, part=part),
                 **arguments,
             )
+            if not all(isinstance(response.get(key), str) and response.get(key) for key in ("ts", "channel")):
+                # "ok" but not where: nothing to thread on. Posted or not, the retry looks before posting.
+                raise SlackApiFailure(method="chat.postMessage", error="answer_without_ts", status=200)
+            return response
         except (SlackPermanentFailure, DeliveryBlocked, RetryAfter):  # not posted (refused, rate limited, or
             progress[POSTING].pop(str(part), None)  # not this channel's turn yet)
             await anyio.to_thread.run_sync(self.state.record, message, progress, None)

@@ -117,7 +117,9 @@ def test_a_post_that_never_reached_slack_is_looked_for_then_posted(
     assert 'sevbot_slack_post_lookups_total{outcome="absent",part="root"} 1.0' in metrics
 
 
-@pytest.mark.parametrize("answer", ["<html>proxy says hi</html>", '{"ok": tr', "null", '{"ok": false}'])
+@pytest.mark.parametrize(
+    "answer", ["<html>proxy says hi</html>", '{"ok": tr', "null", '{"ok": false}', '{"ok": true}']
+)
 def test_a_post_answered_with_no_answer_of_slacks_is_looked_up_not_failed_or_posted_twice(
     delivery: Delivery, slack: FakeSlack, clock: Clock, answer: str
 ) -> None:

@@ -421,7 +421,7 @@ class FakeSlack:
                 self._answer(method, path, headers, args, raw)
             extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             if failure.body is not None:
-                extra["Content-Type"] = "text/html"
+                extra["Content-Type"] = "application/json" if _is_json(failure.body) else "text/html"
                 return failure.status, extra, {"raw": failure.body}, failure.body.encode()
             error = failure.error or ("ratelimited" if failure.status == 429 else "internal_error")
             response = {"ok": False, "error": error}
@@ -1019,3 +1019,11 @@ def reaction_added(
         "item": {"type": "message", "channel": channel, "ts": ts},
         "event_ts": f"{time.time():.6f}",
     }
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
