@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.trickle import write_body
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -133,13 +135,7 @@ class FakeAlertmanager:
                     self.send_header("content-type", "application/json")
                     self.send_header("content-length", str(len(data)))
                     self.end_headers()
-                    if not trickle:
-                        self.wfile.write(data)
-                    for at in range(len(data) if trickle else 0):
-                        if fake._gone.wait(trickle):
-                            return
-                        self.wfile.write(data[at : at + 1])
-                        self.wfile.flush()
+                    write_body(self.wfile, data, trickle=trickle, stop=fake._gone)
 
             do_GET = do_POST = do_DELETE = _any
 

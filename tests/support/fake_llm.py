@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.trickle import write_body
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -142,13 +144,7 @@ class FakeLLM:
                     for name, value in (headers or {}).items():
                         self.send_header(name, value)
                     self.end_headers()
-                    if not trickle:
-                        self.wfile.write(data)
-                    for at in range(len(data) if trickle else 0):
-                        if fake._released.wait(trickle):
-                            return
-                        self.wfile.write(data[at : at + 1])
-                        self.wfile.flush()
+                    write_body(self.wfile, data, trickle=trickle, stop=fake._released)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
