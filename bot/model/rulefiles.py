@@ -10,19 +10,25 @@ multi-document YAML (Helm-rendered output), Helm templates (``.tpl`` and files w
 control lines dropped, escaped Prometheus templates unescaped, the remaining Helm expressions replaced by
 ``TEMPLATED``), and the awesome-prometheus-alerts catalogue (``groups[].services[].exporters[].rules[]``).
 Every file either loads (N rules, M skipped for having no severity) or is reported with its reason.
+
+A rule file may come from anywhere a team keeps one, so no file can stall or crash a training run: files
+are read up to :data:`MAX_RULE_FILE_BYTES`, a document may nest :data:`MAX_NESTING` levels and hold
+:data:`MAX_VALUES` values with its YAML aliases expanded (an alias bomb or an alias of itself is
+refused, naming why), and the Helm patterns run on RE2, whose time is linear in the text (Python's ``re``
+took minutes on 80 kB of unclosed ``{{`` and seconds on one line of 24 ``{{ if }}``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import re2
 import yaml
 
 from analytics.examples import LoadedRule, RuleExamples, examples_from_rules
@@ -31,19 +37,32 @@ from analytics.scoring import SEVERITY_LABELS
 RULE_EXTENSIONS = (".yaml", ".yml", ".json", ".tpl", ".alerts", ".rules")
 PLACEHOLDER = "TEMPLATED"
 
-_HELM_MARKERS = re.compile(
+MAX_RULE_FILE_BYTES = 16 << 20  # the largest published rule file seen is about 0.5 MB
+MAX_NESTING = 64  # levels of mappings and lists in one document
+MAX_VALUES = 1_000_000  # values of one document with its aliases expanded (published files: 15,000 at most)
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+def _re2(pattern: str) -> Any:
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+_HELM_MARKERS = _re2(
     r"\{\{-|-\}\}|\{\{`|\.Values\b|\.Release\b|\.Chart\b|\{\{\s*(?:include|template|define|required|toYaml|tpl)\b"
 )
-_ESCAPED = re.compile(r"\{\{`(.*?)`\}\}", re.DOTALL)
-_ESCAPED_BRACES = re.compile(r"\{\{\s*\"(\{\{|\}\})\"\s*\}\}")
-_ACTION = re.compile(r"\{\{-?(.*?)-?\}\}", re.DOTALL)
-_CONTROL_LINE = re.compile(
+_ESCAPED = _re2(r"(?s)\{\{`(.*?)`\}\}")
+_ESCAPED_BRACES = _re2(r"\{\{\s*\"(\{\{|\}\})\"\s*\}\}")
+_ACTION = _re2(r"(?s)\{\{-?(.*?)-?\}\}")
+_CONTROL_LINE = _re2(
     r"\s*(?:\{\{-?\s*(?:(?:if|else|end|range|with|template|block|fail)\b|\$\w+\s*:?=).*?-?\}\}\s*)+(?:#.*)?"
 )
-_COMMENT = re.compile(r"\{\{-?\s*/\*.*?\*/\s*-?\}\}", re.DOTALL)
-_DEFINE = re.compile(r"\{\{-?\s*define\b")
-_ASSIGN = re.compile(r"\{\{-?\s*\$(\w+)\s*:?=\s*\"([^\"]*)\"\s*-?\}\}")
-_PROMETHEUS_REF = re.compile(r"(?:\$labels|\$value|\$externalLabels|\.Labels|\.Value)\b")
+_COMMENT = _re2(r"(?s)\{\{-?\s*/\*.*?\*/\s*-?\}\}")
+_DEFINE = _re2(r"\{\{-?\s*define\b")
+_ASSIGN = _re2(r"\{\{-?\s*\$(\w+)\s*:?=\s*\"([^\"]*)\"\s*-?\}\}")
+_PROMETHEUS_REF = _re2(r"(?:\$labels|\$value|\$externalLabels|\.Labels|\.Value)\b")
+_KEPT = _re2(r"\x00(\d+)\x00")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +135,18 @@ def load_rule_file(path: str | Path) -> RuleLoad:
         suffix = path.suffix or "no extension"
         return _rejected(name, f"not a rule file: {suffix}")
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        return _rejected(name, "not UTF-8 text")
+        if not path.is_file():  # a FIFO or a device named *.yaml would block the read or never end
+            return _rejected(name, "not a regular file")
+        with path.open("rb") as file:
+            data = file.read(MAX_RULE_FILE_BYTES + 1)
     except OSError as exc:
         return _rejected(name, f"unreadable: {exc.strerror or exc}")
+    if len(data) > MAX_RULE_FILE_BYTES:
+        return _rejected(name, f"larger than {MAX_RULE_FILE_BYTES >> 20} MiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _rejected(name, "not UTF-8 text")
     return parse_rule_text(text, path=name)
 
 
@@ -139,9 +165,10 @@ def parse_rule_text(text: str, *, path: str) -> RuleLoad:
     shapes: list[str] = []
     rules: list[LoadedRule] = []
     skipped = 0
+    budget = _InnerText(MAX_RULE_FILE_BYTES)
     try:
         for doc in documents:
-            for shape, group_name, rule in _rules_of(doc):
+            for shape, group_name, rule in _rules_of(doc, budget):
                 shapes.append(shape)
                 if rule is None:
                     continue
@@ -192,11 +219,11 @@ def render_helm_placeholders(text: str) -> str:
     text = _ESCAPED_BRACES.sub(lambda m: "{{" if m.group(1) == "{{" else "}}", text)
     escaped: list[str] = []
 
-    def keep(match: re.Match[str]) -> str:
+    def keep(match: Any) -> str:
         escaped.append(match.group(1))
         return f"\x00{len(escaped) - 1}\x00"
 
-    def replace(match: re.Match[str]) -> str:
+    def replace(match: Any) -> str:
         action = match.group(1).strip()
         if action.startswith("$") and action[1:] in literals:
             return literals[action[1:]]
@@ -204,15 +231,27 @@ def render_helm_placeholders(text: str) -> str:
         return whole if _PROMETHEUS_REF.match(action) else PLACEHOLDER
 
     text = _ACTION.sub(replace, _ESCAPED.sub(keep, text))
-    return re.sub("\x00(\\d+)\x00", lambda m: escaped[int(m.group(1))], text)
+    rendered: str = _KEPT.sub(lambda m: escaped[int(m.group(1))], text)
+    return rendered
 
 
 def _parse_documents(text: str, *, json_first: bool) -> list[Any]:
     if json_first:
         try:
-            return [json.loads(text)]
+            documents = [json.loads(text)]
         except json.JSONDecodeError as exc:
             raise _Rejected(f"parse error: invalid JSON at line {exc.lineno}") from exc
+        except RecursionError as exc:
+            raise _Rejected(f"parse error: nested deeper than {MAX_NESTING} levels") from exc
+    else:
+        documents = _load_yaml(text)
+    for document in documents:
+        _check_shape(document)
+    return documents
+
+
+def _load_yaml(text: str) -> list[Any]:
+    """Every YAML document of ``text``; ``_Rejected`` naming the line of a syntax error."""
     try:
         return list(yaml.safe_load_all(text))
     except yaml.MarkedYAMLError as exc:
@@ -220,6 +259,41 @@ def _parse_documents(text: str, *, json_first: bool) -> list[Any]:
         raise _Rejected(f"parse error: {exc.problem or 'invalid YAML'} at line {line}") from exc
     except yaml.YAMLError as exc:
         raise _Rejected("parse error: invalid YAML") from exc
+    except RecursionError as exc:  # PyYAML composes nested nodes recursively
+        raise _Rejected(f"parse error: nested deeper than {MAX_NESTING} levels") from exc
+
+
+def _check_shape(document: Any) -> None:
+    """``_Rejected`` when ``document`` nests deeper than :data:`MAX_NESTING`, holds itself (a YAML alias
+    inside its own anchor) or has more than :data:`MAX_VALUES` values with its aliases expanded (an alias
+    bomb: ten anchors of ten aliases each are 10¹⁰ values in a few hundred bytes).
+
+    Aliases share one object, so each distinct mapping or list is counted once and its count reused: the
+    check takes time in the size of the text, not of the expansion.
+    """
+    counted: dict[int, int] = {}
+    open_now: set[int] = set()
+
+    def values(node: Any, depth: int) -> int:
+        if not isinstance(node, dict | list):
+            return 1
+        key = id(node)
+        if key in counted:
+            return counted[key]
+        if key in open_now:
+            raise _Rejected("parse error: a YAML alias refers to the value that holds it")
+        if depth >= MAX_NESTING:
+            raise _Rejected(f"parse error: nested deeper than {MAX_NESTING} levels")
+        open_now.add(key)
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        total = 1 + sum(values(child, depth + 1) for child in children)
+        open_now.discard(key)
+        if total > MAX_VALUES:
+            raise _Rejected(f"parse error: more than {MAX_VALUES:,} values with YAML aliases expanded")
+        counted[key] = total
+        return total
+
+    values(document, 0)
 
 
 def _not_a_rule_file_reason(documents: list[Any]) -> str:
@@ -234,7 +308,22 @@ def _not_a_rule_file_reason(documents: list[Any]) -> str:
 GroupRule = tuple[str, str, Mapping[str, Any] | None]
 
 
-def _rules_of(doc: Any) -> Iterator[GroupRule]:
+@dataclass
+class _InnerText:
+    """What is left to parse of the rule files held as strings in a file's ConfigMaps: an alias may name
+    one string many times, and each would be parsed again."""
+
+    chars: int
+
+    def spend(self, text: str) -> None:
+        self.chars -= len(text)
+        if self.chars < 0:
+            raise _Rejected(
+                f"not a rule file: its ConfigMaps hold more than {MAX_RULE_FILE_BYTES >> 20} MiB of rules"
+            )
+
+
+def _rules_of(doc: Any, budget: _InnerText) -> Iterator[GroupRule]:
     """(shape, group name, rule) for every alerting rule in a document; rule None for an empty group."""
     if isinstance(doc, list):
         if doc and all(isinstance(g, dict) and "rules" in g for g in doc):
@@ -248,16 +337,18 @@ def _rules_of(doc: Any) -> Iterator[GroupRule]:
         yield from _groups(spec.get("groups") or [], "prometheus-rule")
     elif kind == "List":
         for item in doc.get("items") or []:
-            yield from _rules_of(item)
+            yield from _rules_of(item, budget)
     elif kind == "ConfigMap":
         for value in (doc.get("data") or {}).values():
             if isinstance(value, str) and "groups" in value:
+                budget.spend(value)
                 try:
-                    inner = list(yaml.safe_load_all(value))
-                except yaml.YAMLError:
+                    inner = _load_yaml(value)
+                except _Rejected:
                     continue
                 for sub in inner:
-                    for _, group_name, rule in _rules_of(sub):
+                    _check_shape(sub)
+                    for _, group_name, rule in _rules_of(sub, budget):
                         yield "configmap", group_name, rule
     elif isinstance(doc.get("groups"), list):
         groups = doc["groups"]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import collections
 import os
+import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
 from analytics.records import Severity
+from bot.model import rulefiles
 from bot.model.rulefiles import (
     load_rule_file,
     load_rule_paths,
@@ -220,3 +223,102 @@ def test_load_rule_file_reads_one_file(tmp_path: Path) -> None:
     path.write_text(PLAIN)
     assert load_rule_file(path).files[0].rules == 2
     assert load_rule_file(tmp_path / "missing.yaml").files[0].reason is not None
+
+
+# Hostile rule files: each is refused (or loads) at once, naming why; none stalls or raises. Python's `re`
+# took minutes on the Helm payloads and the alias bomb asked str() for a string of 10^10 characters.
+HOSTILE_BOUND_S = 10.0  # generous: every case below takes milliseconds
+
+
+def _bomb(levels: int) -> str:
+    lines = ['l0: &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, levels)]
+    last = f"*l{levels - 1}"
+    rule = f"  - alert: Laugh\n    expr: up == 0\n    labels: {{severity: critical, x: {last}}}\n"
+    return "\n".join(lines) + f"\ngroups:\n- name: g\n  rules:\n{rule}"
+
+
+def _timed(text: str, path: str) -> tuple[str | None, float]:
+    started = time.monotonic()
+    load = parse_rule_text(text, path=path)
+    return load.files[0].reason, time.monotonic() - started
+
+
+def test_an_alias_bomb_is_refused_without_expanding_it() -> None:
+    reason, took = _timed(_bomb(10), "bomb.yaml")
+    assert reason == "parse error: more than 1,000,000 values with YAML aliases expanded"
+    assert took < HOSTILE_BOUND_S
+    # a few levels of the same are within bounds and load (aliases are legitimate YAML)
+    small = parse_rule_text(_bomb(3), path="small.yaml")
+    assert small.files[0].loaded and len(small.rules) == 1
+
+
+def test_aliases_reused_by_rules_still_load() -> None:
+    text = """
+common: &common {severity: critical, team: shop}
+groups:
+  - name: shop
+    rules:
+      - alert: CartDown
+        expr: up{job="cart"} == 0
+        labels: *common
+      - alert: BasketDown
+        expr: up{job="basket"} == 0
+        labels: *common
+"""
+    load = parse_rule_text(text, path="anchors.yaml")
+    assert [r.alertname for r in load.rules] == ["CartDown", "BasketDown"]
+    assert all(r.labels["team"] == "shop" for r in load.rules)
+
+
+def test_an_alias_inside_its_own_value_is_refused() -> None:
+    for text in ("&a {kind: List, items: [*a]}\n", "kind: List\nitems: &i [{kind: List, items: *i}]\n"):
+        reason, took = _timed(text, "self.yaml")
+        assert reason == "parse error: a YAML alias refers to the value that holds it"
+        assert took < HOSTILE_BOUND_S
+
+
+def test_deep_nesting_is_refused_in_yaml_and_json() -> None:
+    for depth in (65, 5000):
+        for text, path in (
+            ("[" * depth + "]" * depth, "deep.yaml"),
+            ("[" * depth + "]" * depth, "deep.json"),
+        ):
+            reason, _ = _timed(text, path)
+            assert reason == "parse error: nested deeper than 64 levels", (path, depth)
+    shallow = parse_rule_text(
+        "groups:\n- name: g\n  rules: " + "[" * 60 + "]" * 60 + "\n", path="shallow.yaml"
+    )
+    assert shallow.files[0].loaded and not shallow.rules  # 60 levels are read (and hold no rule)
+
+
+def test_helm_text_that_made_re_backtrack_is_read_in_linear_time() -> None:
+    unclosed = "{{ .Values.x }}\n" + "{{" * 40_000 + "\n" + "{{/*" * 20_000 + "\n" + "{{`" * 20_000
+    reason, took = _timed(unclosed, "unclosed.tpl")
+    assert reason == "not a rule file: no rule groups found" and took < HOSTILE_BOUND_S
+    # the last line is almost a control line: re tried every way to split it
+    control = "# {{ .Values.x }}\n" + PLAIN + "---\n" + "{{ if }}" * 200 + "x\n"
+    started = time.monotonic()
+    load = parse_rule_text(control, path="control.tpl")
+    assert time.monotonic() - started < HOSTILE_BOUND_S
+    assert {r.alertname for r in load.rules} == {"CartDown", "CartSlow"}
+
+
+def test_a_file_over_the_size_limit_or_not_regular_is_refused(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(rulefiles, "MAX_RULE_FILE_BYTES", 1024)
+    (tmp_path / "big.yaml").write_text(PLAIN + "#" * 1024)
+    (tmp_path / "ok.yaml").write_text(PLAIN)
+    os.mkfifo(tmp_path / "pipe.yaml")  # a read of it would wait for a writer for ever
+    reasons = {Path(f.path).name: f.reason for f in load_rule_paths([tmp_path]).files}
+    assert reasons == {"big.yaml": "larger than 0 MiB", "ok.yaml": None, "pipe.yaml": "not a regular file"}
+
+
+def test_configmaps_cannot_parse_one_aliased_string_without_end(monkeypatch: Any) -> None:
+    monkeypatch.setattr(rulefiles, "MAX_RULE_FILE_BYTES", len(PLAIN) * 10)
+    data = ", ".join(f"k{i}: *rules" for i in range(20))
+    text = f"rules: &rules |\n{textwrap.indent(PLAIN, '  ')}\nkind: ConfigMap\ndata: {{{data}}}\n"
+    reason, _ = _timed(text, "configmap.yaml")
+    assert reason == "not a rule file: its ConfigMaps hold more than 0 MiB of rules"
+    few = ", ".join(f"k{i}: *rules" for i in range(5))
+    text = f"rules: &rules |\n{textwrap.indent(PLAIN, '  ')}\nkind: ConfigMap\ndata: {{{few}}}\n"
+    assert len(parse_rule_text(text, path="configmap.yaml").rules) == 10
