@@ -11,7 +11,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-_ATX = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_ATX_OPENING = re.compile(r"(#{1,6})\s+(.*)")
+
+
+def atx_heading(line: str) -> tuple[int, str] | None:
+    """A ``# Heading ##`` line's level and text, or None. The closing ``#``s go only after a space or as
+    the whole text, as in CommonMark (``# C#`` is about C#); found by stripping, not by a pattern that
+    backtracks over a long line of ``#``s."""
+    opening = _ATX_OPENING.match(line)
+    if opening is None:
+        return None
+    text = opening.group(2).rstrip()
+    bare = text.rstrip("#")
+    if not bare or bare[-1].isspace():
+        text = bare
+    return len(opening.group(1)), text.strip()
 
 
 _SETEXT = re.compile(r"^(=+|-+)\s*$")
@@ -100,14 +114,14 @@ def split_sections(file: str, markdown: str) -> list[Section]:
             continue
         if in_fence:
             continue
-        atx = _ATX.match(line)
+        atx = atx_heading(line)
         if atx:
-            heads.append((i, i + 1, len(atx.group(1)), atx.group(2).strip()))
+            heads.append((i, i + 1, *atx))
         elif (
             i > 0
             and _SETEXT.match(line)
             and lines[i - 1].strip()
-            and not _ATX.match(lines[i - 1])
+            and not atx_heading(lines[i - 1])
             and not (heads and heads[-1][1] == i)
         ):
             heads.append((i - 1, i + 1, 1 if line.strip()[0] == "=" else 2, lines[i - 1].strip()))
@@ -152,7 +166,7 @@ def whole_document(file: str, markdown: str) -> list[Section]:
     text = markdown.strip()
     if not text:
         return []
-    heading = next((m.group(2).strip() for m in map(_ATX.match, text.splitlines()) if m), Path(file).stem)
+    heading = next((h[1] for h in map(atx_heading, text.splitlines()) if h), Path(file).stem)
     return [Section(file, heading, "", text)]
 
 

@@ -5,6 +5,7 @@ on real data."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,19 @@ def test_sections_follow_headings_of_both_styles_and_skip_code_fences() -> None:
     ]
     assert "# not a heading" in sections[1].text
     assert sections[0].title == "Database runbook"
+
+
+def test_closing_hashes_go_only_after_a_space_and_a_long_line_of_them_is_read_at_once() -> None:
+    sections = split_sections("lang.md", "# C# services ##\n\nbody\n\n## Build C#\n\nmore\n")
+    assert [(s.title, s.heading) for s in sections] == [
+        ("C# services", "C# services"),
+        ("C# services", "Build C#"),
+    ]
+    # Python's re took 6 s on a 20 kB line of this shape, and longer by the square of its length
+    line = "# a" + "#" * (512 * 1024) + "x"
+    started = time.monotonic()
+    split_sections("long.md", line + "\n\nbody\n")
+    assert time.monotonic() - started < 10.0
 
 
 def test_names_are_split_into_words() -> None:
