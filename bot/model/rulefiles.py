@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import re2
 import yaml
 
 from analytics.examples import LoadedRule, RuleExamples, examples_from_rules
 from analytics.scoring import SEVERITY_LABELS
+from bot.linear_re import compile_linear
 
 RULE_EXTENSIONS = (".yaml", ".yml", ".json", ".tpl", ".alerts", ".rules")
 PLACEHOLDER = "TEMPLATED"
@@ -41,28 +41,21 @@ MAX_RULE_FILE_BYTES = 16 << 20  # the largest published rule file seen is about 
 MAX_NESTING = 64  # levels of mappings and lists in one document
 MAX_VALUES = 1_000_000  # values of one document with its aliases expanded (published files: 15,000 at most)
 
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False
 
-
-def _re2(pattern: str) -> Any:
-    return re2.compile(pattern, _RE2_OPTIONS)
-
-
-_HELM_MARKERS = _re2(
+_HELM_MARKERS = compile_linear(
     r"\{\{-|-\}\}|\{\{`|\.Values\b|\.Release\b|\.Chart\b|\{\{\s*(?:include|template|define|required|toYaml|tpl)\b"
 )
-_ESCAPED = _re2(r"(?s)\{\{`(.*?)`\}\}")
-_ESCAPED_BRACES = _re2(r"\{\{\s*\"(\{\{|\}\})\"\s*\}\}")
-_ACTION = _re2(r"(?s)\{\{-?(.*?)-?\}\}")
-_CONTROL_LINE = _re2(
+_ESCAPED = compile_linear(r"(?s)\{\{`(.*?)`\}\}")
+_ESCAPED_BRACES = compile_linear(r"\{\{\s*\"(\{\{|\}\})\"\s*\}\}")
+_ACTION = compile_linear(r"(?s)\{\{-?(.*?)-?\}\}")
+_CONTROL_LINE = compile_linear(
     r"\s*(?:\{\{-?\s*(?:(?:if|else|end|range|with|template|block|fail)\b|\$\w+\s*:?=).*?-?\}\}\s*)+(?:#.*)?"
 )
-_COMMENT = _re2(r"(?s)\{\{-?\s*/\*.*?\*/\s*-?\}\}")
-_DEFINE = _re2(r"\{\{-?\s*define\b")
-_ASSIGN = _re2(r"\{\{-?\s*\$(\w+)\s*:?=\s*\"([^\"]*)\"\s*-?\}\}")
-_PROMETHEUS_REF = _re2(r"(?:\$labels|\$value|\$externalLabels|\.Labels|\.Value)\b")
-_KEPT = _re2(r"\x00(\d+)\x00")
+_COMMENT = compile_linear(r"(?s)\{\{-?\s*/\*.*?\*/\s*-?\}\}")
+_DEFINE = compile_linear(r"\{\{-?\s*define\b")
+_ASSIGN = compile_linear(r"\{\{-?\s*\$(\w+)\s*:?=\s*\"([^\"]*)\"\s*-?\}\}")
+_PROMETHEUS_REF = compile_linear(r"(?:\$labels|\$value|\$externalLabels|\.Labels|\.Value)\b")
+_KEPT = compile_linear(r"\x00(\d+)\x00")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from analytics.records import Severity
+from bot import linear_re
 from bot.errors import ConfigError
 from bot.settings.common import Duration
 from bot.settings.escalation import EscalationConfig, HeartbeatConfig
@@ -101,11 +102,13 @@ class RedactionConfig(BaseModel):
         for name, pattern in value.items():
             if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
                 raise ValueError(f"pattern name {name!r} may hold only letters, digits, _ . -")
-            try:
-                compiled = re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern {name!r} is not a valid regular expression ({exc})") from exc
-            if compiled.match(""):
+            why = linear_re.problem(pattern)
+            if why is not None:
+                raise ValueError(
+                    f"pattern {name!r} is not a regular expression RE2 runs ({why}); patterns run on RE2, in"
+                    " time linear in the text: no look-around, no back-references"
+                )
+            if linear_re.compile_linear(pattern).match(""):
                 raise ValueError(f"pattern {name!r} matches the empty string")
         return value
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ from bot.slack.commands import Command, parse
 from bot.slack.directory import SlackDirectory
 from bot.slack.edge import check_shape, verify_signature
 from bot.slack.handlers import Reply, SlackHandlers
-from bot.slack.interactions import button_command, mention_command
+from bot.slack.interactions import button_command, mention_command, without_mentions
 from bot.slack.permissions import Gatekeeper, Requester, requester_of
 from bot.slack.routing import ChannelRouter
 from bot.slack.silence_button import ACTION_SILENCE
@@ -59,7 +58,6 @@ from storage.db import Database
 
 log = logging.getLogger(__name__)
 
-_MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 # Verbs that read or act on incidents, so need to know which ones the request may see.
 _INCIDENT_VERBS = frozenset(
     {
@@ -219,7 +217,7 @@ def build_bolt_app(
         who = requester_of(body)
         channel = event.get("channel") or ""
         thread_ts = event.get("thread_ts") or event.get("ts")
-        text = _MENTION.sub("", event.get("text") or "").strip()
+        text = without_mentions(event.get("text") or "")
         incident_id = await anyio.to_thread.run_sync(
             handlers.incident_for_thread, event.get("channel"), event.get("thread_ts")
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 import re2
 
+from bot import linear_re
 from bot.errors import MatcherError
 from bot.settings import ServiceConfig, SlackConfig, SlackRoute
 from bot.slack.blocks import esc
@@ -83,9 +84,6 @@ OPERATORS = ("=~", "!~", "!=", "=")
 MAX_MATCHER_VALUE = 256  # characters of a matcher's value or regular expression
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False
-_RE2_OPTIONS.max_mem = 1 << 20  # a pattern whose program needs more (``(a{100}){100}``) is refused
 _UNQUOTED_END = frozenset(' \t\n,"')
 
 log = logging.getLogger(__name__)
@@ -172,19 +170,12 @@ def _quoted(text: str, pos: int) -> tuple[str, int]:
     raise MatcherError(f"the quoted value {text[:60]!r} does not close")
 
 
-def regex_problem(pattern: str) -> str | None:
-    """Why RE2 refuses ``pattern`` (RE2 syntax: no look-around or back-references), or None."""
-    try:
-        _compiled(pattern)
-    except re2.error as exc:
-        detail = exc.args[0] if exc.args else exc
-        return detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
-    return None
+regex_problem = linear_re.problem
 
 
 @functools.lru_cache(maxsize=1024)
 def _compiled(pattern: str) -> Any:
-    return re2.compile(pattern, _RE2_OPTIONS)
+    return linear_re.compile_linear(pattern)
 
 
 def matcher_text(matcher: Mapping[str, str]) -> str:
