@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -170,3 +172,80 @@ def test_related_incidents_are_configured_in_grouping_and_the_catalog(tmp_path: 
     path.write_text("grouping: {related_by: team}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="related_by"):
         load_file_config(path)
+
+
+# From a probe of the command line and the configuration (each was a traceback, a hang, a crash loop of
+# the worker or a 503 for every webhook after a clean start).
+
+
+def _bomb(levels: int) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return (
+        "x-anchors:\n"
+        + "\n".join("  " + line for line in lines)
+        + f"\ngrouping:\n  reopen_window: *a{levels - 1}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_bomb(9), "values with YAML aliases expanded"),
+        ("grouping:\n  reopen_window: " + "[" * 5000 + "]" * 5000 + "\n", "nest(ed|ing) depth|nested deeper"),
+        ("grouping:\n  reopen_window: &a [*a]\n", "a YAML alias refers to the value that holds it"),
+    ],
+)
+def test_a_config_file_that_would_never_end_is_refused_at_once(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "sevbot.yaml"
+    path.write_text(text, encoding="utf-8")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=message):
+        load_file_config(path)
+    assert time.monotonic() - started < 10.0  # generous: milliseconds; the bomb's repr took minutes
+
+
+def test_a_config_file_that_is_a_pipe_not_utf8_or_too_large_is_named(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.yaml")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_file_config(tmp_path / "pipe.yaml")
+    (tmp_path / "latin1.yaml").write_bytes("grouping: {}\n# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_file_config(tmp_path / "latin1.yaml")
+    (tmp_path / "huge.yaml").write_bytes(b"#" * (9 << 20))
+    with pytest.raises(ConfigError, match="larger than 8 MiB"):
+        load_file_config(tmp_path / "huge.yaml")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("3000000d", "longer than 36500 days"), (-5, "negative duration"), (-1.5, "negative duration")],
+)
+def test_a_window_that_no_clock_can_hold_or_negative_is_refused(
+    tmp_path: Path, value: object, message: str
+) -> None:
+    # 3000000d loaded, then every resolve answered 503 (OverflowError) for good
+    path = tmp_path / "sevbot.yaml"
+    path.write_text(f"grouping:\n  flap_window: {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"grouping.flap_window.*{message}"):
+        load_file_config(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SEVBOT_OUTBOX_LEASE_SECONDS", "inf"),  # the worker child crash-looped while /readyz said ok
+        ("SEVBOT_OUTBOX_LEASE_SECONDS", "1e300"),
+        ("SEVBOT_HEADER_TIMEOUT_SECONDS", "inf"),  # turned the 408 for half-sent requests off
+        ("SEVBOT_OUTBOX_POLL_SECONDS", "inf"),
+        ("SEVBOT_RETENTION_DAYS", "1000000"),  # every retention pass an OverflowError
+    ],
+)
+def test_settings_beyond_what_sevbot_can_run_are_refused_naming_them(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings()

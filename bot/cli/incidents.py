@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from analytics.records import IncidentStatus
+from bot.cli.args import whole_number
 from bot.settings import Settings
 
 
@@ -16,14 +17,14 @@ def register(sub: Any) -> None:
     inc_sub = incidents.add_subparsers(dest="incidents_command", required=True)
     listing = inc_sub.add_parser("list", help="newest incidents first")
     listing.add_argument("--status", choices=[status.value for status in IncidentStatus])
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=whole_number(1, 10_000), default=20)
     listing.set_defaults(handler=cmd_incidents_list)
     show = inc_sub.add_parser("show", help="one incident with its alerts and timeline")
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=whole_number(1, 2**63 - 1))
     show.add_argument("--json", action="store_true", help="print the same JSON as GET /api/incidents/ID")
     show.set_defaults(handler=cmd_incidents_show)
     why = inc_sub.add_parser("why", help="why an incident got its severity, and similar past incidents")
-    why.add_argument("id", type=int)
+    why.add_argument("id", type=whole_number(1, 2**63 - 1))
     why.add_argument("--json", action="store_true", help="print the explanation as JSON")
     why.set_defaults(handler=cmd_incidents_why)
 

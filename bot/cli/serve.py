@@ -12,21 +12,26 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.cli.args import whole_number
 from bot.settings import Settings
 
 
 def register(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run the web service (upgrades the database first)")
     serve.add_argument("--host", help="address to listen on (default SEVBOT_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default SEVBOT_PORT or 8080)")
+    serve.add_argument("--port", type=whole_number(0, 65535), help="port (default SEVBOT_PORT or 8080)")
     serve.add_argument(
-        "--workers", type=int, help="web processes sharing the port (default SEVBOT_WORKERS or 1)"
+        "--workers",
+        type=whole_number(1, 64),
+        help="web processes sharing the port (default SEVBOT_WORKERS or 1)",
     )
     serve.set_defaults(handler=cmd_serve)
 
     worker = sub.add_parser("worker", help="deliver outbox messages (run beside `serve` to scale out)")
     worker.add_argument(
-        "--metrics-port", type=int, help="serve this worker's Prometheus metrics on 127.0.0.1:PORT"
+        "--metrics-port",
+        type=whole_number(0, 65535),
+        help="serve this worker's Prometheus metrics on 127.0.0.1:PORT",
     )
     worker.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port")
     worker.add_argument(
@@ -36,7 +41,7 @@ def register(sub: Any) -> None:
     )
     worker.add_argument(
         "--nice",
-        type=int,
+        type=whole_number(0, 19),
         default=0,
         help="lower this worker's CPU priority by N (os.nice; serve's own worker child runs at 10)",
     )

@@ -33,6 +33,7 @@ import yaml
 from analytics.examples import LoadedRule, RuleExamples, examples_from_rules
 from analytics.scoring import SEVERITY_LABELS
 from bot.linear_re import compile_linear
+from bot.yaml_shape import check_shape
 
 RULE_EXTENSIONS = (".yaml", ".yml", ".json", ".tpl", ".alerts", ".rules")
 PLACEHOLDER = "TEMPLATED"
@@ -257,36 +258,10 @@ def _load_yaml(text: str) -> list[Any]:
 
 
 def _check_shape(document: Any) -> None:
-    """``_Rejected`` when ``document`` nests deeper than :data:`MAX_NESTING`, holds itself (a YAML alias
-    inside its own anchor) or has more than :data:`MAX_VALUES` values with its aliases expanded (an alias
-    bomb: ten anchors of ten aliases each are 10¹⁰ values in a few hundred bytes).
-
-    Aliases share one object, so each distinct mapping or list is counted once and its count reused: the
-    check takes time in the size of the text, not of the expansion.
-    """
-    counted: dict[int, int] = {}
-    open_now: set[int] = set()
-
-    def values(node: Any, depth: int) -> int:
-        if not isinstance(node, dict | list):
-            return 1
-        key = id(node)
-        if key in counted:
-            return counted[key]
-        if key in open_now:
-            raise _Rejected("parse error: a YAML alias refers to the value that holds it")
-        if depth >= MAX_NESTING:
-            raise _Rejected(f"parse error: nested deeper than {MAX_NESTING} levels")
-        open_now.add(key)
-        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
-        total = 1 + sum(values(child, depth + 1) for child in children)
-        open_now.discard(key)
-        if total > MAX_VALUES:
-            raise _Rejected(f"parse error: more than {MAX_VALUES:,} values with YAML aliases expanded")
-        counted[key] = total
-        return total
-
-    values(document, 0)
+    try:
+        check_shape(document, max_nesting=MAX_NESTING, max_values=MAX_VALUES)
+    except ValueError as exc:
+        raise _Rejected(f"parse error: {exc}") from None
 
 
 def _not_a_rule_file_reason(documents: list[Any]) -> str:

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     webhook_token_alertmanager: SecretStr | None = None
     webhook_token_grafana: SecretStr | None = None
     webhook_token_generic: SecretStr | None = None
-    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0, le=64 * 1024 * 1024)
     # The read API (/api/*, /docs, /openapi.json): without a token it answers loopback clients only.
     api_token: SecretStr | None = None
     metrics_token: SecretStr | None = None  # /metrics asks for it when set (it holds no alert text)
@@ -49,18 +49,18 @@ class Settings(BaseSettings):
     # Against slow or greedy clients (README, "HTTP API"): connections and tasks `serve` takes at once
     # (more get 503), webhooks that may wait for the database writer (more get 503 with Retry-After), and
     # the seconds a client gets to send its request line and headers.
-    limit_concurrency: int = Field(default=256, ge=1)
-    max_queued_webhooks: int = Field(default=128, ge=1)
-    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    limit_concurrency: int = Field(default=256, ge=1, le=100_000)
+    max_queued_webhooks: int = Field(default=128, ge=1, le=100_000)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     worker_in_process: bool = True
     # With one web process, `sevbot serve` runs that worker as a child process of its own (bot.outbox.child),
     # so deliveries never hold the webhooks' GIL; false: on a thread of the web process.
     worker_process: bool = True
-    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=300)
     # How long a worker holds a claimed outbox row before another may take it over. Keep it well above
     # SEVBOT_SLACK_TIMEOUT_SECONDS: a takeover while a post is in flight is the one duplicate left.
-    outbox_lease_seconds: float = Field(default=60.0, gt=0)
+    outbox_lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object a line, context as fields
 
@@ -68,13 +68,15 @@ class Settings(BaseSettings):
     # the last acknowledged commits on power loss or an OS crash.
     sqlite_synchronous: Literal["full", "normal", "extra"] = "full"
     # Finished outbox rows and LLM prompts older than this are pruned (0: keep everything).
-    retention_days: int = Field(default=30, ge=0)
+    retention_days: int = Field(default=30, ge=0, le=36_500)
 
     # Severity scoring: "model" (the registry's active model, else the bundled one) or "rules" only.
     workers: int = Field(default=1, ge=1, le=64)  # `sevbot serve` web processes sharing the port
     scorer: Literal["model", "rules"] = "model"
     model_cache_dir: Path | None = None  # where the bundled model is cached; default DATA_DIR/models
-    model_check_seconds: float = Field(default=10.0, gt=0)  # how often serve looks for a promoted model
+    model_check_seconds: float = Field(
+        default=10.0, gt=0, le=3600
+    )  # how often serve looks for a promoted model
 
     # LLM drafting (bot/llm). Without a key, base URL or Azure endpoint, drafts come from templates.
     openai_api_key: SecretStr | None = Field(
@@ -94,14 +96,16 @@ class Settings(BaseSettings):
     )
     llm_azure_deployment: str | None = None  # defaults to llm_model
     llm_model: str = "gpt-4o-mini"
-    llm_timeout_seconds: float = Field(default=20.0, gt=0)
+    llm_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
-    llm_max_output_tokens: int = Field(default=600, gt=0)
-    llm_context_tokens: int = Field(default=2500, ge=200)  # the grounding's share of the prompt
-    llm_calls_per_hour: int = Field(default=60, ge=0)
-    llm_tokens_per_day: int = Field(default=200_000, ge=0)
+    llm_max_output_tokens: int = Field(default=600, gt=0, le=1_000_000)
+    llm_context_tokens: int = Field(
+        default=2500, ge=200, le=10_000_000
+    )  # the grounding's share of the prompt
+    llm_calls_per_hour: int = Field(default=60, ge=0, le=10_000_000)
+    llm_tokens_per_day: int = Field(default=200_000, ge=0, le=2**31 - 1)
     llm_redraft_interval: Duration = timedelta(minutes=10)
-    llm_handoff_seconds: float = Field(default=0.25, ge=0)
+    llm_handoff_seconds: float = Field(default=0.25, ge=0, le=60)
     runbooks_dir: Path | None = None
 
     # Slack (bot/slack). Without SLACK_BOT_TOKEN, the console sink prints what would be posted.
@@ -115,11 +119,13 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("slack_app_token", "SLACK_APP_TOKEN")
     )
     slack_api_url: str = "https://slack.com/api/"  # an egress proxy, or a stand-in in tests
-    slack_timeout_seconds: int = Field(default=30, ge=1)  # per Web API call (slack_sdk takes whole seconds)
+    slack_timeout_seconds: int = Field(
+        default=30, ge=1, le=300
+    )  # per Web API call (slack_sdk takes whole seconds)
     slack_channel: str = "#incidents"  # the default channel, by id or name
     slack_command: str = Field(default="/incident", pattern=r"^/[a-z0-9_-]{1,31}$")
     slack_reply_interval: Duration = timedelta(seconds=30)  # at most one "alerts joined" reply per incident
-    slack_channel_interval: float = Field(default=1.0, ge=0)  # seconds between posts to one channel
+    slack_channel_interval: float = Field(default=1.0, ge=0, le=60)  # seconds between posts to one channel
     slack_sev1_mention: str | None = None  # e.g. "<!here>" or "<!subteam^S0123>"; only on SEV1 root posts
     public_url: str | None = None  # where sevbot's API is reachable, for links in Slack messages
 

@@ -24,6 +24,7 @@ from bot import linear_re
 from bot.errors import ConfigError
 from bot.settings.common import Duration
 from bot.settings.escalation import EscalationConfig, HeartbeatConfig
+from bot.yaml_shape import check_shape
 
 
 class GroupingConfig(BaseModel):
@@ -216,16 +217,36 @@ class FileConfig(BaseModel):
     heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig)
 
 
+MAX_CONFIG_BYTES = 8 << 20  # a catalogue of 100,000 services is about 5 MB
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed: about 10x faster
+MAX_CONFIG_NESTING = 32
+MAX_CONFIG_VALUES = 2_000_000  # with YAML aliases expanded
+
+
 def load_file_config(path: Path | None) -> FileConfig:
     """Read and validate the YAML file; a ``ConfigError`` names the file and the offending key."""
     if path is None:
         return FileConfig()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise ConfigError(f"{path}: not a regular file (a pipe or a device would never end)")
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB: not a config file")
+    try:
+        raw = yaml.load(data.decode("utf-8"), Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
+        check_shape(raw, max_nesting=MAX_CONFIG_NESTING, max_values=MAX_CONFIG_VALUES)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    except RecursionError as exc:  # PyYAML composes nested nodes recursively
+        raise ConfigError(f"{path}: nested deeper than {MAX_CONFIG_NESTING} levels") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     if raw is None:
         return FileConfig()
     if not isinstance(raw, dict):

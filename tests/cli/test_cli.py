@@ -105,3 +105,23 @@ def test_configuration_errors_name_the_variable(
 
     assert main(["db", "upgrade"]) == 2
     assert "SEVBOT_WEBHOOK_TOKEN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "--workers", "100000"], "argument --workers: 100000 is not from 1 to 64"),  # forked 100+
+        (["serve", "--port", "99999"], "argument --port: 99999 is not from 0 to 65535"),  # served on 34463
+        (["incidents", "list", "--limit", "-5"], "argument --limit: -5 is not from 1 to 10000"),  # listed all
+        (["incidents", "show", "9" * 23], "argument id: 999"),  # an OverflowError from SQLite
+        (["worker", "--metrics-port", "99999"], "argument --metrics-port: 99999 is not from 0 to 65535"),
+        (["worker", "--nice", "x"], "argument --nice: 'x' is not a whole number"),
+    ],
+)
+def test_numbers_out_of_range_are_usage_errors_naming_the_argument(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
