@@ -249,3 +249,29 @@ def test_settings_beyond_what_sevbot_can_run_are_refused_naming_them(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         load_settings()
+
+
+def test_log_levels_database_urls_and_secret_files_sevbot_cannot_use_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEVBOT_LOG_LEVEL", "debug")
+    assert load_settings().log_level == "DEBUG"
+    monkeypatch.setenv("SEVBOT_LOG_LEVEL", "bogus")  # was a ValueError traceback from logging
+    with pytest.raises(ConfigError, match="SEVBOT_LOG_LEVEL"):
+        load_settings()
+    monkeypatch.delenv("SEVBOT_LOG_LEVEL")
+    monkeypatch.setenv("SEVBOT_DATABASE_URL", "mysql://u@h/db")  # was a ModuleNotFoundError traceback
+    with pytest.raises(
+        ConfigError, match=r"SEVBOT_DATABASE_URL.*sqlite:/// or a postgresql:// URL, not mysql"
+    ):
+        load_settings()
+    monkeypatch.delenv("SEVBOT_DATABASE_URL")
+    os.mkfifo(tmp_path / "pipe")  # the read waited for a writer for ever
+    (tmp_path / "binary").write_bytes(b"\xff\xfe\x00token")
+    for path, message in (
+        (tmp_path / "pipe", "is not a regular file"),
+        (tmp_path / "binary", "is not UTF-8"),
+    ):
+        monkeypatch.setenv("SEVBOT_WEBHOOK_TOKEN_FILE", str(path))
+        with pytest.raises(ConfigError, match=f"SEVBOT_WEBHOOK_TOKEN_FILE: .* {message}"):
+            load_settings()

@@ -11,6 +11,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.cli import incidents, model, outbox, replay, report, serve
 from bot.cli.replay import read_replay
 from bot.errors import ConfigError
@@ -32,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except ConfigError as exc:
         print(f"sevbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:  # SEVBOT_DATABASE_URL unreadable, its driver missing, its server down
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        print(f"sevbot: cannot use the database of SEVBOT_DATABASE_URL: {cause}", file=sys.stderr)
         return 2
 
 

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     # How long a worker holds a claimed outbox row before another may take it over. Keep it well above
     # SEVBOT_SLACK_TIMEOUT_SECONDS: a takeover while a post is in flight is the one duplicate left.
     outbox_lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object a line, context as fields
 
     # SQLite's PRAGMA synchronous: "full" (default) survives power loss; "normal" is faster and may lose
@@ -145,6 +145,19 @@ class Settings(BaseSettings):
     grafana_token: SecretStr | None = None  # a service-account token with the silences:write permission
     alertmanager_timeout_seconds: float = Field(default=5.0, gt=0, le=60)  # per call, Grafana's too
     silence_duration: Duration = timedelta(hours=2)  # the Silence button's, and "silence ID" without one
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_sevbot_speaks(cls, value: str | None) -> str | None:
+        scheme = (value or "").split("://", 1)[0].split("+", 1)[0].lower()
+        if value and scheme not in ("sqlite", "postgresql"):
+            raise ValueError(f"must be a sqlite:/// or a postgresql:// URL, not {scheme[:20]}://")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator(
         "webhook_token",
@@ -296,11 +309,30 @@ def secrets_from_files(environ: Mapping[str, str]) -> dict[str, str]:
                 continue
             if environ.get(env):
                 raise ConfigError(f"{env} and {env}_FILE are both set; set one of them")
-            try:
-                found[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as exc:
-                raise ConfigError(f"{env}_FILE: cannot read {path} ({exc.strerror})") from exc
+            found[name] = _secret_file(f"{env}_FILE", Path(path))
     return found
+
+
+MAX_SECRET_FILE_BYTES = 64 * 1024  # a token or a key; a pipe or /dev/zero never ends
+
+
+def _secret_file(variable: str, path: Path) -> str:
+    """A secret file's text without its trailing newline; ``ConfigError`` naming the variable otherwise."""
+    try:
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise ConfigError(f"{variable}: {path} is not a regular file")
+        with path.open("rb") as file:
+            data = file.read(MAX_SECRET_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{variable}: cannot read {path} ({exc.strerror})") from exc
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise ConfigError(
+            f"{variable}: {path} is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB: not a secret"
+        )
+    try:
+        return data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{variable}: {path} is not UTF-8 text") from None
 
 
 def load_settings(**overrides: Any) -> Settings:

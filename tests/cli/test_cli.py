@@ -125,3 +125,12 @@ def test_numbers_out_of_range_are_usage_errors_naming_the_argument(
         main(argv)
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_database_sevbot_cannot_open_is_one_line_not_a_traceback(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEVBOT_DATABASE_URL", f"sqlite:///{cli_env}/no/such/folder/sevbot.db")
+    assert main(["incidents", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err == "sevbot: cannot use the database of SEVBOT_DATABASE_URL: unable to open database file\n"
